@@ -1,0 +1,52 @@
+"""Who is calling: Flask-Login for pages, JWT for the API and Socket.IO."""
+
+from flask import Flask
+from sqlalchemy import select
+
+from tradeapp.extensions import db, jwt, login_manager
+from tradeapp.models import User
+
+
+def init_auth(app: Flask) -> None:
+    login_manager.login_view = "users.login"
+    login_manager.login_message = "Please log in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        # The session id carries the password stamp: changing the password logs out other sessions.
+        uid, _, stamp = user_id.partition(":")
+        if not uid.isdigit():
+            return None
+        user = db.session.get(User, int(uid))
+        if user is None or not user.is_active or user.password_stamp != stamp:
+            return None
+        return user
+
+    @jwt.user_lookup_loader
+    def load_token_user(_header, payload):
+        user = db.session.get(User, int(payload["sub"]))
+        return user if user is not None and user.is_active else None
+
+    @jwt.token_in_blocklist_loader
+    def token_revoked(_header, payload) -> bool:
+        if payload.get("type") != "refresh":
+            return False
+        from tradeapp.services.tokens import is_revoked
+
+        return is_revoked(payload["jti"])
+
+
+def user_from_access_token(token: str) -> User | None:
+    """Decode an access JWT (Socket.IO auth); None when invalid, expired or not an access token."""
+    from flask_jwt_extended import decode_token
+
+    try:
+        payload = decode_token(token)
+    except Exception:  # noqa: BLE001 - any decoding failure means no user
+        return None
+    if payload.get("type") != "access":
+        return None
+    user = db.session.scalar(select(User).where(User.id == int(payload["sub"])))
+    return user if user is not None and user.is_active else None

@@ -1,0 +1,1 @@
+"""Home, dashboard, health and the embedded-mode outbox."""

@@ -1,0 +1,41 @@
+"""Landing page, customer dashboard, health check and the dev-only mail outbox."""
+
+from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select, text
+
+from tradeapp.extensions import db
+from tradeapp.mail import outbox_messages
+from tradeapp.models import TradingPair
+from tradeapp.web import login_required
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def home():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.dashboard"))
+    pairs = db.session.scalars(select(TradingPair).where(TradingPair.is_active).order_by(TradingPair.symbol)).all()
+    return render_template("main/home.html", pairs=pairs)
+
+
+@bp.get("/dashboard")
+@login_required
+def dashboard():
+    pairs = db.session.scalars(select(TradingPair).where(TradingPair.is_active).order_by(TradingPair.symbol)).all()
+    return render_template("main/dashboard.html", pairs=pairs)
+
+
+@bp.get("/healthz")
+def health():
+    db.session.execute(text("SELECT 1"))
+    return jsonify(status="ok", mode="embedded" if current_app.config["EMBEDDED"] else "production")
+
+
+@bp.get("/dev/outbox")
+def outbox():
+    """Mail the embedded app 'sent', so a newcomer can click verification links."""
+    if current_app.config["MAIL_BACKEND"] != "outbox":
+        abort(404)
+    return render_template("main/outbox.html", messages=outbox_messages())

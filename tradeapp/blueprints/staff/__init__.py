@@ -1,0 +1,1 @@
+"""Staff console: dashboard, two-factor, audit log, navigation."""

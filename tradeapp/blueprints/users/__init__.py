@@ -1,0 +1,1 @@
+"""Users domain: customer auth pages, profile, staff user management, auth API."""

@@ -1,0 +1,173 @@
+"""Settings read from the environment.
+
+Embedded mode (no DATABASE_URL and no REDIS_URL) runs everything in one process on SQLite:
+jobs run in-process, the market is simulated, Socket.IO needs no message queue and payments
+use sandbox providers. Production mode is selected by setting DATABASE_URL and REDIS_URL.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def database_url(url: str) -> str:
+    """Normalise PostgreSQL URLs to the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+class Config:
+    """Configuration for both modes, read once from the environment."""
+
+    def __init__(self) -> None:
+        self.INSTANCE_DIR = Path(os.environ.get("INSTANCE_DIR", BASE_DIR / "instance"))
+        db_url = os.environ.get("DATABASE_URL", "")
+        self.REDIS_URL = os.environ.get("REDIS_URL", "")
+        self.EMBEDDED = not (db_url and self.REDIS_URL)
+        self.SQLALCHEMY_DATABASE_URI = database_url(db_url) if db_url else (
+            f"sqlite:///{self.INSTANCE_DIR / 'tradeapp.sqlite3'}"
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+        self.SITE_NAME = os.environ.get("SITE_NAME", "tradeapp")
+        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.PORT = env_int("PORT", 5000)
+
+        # Cookies: HttpOnly and SameSite always; Secure unless we serve plain http locally.
+        secure = env_bool("SESSION_COOKIE_SECURE", not self.EMBEDDED)
+        self.SESSION_COOKIE_SECURE = secure
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_SECURE = secure
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_DAYS", 30))
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
+        self.PREFERRED_URL_SCHEME = "https" if secure else "http"
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+
+        self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
+
+        # Mobile tokens
+        self.JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", self.SECRET_KEY)
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 60))
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=env_int("JWT_REFRESH_DAYS", 7))
+        self.JWT_TOKEN_LOCATION = ["headers"]
+        self.JWT_ERROR_MESSAGE_KEY = "error"
+
+        # Rate limits and lockout
+        self.RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;100 per hour")
+        self.SIGNUP_RATE_LIMIT = os.environ.get("SIGNUP_RATE_LIMIT", "5 per minute;50 per hour")
+        self.RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;30 per hour")
+        self.REFRESH_RATE_LIMIT = os.environ.get("REFRESH_RATE_LIMIT", "30 per minute")
+        self.LOCKOUT_THRESHOLD = env_int("LOCKOUT_THRESHOLD", 5)
+        self.LOCKOUT_BASE_SECONDS = env_int("LOCKOUT_BASE_SECONDS", 60)
+        self.LOCKOUT_MAX_SECONDS = env_int("LOCKOUT_MAX_SECONDS", 3600)
+
+        # Passwords
+        self.PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10)
+        self.PASSWORD_HASH_METHOD = os.environ.get("PASSWORD_HASH_METHOD", "scrypt")
+        self.EMAIL_TOKEN_MAX_AGE = env_int("EMAIL_TOKEN_MAX_AGE", 3 * 24 * 3600)
+        self.RESET_TOKEN_MAX_AGE = env_int("RESET_TOKEN_MAX_AGE", 3600)
+
+        # Mail: SMTP in production; embedded mode writes .eml files to the outbox folder.
+        self.MAIL_BACKEND = os.environ.get("MAIL_BACKEND", "outbox" if self.EMBEDDED else "smtp")
+        self.MAIL_OUTBOX_DIR = Path(os.environ.get("MAIL_OUTBOX_DIR", self.INSTANCE_DIR / "outbox"))
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "localhost")
+        self.MAIL_PORT = env_int("MAIL_PORT", 25)
+        self.MAIL_USE_TLS = env_bool("MAIL_USE_TLS", False)
+        self.MAIL_USE_SSL = env_bool("MAIL_USE_SSL", False)
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+        self.MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "tradeapp <no-reply@tradeapp.local>")
+        self.MAIL_TIMEOUT = env_int("MAIL_TIMEOUT", 10)
+
+        # Jobs: in-process in embedded mode, RQ on Redis otherwise.
+        self.JOBS_INLINE = env_bool("JOBS_INLINE", self.EMBEDDED)
+
+        # Socket.IO
+        self.SOCKETIO_MESSAGE_QUEUE = None if self.EMBEDDED else self.REDIS_URL
+
+        # Market feed
+        self.MARKET_FEED = os.environ.get("MARKET_FEED", "simulated")
+        self.FEED_INTERVAL = float(os.environ.get("FEED_INTERVAL", "1.0"))
+        self.FEED_SEED = env_int("FEED_SEED", 42)
+
+        # Staff two-factor
+        self.TOTP_ISSUER = os.environ.get("TOTP_ISSUER", self.SITE_NAME)
+        self.STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", True)
+
+        # Housekeeping
+        self.TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 1)
+
+        # OpenAPI (flask-smorest); the docs page is our own, self-hosted.
+        self.API_TITLE = "tradeapp API"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = None
+        self.API_SPEC_OPTIONS = {
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+            "info": {"description": "JSON API for the tradeapp mobile apps."},
+        }
+
+        self.TESTING = False
+        self.DEBUG = env_bool("FLASK_DEBUG", False)
+
+    def check(self) -> None:
+        """Refuse unsafe production settings."""
+        if not self.EMBEDDED and not self.TESTING and self.SECRET_KEY == DEFAULT_SECRET_KEY:
+            raise RuntimeError("SECRET_KEY must be set to a random value in production mode")
+        if not self.EMBEDDED and not self.TESTING and len(self.SECRET_KEY) < 32:
+            raise RuntimeError("SECRET_KEY must be at least 32 characters in production mode")
+
+
+class TestConfig(Config):
+    """Tests: cheap hashing, no rate limits unless a test enables them, mail to a folder."""
+
+    def __init__(self, database_uri: str, redis_url: str = "", instance_dir: Path | None = None) -> None:
+        if instance_dir is not None:
+            os.environ.setdefault("INSTANCE_DIR", str(instance_dir))
+        super().__init__()
+        if instance_dir is not None:
+            self.INSTANCE_DIR = Path(instance_dir)
+            self.MAIL_OUTBOX_DIR = self.INSTANCE_DIR / "outbox"
+        self.TESTING = True
+        self.SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
+        self.JWT_SECRET_KEY = self.SECRET_KEY
+        self.SQLALCHEMY_DATABASE_URI = database_uri
+        self.REDIS_URL = redis_url
+        self.EMBEDDED = not database_uri.startswith("postgresql")
+        self.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1"
+        self.RATELIMIT_ENABLED = False
+        self.RATELIMIT_STORAGE_URI = "memory://"
+        self.MAIL_BACKEND = "outbox"
+        self.JOBS_INLINE = True
+        self.SOCKETIO_MESSAGE_QUEUE = None
+        self.SESSION_COOKIE_SECURE = False
+        self.REMEMBER_COOKIE_SECURE = False
+        self.SERVER_NAME = None

@@ -1,0 +1,70 @@
+"""App-wide error handlers: JSON for the API and JSON clients, pages in the site's style otherwise."""
+
+import logging
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from tradeapp.blueprints.api import domain_error_response, error_response, http_error_response
+from tradeapp.errors import DomainError
+from tradeapp.web import wants_json
+
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Bad request",
+    401: "Please log in",
+    403: "Access denied",
+    404: "Page not found",
+    405: "Method not allowed",
+    413: "Upload too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def _page(status: int, message: str | None = None):
+    staff = request.path.startswith("/staff/")
+    return (
+        render_template(
+            "errors/error.html", status=status, title=TITLES.get(status, "Error"), message=message, staff=staff
+        ),
+        status,
+    )
+
+
+def register_error_pages(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        if wants_json():
+            return error_response(400, "CSRF token missing or invalid.", "csrf_failed")
+        return _page(400, "Your form expired or was sent from another site. Go back, reload the page and try again.")
+
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        if wants_json():
+            return domain_error_response(exc)
+        return _page(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            response = http_error_response(exc)
+        else:
+            response = _page(exc.code or 500, None if (exc.code or 500) >= 500 else exc.description)
+        if exc.code == 429:
+            from flask import make_response
+
+            response = make_response(response)
+            response.headers["Retry-After"] = "60"
+        return response
+
+    @app.errorhandler(Exception)
+    def unhandled(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if app.config.get("TESTING") and app.config.get("PROPAGATE_TEST_ERRORS", True):
+            raise exc
+        if wants_json():
+            return http_error_response(InternalServerError())
+        return _page(500)

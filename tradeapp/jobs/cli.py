@@ -1,0 +1,5 @@
+"""Job CLI (HELPER FILLS IN)."""
+
+from flask.cli import AppGroup
+
+jobs_cli = AppGroup("jobs", help="Background jobs.")

@@ -1,0 +1,87 @@
+"""Outgoing e-mail: a real SMTP client, or .eml files in an outbox folder in embedded mode."""
+
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from flask import current_app, render_template
+
+
+def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:
+    """Render ``mail/<template>.txt`` (and ``.html`` when present) into a message."""
+    msg = EmailMessage()
+    msg["Subject"] = subject
+    msg["From"] = current_app.config["MAIL_DEFAULT_SENDER"]
+    msg["To"] = to
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain="tradeapp.local")
+    context.setdefault("site_name", current_app.config["SITE_NAME"])
+    msg.set_content(render_template(f"mail/{template}.txt", **context))
+    try:
+        html = render_template(f"mail/{template}.html", **context)
+    except Exception:  # noqa: BLE001 - the HTML part is optional
+        html = None
+    if html:
+        msg.add_alternative(html, subtype="html")
+    return msg
+
+
+def deliver(msg: EmailMessage) -> str:
+    """Send ``msg`` through the configured backend; returns where it went."""
+    cfg = current_app.config
+    if cfg["MAIL_BACKEND"] == "outbox":
+        outbox = Path(cfg["MAIL_OUTBOX_DIR"])
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / f"{uuid.uuid4().hex}.eml"
+        path.write_bytes(bytes(msg))
+        return str(path)
+    host, port = cfg["MAIL_SERVER"], cfg["MAIL_PORT"]
+    timeout = cfg["MAIL_TIMEOUT"]
+    if cfg["MAIL_USE_SSL"]:
+        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=timeout)
+    with smtp:
+        if cfg["MAIL_USE_TLS"] and not cfg["MAIL_USE_SSL"]:
+            smtp.starttls(context=ssl.create_default_context())
+        if cfg["MAIL_USERNAME"]:
+            smtp.login(cfg["MAIL_USERNAME"], cfg["MAIL_PASSWORD"])
+        smtp.send_message(msg)
+    return f"smtp://{host}:{port}"
+
+
+def send_mail(to: str, subject: str, template: str, **context) -> None:
+    """Render now, deliver through the mail queue (in-process in embedded mode)."""
+    from tradeapp.jobs import enqueue
+    from tradeapp.jobs.mail import send_rendered
+
+    msg = build_message(to, subject, template, **context)
+    enqueue(send_rendered, bytes(msg).decode("utf-8", "replace"), queue="mail")
+
+
+def outbox_messages(limit: int = 50) -> list[dict]:
+    """The newest messages in the outbox folder (dev page and tests)."""
+    from email import policy
+    from email.parser import BytesParser
+
+    outbox = Path(current_app.config["MAIL_OUTBOX_DIR"])
+    if not outbox.exists():
+        return []
+    files = sorted(outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns, reverse=True)[:limit]
+    messages = []
+    for path in files:
+        msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        body = msg.get_body(preferencelist=("plain",))
+        messages.append(
+            {
+                "id": path.stem,
+                "to": msg["To"],
+                "subject": msg["Subject"],
+                "date": msg["Date"],
+                "text": body.get_content() if body else "",
+            }
+        )
+    return messages

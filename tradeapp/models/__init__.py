@@ -1,0 +1,7 @@
+"""All tables, imported so Alembic and the app see every model."""
+
+from tradeapp.models.audit import AuditLog
+from tradeapp.models.trading import TradingPair
+from tradeapp.models.users import LoginThrottle, RefreshToken, User
+
+__all__ = ["AuditLog", "LoginThrottle", "RefreshToken", "TradingPair", "User"]

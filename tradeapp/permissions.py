@@ -1,0 +1,54 @@
+"""Staff roles and the permissions each holds; every staff route and API action checks one."""
+
+PERMISSIONS: dict[str, str] = {
+    "staff.dashboard": "See the staff console",
+    "users.view": "See customers and staff accounts",
+    "users.manage": "Disable, enable and unlock accounts",
+    "roles.manage": "Grant and change staff roles",
+    "audit.view": "Read the audit log",
+    "kyc.review": "Review identity verification",
+    "deposits.manage": "Confirm and reject deposits",
+    "withdrawals.manage": "Approve and reject withdrawals",
+    "ledger.view": "Read ledgers and reconciliation reports",
+    "loans.manage": "Approve and reject loans",
+    "products.manage": "Manage trading pairs, loan products and signal plans",
+    "signals.manage": "Publish trading signals",
+    "reports.view": "Read reports and analytics",
+}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset(PERMISSIONS),
+    "compliance": frozenset(
+        {"staff.dashboard", "users.view", "users.manage", "audit.view", "kyc.review", "reports.view"}
+    ),
+    "finance": frozenset(
+        {
+            "staff.dashboard",
+            "users.view",
+            "deposits.manage",
+            "withdrawals.manage",
+            "ledger.view",
+            "reports.view",
+        }
+    ),
+    "loans": frozenset({"staff.dashboard", "users.view", "loans.manage", "ledger.view"}),
+    "support": frozenset({"staff.dashboard", "users.view", "users.manage"}),
+    "analyst": frozenset({"staff.dashboard", "users.view", "reports.view", "ledger.view", "audit.view"}),
+}
+
+ROLE_LABELS: dict[str, str] = {
+    "admin": "Administrator",
+    "compliance": "Compliance",
+    "finance": "Finance",
+    "loans": "Loans",
+    "support": "Support",
+    "analyst": "Analyst",
+}
+
+
+def has_permission(user, permission: str) -> bool:
+    """True if ``user`` is staff and their role grants ``permission``."""
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    role = getattr(user, "role", None)
+    return role is not None and permission in ROLE_PERMISSIONS.get(role, frozenset())

@@ -1,0 +1,98 @@
+"""Demo data for ``flask seed demo``: idempotent, safe to run on every start."""
+
+from collections.abc import Callable
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from tradeapp.extensions import db
+from tradeapp.models import TradingPair, User
+from tradeapp.models.types import utcnow
+from tradeapp.services import passwords
+from tradeapp.services.users import _new_referral_code
+
+DEMO_CUSTOMER = {"email": "demo@tradeapp.local", "username": "demo", "password": "Demo-trader-2026!"}
+DEMO_ADMIN = {
+    "email": "admin@tradeapp.local",
+    "username": "admin",
+    "password": "Admin-console-2026!",
+    # Fixed so a newcomer can add it to an authenticator app; production admins enrol their own.
+    "totp_secret": "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+}
+
+PAIRS = [
+    # symbol, base, quote, type, min, max, price prec, qty prec, maker %, taker %, feed exchange, feed symbol
+    ("BTC/USD", "BTC", "USD", "crypto", "0.0001", "100", 2, 6, "0.10", "0.20", "binance", "BTC/USDT"),
+    ("ETH/USD", "ETH", "USD", "crypto", "0.001", "1000", 2, 5, "0.10", "0.20", "binance", "ETH/USDT"),
+    ("EUR/USD", "EUR", "USD", "forex", "1", "1000000", 5, 2, "0.01", "0.02", "kraken", "EUR/USD"),
+    ("GBP/USD", "GBP", "USD", "forex", "1", "1000000", 5, 2, "0.01", "0.02", "kraken", "GBP/USD"),
+]
+
+
+def seed_pairs() -> list[str]:
+    created = []
+    for sym, base, quote, kind, mn, mx, pp, qp, maker, taker, exch, fsym in PAIRS:
+        if db.session.scalar(select(TradingPair.id).where(TradingPair.symbol == sym)):
+            continue
+        db.session.add(
+            TradingPair(
+                symbol=sym, base_currency=base, quote_currency=quote, pair_type=kind,
+                min_order_size=Decimal(mn), max_order_size=Decimal(mx), price_precision=pp,
+                quantity_precision=qp, maker_fee=Decimal(maker), taker_fee=Decimal(taker),
+                feed_exchange=exch, feed_symbol=fsym, is_active=True,
+            )
+        )
+        created.append(f"pair {sym}")
+    return created
+
+
+def _ensure_user(spec: dict, **extra) -> tuple[User, bool]:
+    user = db.session.scalar(select(User).where(func.lower(User.email) == spec["email"]))
+    if user is not None:
+        return user, False
+    now = utcnow()
+    user = User(
+        email=spec["email"],
+        username=spec["username"],
+        password_hash=passwords.hash_password(spec["password"]),
+        referral_code=_new_referral_code(),
+        email_verified_at=now,
+        password_changed_at=now,
+        first_name=extra.pop("first_name", ""),
+        last_name=extra.pop("last_name", ""),
+        **extra,
+    )
+    db.session.add(user)
+    return user, True
+
+
+def seed_users() -> list[str]:
+    created = []
+    _, new = _ensure_user(DEMO_CUSTOMER, first_name="Dana", last_name="Demo")
+    if new:
+        created.append(f"customer {DEMO_CUSTOMER['email']}")
+    _, new = _ensure_user(
+        DEMO_ADMIN,
+        first_name="Ada",
+        last_name="Admin",
+        role="admin",
+        totp_secret=DEMO_ADMIN["totp_secret"],
+        totp_confirmed_at=utcnow(),
+    )
+    if new:
+        created.append(f"admin {DEMO_ADMIN['email']}")
+    return created
+
+
+#: later domains append their demo steps here, in order
+STEPS: list[Callable[[], list[str]]] = [seed_pairs, seed_users]
+
+
+def seed_demo() -> list[str]:
+    """Run every demo step in one transaction; returns what was created."""
+    created: list[str] = []
+    for step in STEPS:
+        created.extend(step())
+        db.session.flush()
+    db.session.commit()
+    return created
