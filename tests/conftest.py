@@ -91,17 +91,19 @@ def _empty_tables(db):
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            # TRUNCATE does not fire the append-only row triggers.
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
-            for table in tables:
-                conn.execute(text(f"DELETE FROM {table}"))
-            conn.execute(
-                text(
-                    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
-                    "BEGIN SELECT RAISE(ABORT, 'audit_log rows are append-only'); END"
-                )
-            )
+            return
+        # SQLite: lift the append-only triggers while emptying, then put them back.
+        triggers = conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")).all()
+        for name, _ in triggers:
+            conn.execute(text(f'DROP TRIGGER "{name}"'))
+        for table in tables:
+            conn.execute(text(f"DELETE FROM {table}"))
+        if conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")).first():
+            conn.execute(text("DELETE FROM sqlite_sequence"))
+        for _, sql in triggers:
+            conn.execute(text(sql))
 
 
 @pytest.fixture()
