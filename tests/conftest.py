@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import text
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-PG_TEST_DB = os.environ.get("TEST_PG_DATABASE", "tradeapp_test")
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One database per test run, so parallel runs on one machine never share tables.
+PG_TEST_DB = os.environ.get("TEST_PG_DATABASE", f"tradeapp_test_{os.getpid()}")
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}")
 
 
 def _postgres_url() -> str | None:
@@ -85,6 +86,12 @@ def app():
         db.session.remove()
         if not PG_URL:
             downgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"), revision="base")
+        db.engine.dispose()
+    if PG_URL and "TEST_PG_DATABASE" not in os.environ:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{PG_TEST_DB}" WITH (FORCE)')
 
 
 def _empty_tables(db):
@@ -212,9 +219,7 @@ def client(app, db):
 def csrf_token(client, path="/auth/login") -> str:
     """The CSRF token the page at ``path`` embeds (forms post it back)."""
     html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'"X-CSRFToken": "([^"]+)"', html
-    )
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(r'"X-CSRFToken": "([^"]+)"', html)
     assert match, f"no CSRF token on {path}"
     return match.group(1)
 

@@ -8,6 +8,24 @@ from tradeapp.errors import ValidationFailed
 
 seed_cli = AppGroup("seed", help="Load data.")
 users_cli = AppGroup("users", help="Manage accounts.")
+ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+
+
+@ledger_cli.command("check")
+def ledger_check_command():
+    """Recompute every balance from postings; exit 1 on any drift."""
+    from tradeapp.services.ledger import check
+
+    report = check()
+    click.echo(f"{report.entries} entries, {report.postings} postings, {report.wallets} wallets")
+    for currency, sums in sorted(report.totals.items()):
+        click.echo(f"  {currency}: customer balances {sums['balance']:f}, held {sums['locked']:f}")
+    if report.ok:
+        click.echo("OK: every entry balances and every balance matches its postings")
+        return
+    for line in report.problems():
+        click.echo(f"DRIFT: {line}", err=True)
+    raise SystemExit(1)
 
 
 @seed_cli.command("demo")
@@ -70,6 +88,7 @@ def otp_code_command(email):
 def register_cli(app: Flask) -> None:
     app.cli.add_command(seed_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(ledger_cli)
     from tradeapp.jobs.cli import jobs_cli
     from tradeapp.market.cli import feed_cli
 

@@ -78,7 +78,6 @@ def upgrade():
     sa.Column('status', sa.String(length=10), nullable=False),
     sa.Column('created_at', tradeapp.models.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('closed_at', tradeapp.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.CheckConstraint("status = 'active' OR remaining = 0", name=op.f('ck_holds_closed_holds_empty')),
     sa.CheckConstraint("status IN ('active', 'posted', 'released')", name=op.f('ck_holds_status')),
     sa.CheckConstraint('amount > 0', name=op.f('ck_holds_amount_positive')),
     sa.CheckConstraint('remaining >= 0 AND remaining <= amount', name=op.f('ck_holds_remaining_in_range')),

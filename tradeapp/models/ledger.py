@@ -96,9 +96,7 @@ class Posting(db.Model):
 
     __tablename__ = "postings"
     __table_args__ = (
-        CheckConstraint(
-            "(wallet_id IS NULL) <> (platform_account_id IS NULL)", name="exactly_one_account"
-        ),
+        CheckConstraint("(wallet_id IS NULL) <> (platform_account_id IS NULL)", name="exactly_one_account"),
         CheckConstraint("amount <> 0", name="amount_non_zero"),
         Index("ix_postings_wallet_id", "wallet_id"),
         Index("ix_postings_platform_account_id", "platform_account_id"),
@@ -122,7 +120,6 @@ class Hold(db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("remaining >= 0 AND remaining <= amount", name="remaining_in_range"),
         CheckConstraint("status IN ('active', 'posted', 'released')", name="status"),
-        CheckConstraint("status = 'active' OR remaining = 0", name="closed_holds_empty"),
         Index("ix_holds_wallet_status", "wallet_id", "status"),
     )
 

@@ -32,7 +32,11 @@ class UTCDateTime(TypeDecorator):
 
 
 class Money(TypeDecorator):
-    """Exact decimal: NUMERIC on PostgreSQL, canonical text on SQLite (whose NUMERIC is a float)."""
+    """Exact decimal: NUMERIC on PostgreSQL; on SQLite (whose NUMERIC is a float) fixed-width text.
+
+    The SQLite text is zero-padded to a fixed width, so comparisons in SQL and CHECK constraints
+    order non-negative amounts correctly (``0000…100.50 >= 0000…070.00``).
+    """
 
     impl = Numeric
     cache_ok = True
@@ -53,7 +57,13 @@ class Money(TypeDecorator):
         value = Decimal(value)
         if dialect.name == "sqlite":
             quantum = Decimal(1).scaleb(-self.scale)
-            return format(value.quantize(quantum), "f")
+            text = format(abs(value.quantize(quantum)), "f")
+            whole, _, frac = text.partition(".")
+            digits = self.precision - self.scale
+            if len(whole) > digits:
+                raise ValueError(f"{value} does not fit NUMERIC({self.precision}, {self.scale})")
+            padded = whole.rjust(digits, "0") + ("." + frac if frac else "")
+            return ("-" if value < 0 else "") + padded
         return value
 
     def process_result_value(self, value, dialect):

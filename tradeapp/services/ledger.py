@@ -1,0 +1,430 @@
+"""Double-entry bookkeeping primitives used by every money-moving service.
+
+These functions never commit: they run inside the caller's unit of work, which commits once.
+They lock what they touch — wallets first, by id, then platform accounts, by id — so two
+operations on the same wallets serialise instead of losing updates, and never deadlock.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tradeapp.currencies import get_currency
+from tradeapp.errors import DomainError, IllegalTransition
+from tradeapp.extensions import db
+from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, User, Wallet
+from tradeapp.models.ledger import PLATFORM_ACCOUNTS
+from tradeapp.models.types import utcnow
+
+ZERO = Decimal(0)
+
+
+class InsufficientFunds(DomainError):
+    """The wallet's available balance does not cover the amount."""
+
+    status = 400
+    code = "insufficient_funds"
+
+
+class LedgerError(Exception):
+    """A programming error: an unbalanced entry, a bad amount. Never shown to users."""
+
+
+Account = Wallet | PlatformAccount
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One side of an entry: ``amount`` into (+) or out of (-) ``account``."""
+
+    account: Account
+    amount: Decimal
+
+
+# -- accounts ----------------------------------------------------------------------------------
+
+
+def _insert(model):
+    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+def wallet_for(user: User | int, currency: str) -> Wallet:
+    """The user's wallet in ``currency``, created (race-safely) on first use."""
+    user_id = user if isinstance(user, int) else user.id
+    currency = get_currency(currency).code
+    wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == currency))
+    if wallet is None:
+        now = utcnow()
+        db.session.execute(
+            _insert(Wallet)
+            .values(
+                user_id=user_id, currency=currency, balance=ZERO, locked_balance=ZERO, created_at=now, updated_at=now
+            )
+            .on_conflict_do_nothing(index_elements=["user_id", "currency"])
+        )
+        wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == currency))
+    return wallet
+
+
+def platform_account(code: str, currency: str) -> PlatformAccount:
+    """The platform account ``code`` in ``currency``, created on first use."""
+    if code not in PLATFORM_ACCOUNTS:
+        raise LedgerError(f"unknown platform account {code!r}")
+    currency = get_currency(currency).code
+    query = select(PlatformAccount).where(PlatformAccount.code == code, PlatformAccount.currency == currency)
+    account = db.session.scalar(query)
+    if account is None:
+        db.session.execute(
+            _insert(PlatformAccount)
+            .values(code=code, currency=currency, balance=ZERO, created_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["code", "currency"])
+        )
+        account = db.session.scalar(query)
+    return account
+
+
+def lock_wallets(wallet_ids: Iterable[int]) -> dict[int, Wallet]:
+    """``SELECT … FOR UPDATE`` the wallets in id order and refresh them from the database."""
+    ids = sorted(set(wallet_ids))
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(Wallet)
+        .where(Wallet.id.in_(ids))
+        .order_by(Wallet.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {w.id: w for w in rows}
+
+
+def _lock_platform(ids: Iterable[int]) -> dict[int, PlatformAccount]:
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(PlatformAccount)
+        .where(PlatformAccount.id.in_(ids))
+        .order_by(PlatformAccount.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {a.id: a for a in rows}
+
+
+def _check_amount(amount: Decimal, currency: str) -> None:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise LedgerError(f"amount must be a finite Decimal, got {amount!r}")
+    quantum = get_currency(currency).quantum
+    if amount != amount.quantize(quantum):
+        raise LedgerError(f"{amount} has more decimals than {currency} allows")
+
+
+# -- entries -------------------------------------------------------------------------------------
+
+
+def post(
+    kind: str,
+    legs: Sequence[Leg],
+    *,
+    memo: str = "",
+    reference: str = "",
+    actor: User | None = None,
+    reverses: JournalEntry | None = None,
+    _hold_debits: dict[int, Decimal] | None = None,
+) -> JournalEntry:
+    """Record a balanced entry and update the cached balances in the same transaction.
+
+    A wallet may only be debited from its available balance (balance − held), except for
+    debits that consume its own hold (``_hold_debits``, used by :func:`settle`).
+
+    :raise InsufficientFunds: when a wallet would go below what is held
+    :raise LedgerError: when the legs do not balance per currency
+    """
+    if len(legs) < 2:
+        raise LedgerError("an entry needs at least two legs")
+    totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for leg in legs:
+        if leg.amount == 0:
+            raise LedgerError("zero-amount leg")
+        _check_amount(leg.amount, leg.account.currency)
+        totals[leg.account.currency] += leg.amount
+    unbalanced = {cur: total for cur, total in totals.items() if total != 0}
+    if unbalanced:
+        raise LedgerError(f"entry does not balance: {unbalanced}")
+
+    wallets = lock_wallets(leg.account.id for leg in legs if isinstance(leg.account, Wallet))
+    platforms = _lock_platform(leg.account.id for leg in legs if isinstance(leg.account, PlatformAccount))
+    hold_debits = dict(_hold_debits or {})
+
+    entry = JournalEntry(
+        kind=kind,
+        memo=memo[:255],
+        reference=reference[:100],
+        created_by_id=actor.id if actor is not None else None,
+        reverses_id=reverses.id if reverses is not None else None,
+    )
+    db.session.add(entry)
+    db.session.flush()
+
+    for leg in legs:
+        if isinstance(leg.account, Wallet):
+            wallet = wallets[leg.account.id]
+            released = hold_debits.pop(wallet.id, ZERO)
+            new_balance = wallet.balance + leg.amount
+            new_locked = wallet.locked_balance - released
+            if new_balance < 0 or new_locked < 0 or new_balance < new_locked:
+                raise InsufficientFunds(
+                    f"Insufficient available {wallet.currency} balance.",
+                    {"amount": [f"Insufficient available {wallet.currency} balance."]},
+                )
+            wallet.balance = new_balance
+            wallet.locked_balance = new_locked
+            db.session.add(Posting(entry_id=entry.id, wallet_id=wallet.id, currency=wallet.currency, amount=leg.amount))
+        else:
+            account = platforms[leg.account.id]
+            account.balance = account.balance + leg.amount
+            db.session.add(
+                Posting(entry_id=entry.id, platform_account_id=account.id, currency=account.currency, amount=leg.amount)
+            )
+    db.session.flush()
+    return entry
+
+
+def reverse(entry: JournalEntry, *, memo: str = "", actor: User | None = None) -> JournalEntry:
+    """Undo ``entry`` with an opposite entry (at most once)."""
+    if db.session.scalar(select(JournalEntry.id).where(JournalEntry.reverses_id == entry.id)) is not None:
+        raise IllegalTransition("This entry was already reversed.")
+    legs = []
+    for posting in entry.postings:
+        account = (
+            db.session.get(Wallet, posting.wallet_id)
+            if posting.wallet_id is not None
+            else db.session.get(PlatformAccount, posting.platform_account_id)
+        )
+        legs.append(Leg(account, -posting.amount))
+    return post(
+        "reversal",
+        legs,
+        memo=memo or f"Reversal of entry {entry.id}",
+        reference=entry.reference,
+        actor=actor,
+        reverses=entry,
+    )
+
+
+# -- holds ---------------------------------------------------------------------------------------
+
+
+def place_hold(wallet: Wallet, amount: Decimal, reason: str, reference: str = "") -> Hold:
+    """Reserve ``amount`` of the wallet's available balance.
+
+    :raise InsufficientFunds: when available balance is lower than ``amount``
+    """
+    _check_amount(amount, wallet.currency)
+    if amount <= 0:
+        raise LedgerError("hold amount must be positive")
+    locked = lock_wallets([wallet.id])[wallet.id]
+    if locked.balance - locked.locked_balance < amount:
+        raise InsufficientFunds(
+            f"Insufficient available {locked.currency} balance.",
+            {"amount": [f"Insufficient available {locked.currency} balance."]},
+        )
+    locked.locked_balance = locked.locked_balance + amount
+    hold = Hold(
+        wallet_id=locked.id,
+        reason=reason,
+        reference=reference[:100],
+        amount=amount,
+        remaining=amount,
+        posted_total=ZERO,
+        status="active",
+    )
+    db.session.add(hold)
+    db.session.flush()
+    return hold
+
+
+def _lock_hold(hold: Hold) -> Hold:
+    # Wallet first, then the hold: the same order as every other path.
+    lock_wallets([hold.wallet_id])
+    return db.session.scalar(
+        select(Hold).where(Hold.id == hold.id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def release_hold(hold: Hold, amount: Decimal | None = None) -> Hold:
+    """Give back ``amount`` (default: all that remains) of an active hold."""
+    hold = _lock_hold(hold)
+    if hold.status != "active":
+        raise IllegalTransition(f"Hold {hold.id} is {hold.status}.")
+    amount = hold.remaining if amount is None else amount
+    _check_amount(amount, hold.wallet.currency)
+    if amount <= 0 or amount > hold.remaining:
+        raise LedgerError(f"cannot release {amount} of hold {hold.id} (remaining {hold.remaining})")
+    wallet = hold.wallet
+    wallet.locked_balance = wallet.locked_balance - amount
+    hold.remaining = hold.remaining - amount
+    _close_if_done(hold)
+    db.session.flush()
+    return hold
+
+
+def settle_hold(
+    hold: Hold,
+    amount: Decimal,
+    counter_legs: Sequence[Leg],
+    *,
+    kind: str,
+    memo: str = "",
+    reference: str = "",
+    actor: User | None = None,
+) -> JournalEntry:
+    """Spend ``amount`` out of an active hold: the wallet is debited and ``counter_legs`` credited."""
+    hold = _lock_hold(hold)
+    if hold.status != "active":
+        raise IllegalTransition(f"Hold {hold.id} is {hold.status}.")
+    if amount <= 0 or amount > hold.remaining:
+        raise LedgerError(f"cannot settle {amount} of hold {hold.id} (remaining {hold.remaining})")
+    entry = post(
+        kind,
+        [Leg(hold.wallet, -amount), *counter_legs],
+        memo=memo,
+        reference=reference or hold.reference,
+        actor=actor,
+        _hold_debits={hold.wallet_id: amount},
+    )
+    hold.remaining = hold.remaining - amount
+    hold.posted_total = hold.posted_total + amount
+    _close_if_done(hold)
+    db.session.flush()
+    return entry
+
+
+def _close_if_done(hold: Hold) -> None:
+    if hold.remaining == 0:
+        hold.status = "posted" if hold.posted_total > 0 else "released"
+        hold.closed_at = utcnow()
+
+
+# -- reconciliation ------------------------------------------------------------------------------
+
+
+@dataclass
+class LedgerReport:
+    """What ``ledger check`` found; ``ok`` when there is no drift at all."""
+
+    entries: int = 0
+    postings: int = 0
+    wallets: int = 0
+    unbalanced_entries: list[tuple[int, str, Decimal]] = field(default_factory=list)
+    wallet_drift: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)
+    locked_drift: list[tuple[int, str, Decimal, Decimal]] = field(default_factory=list)
+    negative_available: list[tuple[int, str, Decimal]] = field(default_factory=list)
+    platform_drift: list[tuple[str, str, Decimal, Decimal]] = field(default_factory=list)
+    currency_mismatch: list[int] = field(default_factory=list)
+    #: holds marked posted/released that still reserve money
+    open_closed_holds: list[int] = field(default_factory=list)
+    totals: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.unbalanced_entries
+            or self.wallet_drift
+            or self.locked_drift
+            or self.negative_available
+            or self.platform_drift
+            or self.currency_mismatch
+            or self.open_closed_holds
+        )
+
+    def problems(self) -> list[str]:
+        lines = []
+        lines += [f"entry {e} does not balance in {c}: off by {d}" for e, c, d in self.unbalanced_entries]
+        lines += [f"wallet {w} ({c}) balance {b} but postings say {p}" for w, c, b, p in self.wallet_drift]
+        lines += [f"wallet {w} ({c}) locked {b} but active holds say {p}" for w, c, b, p in self.locked_drift]
+        lines += [f"wallet {w} ({c}) has negative available balance {a}" for w, c, a in self.negative_available]
+        lines += [f"platform {code} ({c}) balance {b} but postings say {p}" for code, c, b, p in self.platform_drift]
+        lines += [f"posting {p} currency differs from its account" for p in self.currency_mismatch]
+        lines += [f"hold {h} is closed but still reserves money" for h in self.open_closed_holds]
+        return lines
+
+
+def _sum_by(key_column, amount_column, *where) -> dict:
+    """Exact sums grouped by ``key_column``: NUMERIC SUM on PostgreSQL, Decimal sums on SQLite."""
+    if db.engine.dialect.name == "postgresql":
+        rows = db.session.execute(select(key_column, func.sum(amount_column)).where(*where).group_by(key_column))
+        return {k: Decimal(v) for k, v in rows}
+    sums: dict = defaultdict(lambda: ZERO)
+    for key, amount in db.session.execute(select(key_column, amount_column).where(*where)).yield_per(5000):
+        sums[key] += amount
+    return dict(sums)
+
+
+def check() -> LedgerReport:
+    """Recompute every balance from postings and holds; verify every entry balances."""
+    report = LedgerReport()
+    report.entries = db.session.scalar(select(func.count()).select_from(JournalEntry))
+    report.postings = db.session.scalar(select(func.count()).select_from(Posting))
+
+    if db.engine.dialect.name == "postgresql":
+        rows = db.session.execute(
+            select(Posting.entry_id, Posting.currency, func.sum(Posting.amount))
+            .group_by(Posting.entry_id, Posting.currency)
+            .having(func.sum(Posting.amount) != 0)
+        )
+        report.unbalanced_entries = [(e, c, Decimal(s)) for e, c, s in rows]
+    else:
+        sums: dict = defaultdict(lambda: ZERO)
+        for e, c, a in db.session.execute(select(Posting.entry_id, Posting.currency, Posting.amount)).yield_per(5000):
+            sums[(e, c)] += a
+        report.unbalanced_entries = [(e, c, s) for (e, c), s in sums.items() if s != 0]
+
+    by_wallet = _sum_by(Posting.wallet_id, Posting.amount, Posting.wallet_id.is_not(None))
+    held = _sum_by(Hold.wallet_id, Hold.remaining, Hold.status == "active")
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"balance": ZERO, "locked": ZERO})
+    for wallet in db.session.scalars(select(Wallet).order_by(Wallet.id)).yield_per(2000):
+        report.wallets += 1
+        expected = by_wallet.get(wallet.id, ZERO)
+        if wallet.balance != expected:
+            report.wallet_drift.append((wallet.id, wallet.currency, wallet.balance, expected))
+        expected_locked = held.get(wallet.id, ZERO)
+        if wallet.locked_balance != expected_locked:
+            report.locked_drift.append((wallet.id, wallet.currency, wallet.locked_balance, expected_locked))
+        if wallet.balance - wallet.locked_balance < 0 or wallet.locked_balance < 0:
+            report.negative_available.append((wallet.id, wallet.currency, wallet.balance - wallet.locked_balance))
+        totals[wallet.currency]["balance"] += wallet.balance
+        totals[wallet.currency]["locked"] += wallet.locked_balance
+    report.totals = dict(totals)
+
+    by_platform = _sum_by(Posting.platform_account_id, Posting.amount, Posting.platform_account_id.is_not(None))
+    for account in db.session.scalars(select(PlatformAccount)):
+        expected = by_platform.get(account.id, ZERO)
+        if account.balance != expected:
+            report.platform_drift.append((account.code, account.currency, account.balance, expected))
+
+    mismatch = db.session.scalars(
+        select(Posting.id)
+        .join(Wallet, Wallet.id == Posting.wallet_id)
+        .where(Wallet.currency != Posting.currency)
+        .union(
+            select(Posting.id)
+            .join(PlatformAccount, PlatformAccount.id == Posting.platform_account_id)
+            .where(PlatformAccount.currency != Posting.currency)
+        )
+    ).all()
+    report.currency_mismatch = list(mismatch)
+    if db.engine.dialect.name == "postgresql":
+        report.open_closed_holds = list(
+            db.session.scalars(select(Hold.id).where(Hold.status != "active", Hold.remaining != 0))
+        )
+    else:
+        closed = db.session.execute(select(Hold.id, Hold.remaining).where(Hold.status != "active"))
+        report.open_closed_holds = [hold_id for hold_id, remaining in closed if remaining != 0]
+    return report
