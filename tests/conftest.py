@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -64,6 +65,26 @@ def pytest_report_header(config):
     return f"tradeapp tests on {backend} + {cache}"
 
 
+class FreshRequestClient(FlaskClient):
+    """A test client whose every request starts with an empty ``g``.
+
+    Tests hold an app context open (to call services), and Flask reuses it for requests, so
+    per-request caches in ``g`` (Flask-Login's user, the JWT user) would leak from one client to
+    the next. Production requests always get a fresh context; so do these.
+    """
+
+    def open(self, *args, **kwargs):
+        from flask import g, has_app_context
+
+        if has_app_context():
+            g.__dict__.clear()
+        try:
+            return super().open(*args, **kwargs)
+        finally:
+            if has_app_context():
+                g.__dict__.clear()
+
+
 @pytest.fixture(scope="session")
 def app():
     from flask_migrate import downgrade, upgrade
@@ -74,6 +95,7 @@ def app():
 
     config = TestConfig(DB_URL, REDIS_URL or "", instance_dir=_TMP / "instance")
     application = create_app(config)
+    application.test_client_class = FreshRequestClient
     with application.app_context():
         # Start from an empty schema built by the real migrations.
         if PG_URL:

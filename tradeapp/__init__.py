@@ -50,6 +50,9 @@ def register_extensions(app: Flask) -> None:
     )
     init_auth(app)
     register_security_headers(app)
+    from tradeapp.templating import register_filters
+
+    register_filters(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,0 +1,1 @@
+"""Ledger back office: reconciliation report and per-user ledgers."""
