@@ -65,7 +65,7 @@ def staff_required(permission: str = "staff.dashboard") -> Callable:
                 return _deny_unauthenticated()
             if not current_user.is_staff:
                 abort(403)
-            if not session.get("staff_2fa_ok"):
+            if not session.get("staff_2fa_ok") or current_user.totp_confirmed_at is None:
                 # Password alone never opens the console: enrol or verify the second factor.
                 target = url_for("staff.two_factor", next=request.full_path.rstrip("?"))
                 if is_htmx():
@@ -104,6 +104,9 @@ def get_owned_or_404(model, ident, user=None, owner_attr: str = "user_id"):
 
 def safe_next(target: str | None, default: str) -> str:
     """Only same-site relative paths are followed after login."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    # Browsers drop tabs and newlines inside URLs, so "/\t/evil.example" would become "//evil.example".
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return default
+    return target

@@ -11,11 +11,22 @@ from tradeapp.models import User
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.services import audit, passwords
-from tradeapp.services.users import _check_email, _check_new_password, _new_referral_code, clear_lockout
+from tradeapp.services.users import (
+    _check_email,
+    _check_new_password,
+    _new_referral_code,
+    clear_lockout,
+    lockout_status,
+)
 
 
 def create_staff(
-    email: str, password: str, role: str, *, totp_secret: str | None = None, actor: User | None = None,
+    email: str,
+    password: str,
+    role: str,
+    *,
+    totp_secret: str | None = None,
+    actor: User | None = None,
     username: str | None = None,
 ) -> User:
     """Create a staff account (CLI or an admin); with ``totp_secret`` its 2FA is already enrolled."""
@@ -66,9 +77,13 @@ def set_role(actor: User, user: User, role: str | None) -> User:
     if actor.id == user.id:
         raise PermissionDenied("You cannot change your own role.")
     if user.role == "admin" and role != "admin":
-        admins = db.session.scalar(select(func.count()).select_from(User).where(User.role == "admin", User.is_active_flag))
+        admins = db.session.scalar(
+            select(func.count()).select_from(User).where(User.role == "admin", User.is_active_flag)
+        )
         if admins <= 1:
-            raise ValidationFailed("The last administrator cannot lose the role.", {"role": ["At least one administrator must remain."]})
+            raise ValidationFailed(
+                "The last administrator cannot lose the role.", {"role": ["At least one administrator must remain."]}
+            )
     before = {"role": user.role}
     if before["role"] == role:
         return user
@@ -91,16 +106,28 @@ def set_active(actor: User, user: User, active: bool, reason: str = "") -> User:
         return user
     before = {"is_active": user.is_active_flag}
     user.is_active_flag = active
-    audit.record(actor, "user.enabled" if active else "user.disabled", user, before=before,
-                 after={"is_active": active, "reason": reason[:500]})
+    audit.record(
+        actor,
+        "user.enabled" if active else "user.disabled",
+        user,
+        before=before,
+        after={"is_active": active, "reason": reason[:500]},
+    )
     db.session.commit()
     return user
 
 
 def unlock(actor: User, user: User) -> bool:
     """Clear failed-login lockout for the user's address."""
+    row = lockout_status(user.email)
+    if row is None:
+        raise ValidationFailed("This account has no failed logins to clear.", code="not_locked")
+    before = {
+        "failures": row.failures,
+        "locked_until": row.locked_until.isoformat() if row.locked_until else None,
+    }
     cleared = clear_lockout(user.email)
-    audit.record(actor, "user.unlocked", user, after={"had_lockout": cleared})
+    audit.record(actor, "user.unlocked", user, before=before, after={"failures": 0, "locked_until": None})
     db.session.commit()
     return cleared
 
@@ -109,10 +136,13 @@ def reset_two_factor(actor: User, user: User) -> User:
     """Make a staff member enrol two-factor again (lost device)."""
     if actor.role != "admin":
         raise PermissionDenied("Only administrators reset two-factor.")
+    if user.totp_secret is None and user.totp_confirmed_at is None:
+        raise ValidationFailed("Two-factor is not set up for this account.", code="not_enrolled")
+    before = {"enrolled": user.totp_confirmed_at is not None}
     user.totp_secret = None
     user.totp_confirmed_at = None
     user.totp_last_step = None
-    audit.record(actor, "user.2fa_reset", user)
+    audit.record(actor, "user.2fa_reset", user, before=before, after={"enrolled": False})
     db.session.commit()
     return user
 
@@ -131,9 +161,7 @@ def enrolment_secret(user: User) -> str:
 
 
 def provisioning_uri(user: User) -> str:
-    return pyotp.TOTP(user.totp_secret).provisioning_uri(
-        name=user.email, issuer_name=current_app.config["TOTP_ISSUER"]
-    )
+    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=current_app.config["TOTP_ISSUER"])
 
 
 def qr_svg(user: User) -> str:
@@ -160,7 +188,9 @@ def _accept(user: User, code: str) -> bool:
 
 def confirm_enrolment(user: User, code: str) -> User:
     if not _accept(user, code):
-        raise ValidationFailed("That code is not valid.", {"otp": ["That code is not valid. Check the time on your device."]})
+        raise ValidationFailed(
+            "That code is not valid.", {"otp": ["That code is not valid. Check the time on your device."]}
+        )
     user.totp_confirmed_at = utcnow()
     audit.record(user, "staff.2fa_enrolled", user)
     db.session.commit()
@@ -174,4 +204,30 @@ def verify_otp(user: User, code: str) -> None:
     ok = _accept(user, code)
     db.session.commit()
     if not ok:
-        raise AuthenticationFailed("The two-factor code is not valid.", {"otp": ["The two-factor code is not valid."]}, code="otp_invalid")
+        raise AuthenticationFailed(
+            "The two-factor code is not valid.", {"otp": ["The two-factor code is not valid."]}, code="otp_invalid"
+        )
+
+
+def complete_login(user: User, code: str) -> User:
+    """Second factor of a staff web login: confirm enrolment or check the code; audits ``staff.login``.
+
+    :raise PermissionDenied: for a customer
+    :raise ValidationFailed: (field ``otp``) for a wrong, malformed or replayed code
+    """
+    if not user.is_staff:
+        raise PermissionDenied("Two-factor sign-in is for staff accounts.")
+    enrolling = user.totp_confirmed_at is None
+    if not _accept(user, code):
+        message = (
+            "That code is not valid. Check the time on your device."
+            if enrolling
+            else "The two-factor code is not valid."
+        )
+        raise ValidationFailed(message, {"otp": [message]}, code="otp_invalid")
+    if enrolling:
+        user.totp_confirmed_at = utcnow()
+        audit.record(user, "staff.2fa_enrolled", user)
+    audit.record(user, "staff.login", user, after={"enrolled_now": enrolling})
+    db.session.commit()
+    return user

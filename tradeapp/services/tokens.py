@@ -1,25 +1,34 @@
-"""Mobile JWTs: access (1 h) and refresh (7 days) with rotation and revocation."""
+"""Mobile JWTs: access (1 h) and refresh (7 days) with rotation, reuse detection and revocation."""
 
 import uuid
+from datetime import timedelta
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token, get_jti
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt.exceptions import PyJWTError
 from sqlalchemy import delete, or_, select, update
 
 from tradeapp.errors import AuthenticationFailed
 from tradeapp.extensions import db
 from tradeapp.models import RefreshToken, User
 from tradeapp.models.types import utcnow
+from tradeapp.services import audit, staff, users
+
+TOKEN_NOT_VALID = "Token is invalid or expired."  # noqa: S105 - a message, not a secret
+
+
+def _not_valid() -> AuthenticationFailed:
+    return AuthenticationFailed(TOKEN_NOT_VALID, {"refresh": [TOKEN_NOT_VALID]}, code="token_not_valid")
 
 
 def _issue(user: User, family: str, user_agent: str) -> dict[str, str]:
     claims = {"role": user.role} if user.role else {}
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims={"fam": family})
-    decoded = decode_token(refresh)
     db.session.add(
         RefreshToken(
-            jti=decoded["jti"],
+            jti=get_jti(refresh),
             user_id=user.id,
             family=family,
             expires_at=utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
@@ -36,40 +45,94 @@ def issue_tokens(user: User, user_agent: str = "") -> dict[str, str]:
     return pair
 
 
+def login(email: str, password: str, otp: str | None = None, user_agent: str = "") -> dict[str, str]:
+    """Check credentials (and a staff member's TOTP code), then issue a token pair.
+
+    Raises AuthenticationFailed (``authentication_failed``, ``otp_required``, ``otp_invalid``,
+    ``otp_not_enrolled``) or AccountLocked. Wrong codes lock the login out like wrong
+    passwords do, so the second factor cannot be guessed faster than the password.
+    """
+    user = users.authenticate(email, password)
+    if user.is_staff and (current_app.config["STAFF_2FA_REQUIRED"] or user.totp_confirmed_at is not None):
+        if user.totp_confirmed_at is None:
+            raise AuthenticationFailed(
+                "Set up two-factor authentication in the staff console before using the API.",
+                code="otp_not_enrolled",
+            )
+        if not (otp or "").strip():
+            raise AuthenticationFailed(
+                "Staff accounts must send the code from their authenticator app.",
+                {"otp": ["This field is required for staff accounts."]},
+                code="otp_required",
+            )
+        # Wrong codes have their own failure counter: the right password clears the other one.
+        otp_key = users._throttle_key(f"otp:{user.email}")
+        users._check_not_locked(otp_key)
+        try:
+            staff.verify_otp(user, otp)
+        except AuthenticationFailed:
+            audit.record(user, "staff.login_failed", user, after={"channel": "api", "reason": "otp_invalid"})
+            db.session.commit()
+            users._record_failure(otp_key)
+            raise
+        users._clear_failures(otp_key)
+    if user.is_staff:
+        audit.record(user, "staff.login", user, after={"channel": "api"})
+    return issue_tokens(user, user_agent)
+
+
+def refresh_claims(token: str) -> dict:
+    """The claims of a well-signed, unexpired refresh token; AuthenticationFailed otherwise.
+
+    Revocation is not checked here: :func:`rotate` must see revoked tokens to detect reuse.
+    """
+    try:
+        claims = decode_token(token)
+    except (PyJWTError, JWTExtendedException) as exc:
+        raise _not_valid() from exc
+    if claims.get("type") != "refresh" or not claims.get("jti") or not str(claims.get("sub", "")).isdigit():
+        raise _not_valid()
+    return claims
+
+
 def rotate(refresh_claims: dict, user_agent: str = "") -> dict[str, str]:
     """Exchange a valid refresh token for a new pair; the used one is revoked.
 
     Presenting an already-revoked token means it leaked: the whole family is revoked.
     """
-    row = db.session.scalar(
-        select(RefreshToken).where(RefreshToken.jti == refresh_claims["jti"]).with_for_update()
-    )
-    if row is None:
-        raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+    row = db.session.scalar(select(RefreshToken).where(RefreshToken.jti == refresh_claims["jti"]).with_for_update())
+    if row is None or str(row.user_id) != str(refresh_claims.get("sub")):
+        raise _not_valid()
     if row.revoked_at is not None:
-        db.session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.family == row.family, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        _revoke_family(row.family)
         db.session.commit()
-        raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+        raise _not_valid()
     user = db.session.get(User, row.user_id)
     if user is None or not user.is_active:
-        raise AuthenticationFailed("Token is invalid or expired.", code="token_not_valid")
+        raise _not_valid()
     row.revoked_at = utcnow()
     pair = _issue(user, row.family, user_agent)
     db.session.commit()
     return pair
 
 
-def revoke(refresh_claims: dict) -> None:
-    """Log out: the refresh token (and so the session) stops working."""
+def _revoke_family(family: str) -> None:
     db.session.execute(
         update(RefreshToken)
-        .where(RefreshToken.jti == refresh_claims["jti"], RefreshToken.revoked_at.is_(None))
+        .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+
+
+def revoke(refresh_claims: dict, user: User | None = None) -> None:
+    """Log out: the refresh token and every token rotated from the same login stop working.
+
+    With ``user``, a token that belongs to someone else is refused (and left alone).
+    """
+    row = db.session.scalar(select(RefreshToken).where(RefreshToken.jti == refresh_claims["jti"]))
+    if row is None or (user is not None and row.user_id != user.id):
+        raise _not_valid()
+    _revoke_family(row.family)
     db.session.commit()
 
 
@@ -81,8 +144,6 @@ def is_revoked(jti: str) -> bool:
 
 def purge_expired(retention_days: int = 1) -> int:
     """Delete refresh tokens that expired or were revoked more than ``retention_days`` ago."""
-    from datetime import timedelta
-
     cutoff = utcnow() - timedelta(days=retention_days)
     result = db.session.execute(
         delete(RefreshToken).where(or_(RefreshToken.expires_at < utcnow(), RefreshToken.revoked_at < cutoff))

@@ -10,13 +10,14 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from tradeapp.errors import AccountLocked, AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.mail import send_mail
 from tradeapp.models import LoginThrottle, RefreshToken, User
 from tradeapp.models.types import utcnow
-from tradeapp.services import passwords
+from tradeapp.services import audit, passwords
 
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
@@ -56,9 +57,7 @@ def _check_username(username: str, errors: dict, *, exclude_id: int | None = Non
         errors.setdefault("username", []).append("This field is required.")
         return username
     if not USERNAME_RE.match(username):
-        errors.setdefault("username", []).append(
-            "Use 3-150 letters, digits and @/./+/-/_ characters."
-        )
+        errors.setdefault("username", []).append("Use 3-150 letters, digits and @/./+/-/_ characters.")
         return username
     query = select(User.id).where(func.lower(User.username) == username.lower())
     if exclude_id is not None:
@@ -119,9 +118,13 @@ def _load(salt: str, token: str, max_age: int) -> dict:
     try:
         data = _serializer(salt).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise ValidationFailed("This link has expired.", {"token": ["This link has expired."]}, code="token_expired")
+        raise ValidationFailed(
+            "This link has expired.", {"token": ["This link has expired."]}, code="token_expired"
+        ) from None
     except BadSignature:
-        raise ValidationFailed("This link is invalid.", {"token": ["This link is invalid."]}, code="token_invalid")
+        raise ValidationFailed(
+            "This link is invalid.", {"token": ["This link is invalid."]}, code="token_invalid"
+        ) from None
     if not isinstance(data, dict) or "uid" not in data:
         raise ValidationFailed("This link is invalid.", {"token": ["This link is invalid."]}, code="token_invalid")
     return data
@@ -145,9 +148,7 @@ def register_user(
     errors: dict[str, list[str]] = {}
     email = _check_email(email, errors)
     username = _check_username(username, errors)
-    extra = _check_optional(
-        {"first_name": first_name, "last_name": last_name, "phone_number": phone_number}, errors
-    )
+    extra = _check_optional({"first_name": first_name, "last_name": last_name, "phone_number": phone_number}, errors)
     _check_new_password(
         password,
         password_confirm,
@@ -175,9 +176,28 @@ def register_user(
         **extra,
     )
     db.session.add(user)
+    _flush_unique()
+    audit.record(
+        user, "user.registered", user, after={"email": email, "username": username, "referred_by": code or None}
+    )
     db.session.commit()
     send_verification_email(user)
     return user
+
+
+def _flush_unique() -> None:
+    """Flush; a unique e-mail/username taken by a concurrent request becomes a form error."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise ValidationFailed(
+            "That email or username was just taken. Please choose another.",
+            {
+                "email": ["Check this address: it may already be registered."],
+                "username": ["This username may be taken."],
+            },
+        ) from None
 
 
 def send_verification_email(user: User) -> None:
@@ -193,6 +213,7 @@ def verify_email(token: str) -> User:
         raise ValidationFailed("This link is invalid.", {"token": ["This link is invalid."]}, code="token_invalid")
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
+        audit.record(user, "user.email_verified", user, after={"email": user.email})
         db.session.commit()
     return user
 
@@ -218,9 +239,7 @@ def _check_not_locked(key: str) -> None:
         remaining = (row.locked_until - utcnow()).total_seconds()
         if remaining > 0:
             wait = int(remaining) + 1
-            raise AccountLocked(
-                f"Too many failed attempts. Try again in {_humanize(wait)}.", retry_after=wait
-            )
+            raise AccountLocked(f"Too many failed attempts. Try again in {_humanize(wait)}.", retry_after=wait)
 
 
 def _humanize(seconds: int) -> str:
@@ -265,6 +284,7 @@ def authenticate(email: str, password: str) -> User:
         raise AuthenticationFailed(INVALID_LOGIN)
     _clear_failures(key)
     user.last_login_at = utcnow()
+    audit.record(user, "auth.login", user)
     db.session.commit()
     return user
 
@@ -290,14 +310,15 @@ def request_password_reset(email: str) -> None:
     user = db.session.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
     if user is None or not user.is_active:
         return
-    link = url_for("users.reset_password", token=password_reset_token(user), _external=True)
+    token = password_reset_token(user)
+    link = url_for("users.reset_password", token=token, _external=True)
     send_mail(
         user.email,
         "Reset your password",
         "reset_password",
         user=user,
         link=link,
-        token=password_reset_token(user),
+        token=token,
         minutes=current_app.config["RESET_TOKEN_MAX_AGE"] // 60,
     )
 
@@ -317,7 +338,9 @@ def check_reset_token(token: str) -> User:
     data = _load("password-reset", token, current_app.config["RESET_TOKEN_MAX_AGE"])
     user = db.session.get(User, data["uid"])
     if user is None or not user.is_active or user.password_stamp != data.get("stamp"):
-        raise ValidationFailed("This link is invalid.", {"token": ["This link is invalid or was already used."]}, code="token_invalid")
+        raise ValidationFailed(
+            "This link is invalid.", {"token": ["This link is invalid or was already used."]}, code="token_invalid"
+        )
     return user
 
 
@@ -326,13 +349,18 @@ def reset_password(token: str, password: str, password_confirm: str) -> User:
     user = check_reset_token(token)
     errors: dict[str, list[str]] = {}
     _check_new_password(
-        password, password_confirm, errors, email=user.email, username=user.username,
+        password,
+        password_confirm,
+        errors,
+        email=user.email,
+        username=user.username,
         names=(user.first_name, user.last_name),
     )
     if errors:
         raise ValidationFailed("Please correct the errors below.", errors)
     _set_password(user, password)
     clear_lockout(user.email)
+    audit.record(user, "user.password_reset", user)
     # Following a link from the mailbox proves the address too.
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
@@ -345,14 +373,20 @@ def change_password(user: User, current_password: str, password: str, password_c
     if not passwords.verify_password(user.password_hash, current_password or ""):
         errors["current_password"] = ["Your current password is not correct."]
     _check_new_password(
-        password, password_confirm, errors, field="new_password", email=user.email,
-        username=user.username, names=(user.first_name, user.last_name),
+        password,
+        password_confirm,
+        errors,
+        field="new_password",
+        email=user.email,
+        username=user.username,
+        names=(user.first_name, user.last_name),
     )
     if not errors and current_password == password:
         errors["new_password"] = ["Choose a password different from the current one."]
     if errors:
         raise ValidationFailed("Please correct the errors below.", errors)
     _set_password(user, password)
+    audit.record(user, "user.password_changed", user)
     db.session.commit()
 
 
@@ -381,10 +415,14 @@ def update_profile(user: User, changes: dict) -> User:
     if errors:
         raise ValidationFailed("Please correct the errors below.", errors)
     email_changed = "email" in clean and clean["email"] != user.email
+    before = {k: getattr(user, k) for k, v in clean.items() if getattr(user, k) != v}
     for key, value in clean.items():
         setattr(user, key, value)
     if email_changed:
         user.email_verified_at = None
+    _flush_unique()
+    if before:
+        audit.record(user, "user.profile_updated", user, before=before, after={k: clean[k] for k in before})
     db.session.commit()
     if email_changed:
         send_verification_email(user)

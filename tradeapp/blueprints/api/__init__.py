@@ -1,12 +1,22 @@
-"""JSON API support: the error shape, pagination, token auth, schema and docs."""
+"""JSON API support: the error shape, pagination, token auth, the API blueprint class, schema and docs.
+
+Every API blueprint is an :class:`ApiBlueprint`: request bodies must be JSON, validation errors
+are 400 with ``fields``, and the OpenAPI document describes errors as ``{"error", "code", "fields"}``.
+"""
 
 import functools
+import http
+import json
 from collections.abc import Callable
+from copy import deepcopy
 from urllib.parse import urlencode
 
+import marshmallow as ma
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
-from flask_jwt_extended import get_current_user, verify_jwt_in_request
+from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
+from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import deepupdate
 from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import HTTPException
 
@@ -15,6 +25,7 @@ from tradeapp.permissions import has_permission
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
+BEARER = [{"bearerAuth": []}]
 
 bp = Blueprint("apidocs", __name__)
 
@@ -31,6 +42,24 @@ CODES = {
     429: "rate_limited",
     500: "server_error",
 }
+
+
+# -- the error shape -------------------------------------------------------------------------
+
+
+class ErrorSchema(ma.Schema):
+    """Every API error: a message, a stable slug, and messages per input field."""
+
+    error = ma.fields.String(required=True, metadata={"description": "What went wrong, for people."})
+    code = ma.fields.String(
+        required=True, metadata={"description": "A stable slug, for programs.", "example": "validation_error"}
+    )
+    fields = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.List(ma.fields.String()),
+        required=True,
+        metadata={"description": "Messages per input field; empty when the error is not about one field."},
+    )
 
 
 def error_response(status: int, message: str, code: str | None = None, fields: dict | None = None, headers=None):
@@ -51,23 +80,30 @@ def domain_error_response(exc: DomainError):
 
 
 def http_error_response(exc: HTTPException):
-    """JSON for an HTTPException, including webargs' validation errors (as 400)."""
+    """JSON for an HTTPException, including webargs' parsing and validation errors (as 400)."""
     status = exc.code or 500
     data = getattr(exc, "data", None) or {}
     messages = data.get("messages")
-    if status == 422 and messages:
+    if isinstance(getattr(exc, "exc", None), json.JSONDecodeError | UnicodeDecodeError):
+        return error_response(400, "Invalid JSON body.", "parse_error")
+    if status in (400, 422) and messages:
         fields: dict[str, list[str]] = {}
         for location_errors in messages.values():
             _flatten(location_errors, fields)
         return error_response(400, "Invalid input.", "validation_error", fields)
-    message = data.get("message") or (exc.description if status != 500 else "Server error.")
-    return error_response(status, message, CODES.get(status))
+    message = data.get("message") or (exc.description if status < 500 else "Server error.")
+    headers = {}
+    if status == 405:
+        allow = dict(exc.get_headers()).get("Allow")
+        if allow:
+            headers["Allow"] = allow
+    return error_response(status, message, CODES.get(status), headers=headers)
 
 
 def _flatten(errors, out: dict, prefix: str = "") -> None:
     if isinstance(errors, dict):
         for key, value in errors.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            name = f"{prefix}.{key}" if prefix else ("non_field_errors" if key == "_schema" else str(key))
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 out.setdefault(name, []).extend(value)
             else:
@@ -78,8 +114,53 @@ def _flatten(errors, out: dict, prefix: str = "") -> None:
         out.setdefault(prefix or "non_field_errors", []).append(str(errors))
 
 
-def paginate(query, schema, *, page_size: int = DEFAULT_PAGE_SIZE) -> dict:
-    """``{"count", "next", "previous", "results"}`` for a SQLAlchemy select; ?page=&page_size=."""
+def require_json_body():
+    """A request body must be JSON (415 otherwise); bodiless POSTs are left to the schema."""
+    has_body = request.method in ("POST", "PUT", "PATCH") and (request.content_length or request.get_data(cache=True))
+    if has_body and not request.is_json:
+        return error_response(415, "Send the request body as JSON (Content-Type: application/json).")
+    return None
+
+
+# -- pagination --------------------------------------------------------------------------------
+
+
+class PageArgsSchema(ma.Schema):
+    """``?page=&page_size=`` of a list endpoint."""
+
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page_size = ma.fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=ma.validate.Range(min=1, max=MAX_PAGE_SIZE))
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+@functools.cache
+def page_schema(item_schema: type[ma.Schema]) -> type[ma.Schema]:
+    """The ``{"count", "next", "previous", "results"}`` schema of a list of ``item_schema``.
+
+    Use with ``@blp.response(200, page_schema(OrderSchema))`` and return ``paginate(query)``.
+    """
+    name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    return ma.Schema.from_dict(
+        {
+            "count": ma.fields.Integer(required=True, metadata={"description": "Items in all pages."}),
+            "next": ma.fields.String(allow_none=True, required=True, metadata={"description": "URL of the next page."}),
+            "previous": ma.fields.String(
+                allow_none=True, required=True, metadata={"description": "URL of the previous page."}
+            ),
+            "results": ma.fields.List(ma.fields.Nested(item_schema), required=True),
+        },
+        name=name,
+    )
+
+
+def paginate(query, schema: ma.Schema | None = None, *, page_size: int = DEFAULT_PAGE_SIZE) -> dict:
+    """``{"count", "next", "previous", "results"}`` for a SQLAlchemy select; ?page=&page_size=.
+
+    With ``schema`` the results are dumped here; without it they are the rows themselves, for a
+    view whose ``@blp.response(200, page_schema(ItemSchema))`` dumps them.
+    """
     from sqlalchemy import func, select
 
     from tradeapp.extensions import db
@@ -101,12 +182,19 @@ def paginate(query, schema, *, page_size: int = DEFAULT_PAGE_SIZE) -> dict:
         "count": count,
         "next": link(page + 1) if page * size < count else None,
         "previous": link(page - 1) if page > 1 else None,
-        "results": schema.dump(rows, many=True),
+        "results": schema.dump(rows, many=True) if schema is not None else rows,
     }
 
 
+# -- token auth --------------------------------------------------------------------------------
+
+
 def token_required(permission: str | None = None) -> Callable:
-    """A valid access token (``Authorization: Bearer``); with ``permission``, staff only (403)."""
+    """A valid access token (``Authorization: Bearer``); with ``permission``, staff only (403).
+
+    Put it below ``@blp.route`` and above ``@blp.arguments`` so callers are authenticated before
+    their input is read; it adds ``bearerAuth`` and the 401/403 answers to the OpenAPI document.
+    """
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -114,18 +202,34 @@ def token_required(permission: str | None = None) -> Callable:
             try:
                 verify_jwt_in_request()
             except (JWTExtendedException, PyJWTError):
-                return error_response(401, "Authentication credentials were not provided or are invalid.", "not_authenticated")
+                return error_response(
+                    401, "Authentication credentials were not provided or are invalid.", "not_authenticated"
+                )
             user = get_current_user()
             if user is None:
                 return error_response(401, "User not found or inactive.", "not_authenticated")
+            if _issued_before_password_change(user):
+                return error_response(401, "The password changed: log in again.", "not_authenticated")
             if permission is not None and not has_permission(user, permission):
                 return error_response(403, "You do not have permission to perform this action.", "permission_denied")
             return view(*args, **kwargs)
 
         wrapper.required_permission = permission
+        doc = {"security": BEARER, "responses": {"401": "UNAUTHORIZED"}}
+        if permission is not None:
+            doc["responses"]["403"] = "FORBIDDEN"
+        # A copy, so the wrapped function's documentation is left alone (as flask-smorest does).
+        wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+        wrapper._apidoc["manual_doc"] = deepupdate(deepcopy(wrapper._apidoc.get("manual_doc", {})), doc)
         return wrapper
 
     return decorator
+
+
+def _issued_before_password_change(user) -> bool:
+    """Access tokens from before the last password change (or reset) stop working at once."""
+    changed = user.password_changed_at
+    return changed is not None and get_jwt().get("iat", 0) < int(changed.timestamp())
 
 
 def api_user():
@@ -133,12 +237,65 @@ def api_user():
     return get_current_user()
 
 
+# -- the blueprint class every API domain uses -------------------------------------------------------
+
+
+class ApiBlueprint(SmorestBlueprint):
+    """A flask-smorest blueprint speaking our dialect: JSON bodies, 400 validation errors, our error shape."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.before_request(require_json_body)
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        kwargs.setdefault("error_status_code", 400)
+        return super().arguments(schema, location=location, **kwargs)
+
+    def alt_response(self, status_code, response=None, *, schema=None, **kwargs):
+        if response is None and schema is None and int(status_code) >= 400:
+            schema = ErrorSchema
+        return super().alt_response(status_code, response, schema=schema, **kwargs)
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        use_error_schema(api)
+        return super().register_views_in_doc(api, app, spec, name=name, parameters=parameters)
+
+
+def use_error_schema(api) -> None:
+    """Describe errors in the OpenAPI document as we send them, not as flask-smorest would.
+
+    The status responses (``BAD_REQUEST``, ``UNAUTHORIZED``…) are registered lazily by
+    flask-smorest with its ``ERROR_SCHEMA``; register them again with ours before any
+    operation refers to them, and set ``ERROR_SCHEMA`` so the next app bound gets ours at once.
+    """
+    components = api.spec.components
+    # Lists page in the body ({"count", "next", "previous", "results"}), not in flask-smorest's header.
+    components.schemas.pop("PaginationMetadata", None)
+    if api.ERROR_SCHEMA is ErrorSchema:
+        return  # flask-smorest used ours when it was bound to this app
+    api.ERROR_SCHEMA = ErrorSchema
+    components.schemas.pop("Error", None)  # flask-smorest's {code, status, message, errors}
+    components.schema("Error", schema=ErrorSchema)
+    for status in http.HTTPStatus:
+        if status >= 400:
+            components.response(status.name, _error_response_doc(status.phrase), lazy=True)
+    components.response(api.DEFAULT_ERROR_RESPONSE_NAME or "DEFAULT_ERROR", _error_response_doc("Error"), lazy=True)
+
+
+def _error_response_doc(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ErrorSchema}}}
+
+
+# -- schema and docs -----------------------------------------------------------------------------
+
+
 @bp.get("/api/schema/")
 def schema():
     """The OpenAPI 3 document, generated from the registered API blueprints."""
     from tradeapp.extensions import api
 
-    return jsonify(api.spec.to_dict())
+    # Not jsonify: it sorts keys, and the paths read best in the order the code declares them.
+    return current_app.response_class(json.dumps(api.spec.to_dict()), mimetype="application/json")
 
 
 @bp.get("/api/docs/")

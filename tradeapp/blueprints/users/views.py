@@ -1,40 +1,253 @@
-"""Customer auth pages (HELPER FILLS IN)."""
+"""Customer account pages: register, verify e-mail, log in/out, reset and change password, profile."""
 
-from flask import Blueprint
+from flask import Blueprint, current_app, flash, g, make_response, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from markupsafe import Markup
+
+from tradeapp.blueprints.users.forms import (
+    ChangePasswordForm,
+    ForgotPasswordForm,
+    LoginForm,
+    ProfileForm,
+    RegisterForm,
+    ResetPasswordForm,
+    apply_errors,
+)
+from tradeapp.errors import AccountLocked, AuthenticationFailed, ValidationFailed
+from tradeapp.extensions import limiter
+from tradeapp.services import users as users_service
+from tradeapp.web import is_htmx, login_required, render, safe_next
 
 bp = Blueprint("users", __name__)
 
 
-@bp.route("/auth/login", methods=["GET", "POST"])
-def login():
-    return "login"
+def _limit(config_key: str):
+    """Rate-limit the POSTs of a view by the setting ``config_key`` (read per request)."""
+    return limiter.limit(lambda: current_app.config[config_key], methods=["POST"])
+
+
+def _go(url: str):
+    """Redirect the browser: HX-Redirect for HTMX (a 303 would be swapped into the form)."""
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, 303)
+
+
+def _start_session(user, remember: bool = False) -> None:
+    """A fresh session for ``user``: nothing from before login survives (no session fixation)."""
+    session.clear()
+    g.pop("csrf_token", None)  # flask-wtf caches the token of the old session
+    login_user(user, remember=remember)
+
+
+def _one_piece(message: Markup) -> Markup:
+    """Wrap a flash message with markup so the alert's flex layout keeps it one line of text."""
+    return Markup("<span>{}</span>").format(message)
+
+
+def _remembered() -> bool:
+    return bool(request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")))
+
+
+# -- registration and e-mail verification --------------------------------------------------------
 
 
 @bp.route("/auth/register", methods=["GET", "POST"])
+@_limit("SIGNUP_RATE_LIMIT")
 def register():
-    return "register"
-
-
-@bp.post("/auth/logout")
-def logout():
-    return "logout"
-
-
-@bp.get("/account/")
-def profile():
-    return "profile"
-
-
-@bp.post("/auth/verify/resend")
-def resend_verification():
-    return "resend"
+    if current_user.is_authenticated:
+        return redirect(url_for("main.dashboard"))
+    form = RegisterForm()
+    if request.method == "GET" and request.args.get("ref"):
+        form.referral_code.data = request.args["ref"].strip()[:10]
+    if form.validate_on_submit():
+        try:
+            user = users_service.register_user(
+                email=form.email.data,
+                username=form.username.data,
+                password=form.password.data,
+                password_confirm=form.password_confirm.data,
+                first_name=form.first_name.data or "",
+                last_name=form.last_name.data or "",
+                phone_number=form.phone_number.data or "",
+                referral_code=form.referral_code.data or "",
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            _start_session(user)
+            message = Markup(
+                "Welcome aboard! We sent a confirmation link to <strong>{}</strong>: check your inbox."
+            ).format(user.email)
+            if current_app.config["EMBEDDED"]:
+                message += Markup(
+                    ' In this demo mail is not sent: open the <a href="{}">Outbox</a> to find it.'
+                ).format(url_for("main.outbox"))
+            flash(_one_piece(message), "success")
+            return _go(url_for("main.dashboard"))
+    return render("users/register.html", "users/_register_form.html", form=form)
 
 
 @bp.get("/auth/verify/<token>")
 def verify_email(token):
-    return "verify"
+    try:
+        users_service.verify_email(token)
+    except ValidationFailed as exc:
+        flash(f"{exc.message} Log in and ask for a new confirmation email.", "error")
+    else:
+        flash("Thank you: your email address is confirmed.", "success")
+    return redirect(url_for("main.dashboard" if current_user.is_authenticated else "users.login"), 303)
+
+
+@bp.post("/auth/verify/resend")
+@login_required
+@_limit("RESET_RATE_LIMIT")
+def resend_verification():
+    if current_user.email_verified:
+        flash("Your email address is already confirmed.", "info")
+    else:
+        users_service.send_verification_email(current_user)
+        message = Markup("We sent a new confirmation link to <strong>{}</strong>.").format(current_user.email)
+        if current_app.config["EMBEDDED"]:
+            message += Markup(' Find it in the <a href="{}">Outbox</a>.').format(url_for("main.outbox"))
+        flash(_one_piece(message), "success")
+    return _go(url_for("main.dashboard"))
+
+
+# -- log in and out ---------------------------------------------------------------------------------
+
+
+@bp.route("/auth/login", methods=["GET", "POST"])
+@_limit("LOGIN_RATE_LIMIT")
+def login():
+    next_url = request.args.get("next")
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(next_url, url_for("main.dashboard")))
+    form = LoginForm()
+    status, retry_after = 200, 0
+    if form.validate_on_submit():
+        try:
+            user = users_service.authenticate(form.email.data, form.password.data)
+        except AccountLocked as exc:
+            form.form_errors.append(exc.message)
+            status = 429
+            retry_after = exc.retry_after
+        except AuthenticationFailed as exc:
+            form.form_errors.append(exc.message)
+        else:
+            _start_session(user, remember=form.remember_me.data)
+            if user.is_staff:
+                # A password alone never opens the staff console: the second factor comes next.
+                session["staff_2fa_ok"] = False
+                return _go(url_for("staff.two_factor", next=safe_next(next_url, url_for("staff.dashboard"))))
+            return _go(safe_next(next_url, url_for("main.dashboard")))
+    response = render("users/login.html", "users/_login_form.html", form=form, next_url=next_url)
+    response.status_code = status
+    if status == 429:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@bp.post("/auth/logout")
+def logout():
+    logout_user()
+    session.clear()
+    g.pop("csrf_token", None)  # flask-wtf caches the token of the old session
+    flash("You have been logged out.", "info")
+    return _go(url_for("main.home"))
+
+
+# -- forgotten password -------------------------------------------------------------------------------
+
+
+@bp.route("/auth/password/forgot", methods=["GET", "POST"])
+@_limit("RESET_RATE_LIMIT")
+def forgot_password():
+    form = ForgotPasswordForm()
+    sent_to = None
+    if form.validate_on_submit():
+        # The same answer whether or not the address has an account: no enumeration.
+        users_service.request_password_reset(form.email.data)
+        sent_to = form.email.data
+    return render("users/forgot_password.html", "users/_forgot_form.html", form=form, sent_to=sent_to)
 
 
 @bp.route("/auth/password/reset/<token>", methods=["GET", "POST"])
+@_limit("RESET_RATE_LIMIT")
 def reset_password(token):
-    return "reset"
+    try:
+        users_service.check_reset_token(token)
+    except ValidationFailed as exc:
+        if is_htmx():
+            return _go(url_for("users.reset_password", token=token))
+        response = render("users/reset_invalid.html", reason=exc.code, message=exc.message)
+        response.status_code = 400
+        return response
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        try:
+            users_service.reset_password(token, form.password.data, form.password_confirm.data)
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            # Every session embeds the old password's stamp, so all of them end here; this one too.
+            logout_user()
+            session.clear()
+            g.pop("csrf_token", None)  # flask-wtf caches the token of the old session
+            flash("Your password has been reset. Log in with your new password.", "success")
+            return _go(url_for("users.login"))
+    return render("users/reset_password.html", "users/_reset_form.html", form=form, token=token)
+
+
+# -- account --------------------------------------------------------------------------------------------
+
+
+@bp.route("/account/", methods=["GET", "POST"])
+@login_required
+def profile():
+    user = current_user._get_current_object()
+    form = ProfileForm(obj=user)
+    saved = None
+    if form.validate_on_submit():
+        changes = {
+            name: form[name].data or "" for name in ("username", "first_name", "last_name", "phone_number", "email")
+        }
+        old_email = user.email
+        try:
+            users_service.update_profile(user, changes)
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            saved = "Your profile was saved."
+            if user.email != old_email:
+                saved += f" We sent a confirmation link to {user.email}: confirm the new address to verify it again."
+            if not is_htmx():
+                flash(saved, "success")
+                return redirect(url_for("users.profile"), 303)
+            form = ProfileForm(formdata=None, obj=user)
+    referral_link = url_for("users.register", ref=user.referral_code, _external=True)
+    return render(
+        "users/profile.html", "users/_profile.html", form=form, user=user, saved=saved, referral_link=referral_link
+    )
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            users_service.change_password(
+                user, form.current_password.data, form.new_password.data, form.new_password_confirm.data
+            )
+        except ValidationFailed as exc:
+            apply_errors(form, exc)
+        else:
+            # Other sessions held the old password's stamp and are now over; renew this one.
+            login_user(user, remember=_remembered())
+            flash("Your password was changed. Other devices have been logged out.", "success")
+            return _go(url_for("users.profile"))
+    return render("users/change_password.html", "users/_password_form.html", form=form)
