@@ -120,6 +120,16 @@ def _empty_tables(db):
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            # A connection a test leaked mid-transaction (a thread that died, say) would make
+            # TRUNCATE wait forever: end those first, so a broken test fails alone.
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            )
+            conn.execute(text("SET LOCAL lock_timeout = '30s'"))
             # TRUNCATE does not fire the append-only row triggers.
             conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
             return

@@ -49,7 +49,9 @@ def seed_demo_command():
 @users_cli.command("create-staff")
 @click.argument("email")
 @click.option("--password", required=True, help="Initial password (must pass the password rules).")
-@click.option("--role", required=True, type=click.Choice(["admin", "compliance", "finance", "loans", "support", "analyst"]))
+@click.option(
+    "--role", required=True, type=click.Choice(["admin", "compliance", "finance", "loans", "support", "analyst"])
+)
 @click.option("--totp-secret", default=None, help="Base32 TOTP secret to pre-enrol two-factor.")
 def create_staff_command(email, password, role, totp_secret):
     """Create a staff account with ROLE."""

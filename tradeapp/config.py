@@ -25,6 +25,16 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def parse_networks(value: str) -> dict[str, list[str]]:
+    """``"BTC:bitcoin;USDT:ethereum,tron"`` → ``{"BTC": ["bitcoin"], "USDT": ["ethereum", "tron"]}``."""
+    networks: dict[str, list[str]] = {}
+    for part in value.split(";"):
+        code, _, names = part.partition(":")
+        if code.strip() and names.strip():
+            networks[code.strip().upper()] = [n.strip().lower() for n in names.split(",") if n.strip()]
+    return networks
+
+
 def database_url(url: str) -> str:
     """Normalise PostgreSQL URLs to the psycopg 3 driver."""
     if url.startswith("postgres://"):
@@ -42,8 +52,8 @@ class Config:
         db_url = os.environ.get("DATABASE_URL", "")
         self.REDIS_URL = os.environ.get("REDIS_URL", "")
         self.EMBEDDED = not (db_url and self.REDIS_URL)
-        self.SQLALCHEMY_DATABASE_URI = database_url(db_url) if db_url else (
-            f"sqlite:///{self.INSTANCE_DIR / 'tradeapp.sqlite3'}"
+        self.SQLALCHEMY_DATABASE_URI = (
+            database_url(db_url) if db_url else (f"sqlite:///{self.INSTANCE_DIR / 'tradeapp.sqlite3'}")
         )
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         self.SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
@@ -128,12 +138,37 @@ class Config:
         self.OPENAPI_URL_PREFIX = None
         self.API_SPEC_OPTIONS = {
             "components": {
-                "securitySchemes": {
-                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-                }
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
             },
             "info": {"description": "JSON API for the tradeapp mobile apps."},
         }
+
+        # Payments (deposits). Card payments go through Stripe when a secret key is set, else the
+        # sandbox provider (test card numbers, no network). STRIPE_API_BASE points the stripe
+        # library at another server (localstripe in tests).
+        self.STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
+        self.STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
+        self.STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+        self.STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+        self.PAYMENTS_PROVIDER = os.environ.get("PAYMENTS_PROVIDER", "stripe" if self.STRIPE_SECRET_KEY else "sandbox")
+        #: shown in bank-transfer instructions
+        self.BANK_DETAILS = {
+            "beneficiary": os.environ.get("BANK_BENEFICIARY", "tradeapp Client Money Ltd"),
+            "iban": os.environ.get("BANK_IBAN", "GB33BUKB20201555555555"),
+            "bic": os.environ.get("BANK_BIC", "BUKBGB22"),
+            "bank_name": os.environ.get("BANK_NAME", "Demo Bank plc"),
+        }
+        #: deposit networks per crypto currency, e.g. CRYPTO_NETWORKS="BTC:bitcoin;USDT:ethereum,tron"
+        self.CRYPTO_NETWORKS = parse_networks(
+            os.environ.get("CRYPTO_NETWORKS", "BTC:bitcoin;ETH:ethereum;USDT:ethereum,tron")
+        )
+
+        # Withdrawals: KYC gate, dual approval above this USD-equivalent amount, payout rails
+        # (sandbox | manual_bank; PAYOUT_PROVIDER_BANK overrides it for bank withdrawals).
+        self.WITHDRAWALS_REQUIRE_KYC = env_bool("WITHDRAWALS_REQUIRE_KYC", True)
+        self.WITHDRAWAL_DUAL_APPROVAL_OVER = os.environ.get("WITHDRAWAL_DUAL_APPROVAL_OVER", "10000")
+        self.PAYOUT_PROVIDER = os.environ.get("PAYOUT_PROVIDER", "sandbox")
+        self.PAYOUT_PROVIDER_BANK = os.environ.get("PAYOUT_PROVIDER_BANK", "")
 
         self.TESTING = False
         self.DEBUG = env_bool("FLASK_DEBUG", False)
@@ -160,6 +195,8 @@ class TestConfig(Config):
         self.SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
         self.JWT_SECRET_KEY = self.SECRET_KEY
         self.SQLALCHEMY_DATABASE_URI = database_uri
+        # Concurrency tests run 20+ threads at once, each holding a connection.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": 30, "max_overflow": 10}
         self.REDIS_URL = redis_url
         self.EMBEDDED = not database_uri.startswith("postgresql")
         self.PASSWORD_HASH_METHOD = "pbkdf2:sha256:1"

@@ -22,7 +22,6 @@ NAMING_CONVENTION = {
 }
 
 
-
 class Api(_SmorestApi):
     """flask-smorest without its app-wide HTTPException handler: ours answers JSON or HTML."""
 

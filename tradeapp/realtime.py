@@ -7,7 +7,7 @@ queue, so workers and the feed process emit through the same calls.
 
 import logging
 
-from flask import request
+from flask import g, request
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, join_room, leave_room
 
@@ -41,6 +41,9 @@ def _connecting_user(auth):
 
     if isinstance(auth, dict) and auth.get("token"):
         return user_from_access_token(str(auth["token"]))
+    # Flask-Login caches the user on ``g``; an app context shared with an earlier connection
+    # (tests, or a caller's own context) must not lend that user to this one.
+    g.pop("_login_user", None)
     if current_user.is_authenticated:
         return current_user._get_current_object()
     return None
@@ -67,15 +70,60 @@ def register_events() -> None:
 
     @socketio.on("subscribe")
     def on_subscribe(data):
-        symbols = (data or {}).get("symbols") or []
-        for symbol in symbols[:50]:
-            if isinstance(symbol, str) and 3 <= len(symbol) <= 20:
-                join_room(ticker_room(symbol))
+        for symbol in _symbols(data):
+            join_room(ticker_room(symbol))
         return {"ok": True}
 
     @socketio.on("unsubscribe")
     def on_unsubscribe(data):
-        for symbol in (data or {}).get("symbols") or []:
-            if isinstance(symbol, str):
-                leave_room(ticker_room(symbol))
+        for symbol in _symbols(data):
+            leave_room(ticker_room(symbol))
         return {"ok": True}
+
+
+def _symbols(data) -> list[str]:
+    """The well-formed symbols of a ``{"symbols": [...]}`` message (at most 50)."""
+    symbols = data.get("symbols") if isinstance(data, dict) else None
+    if not isinstance(symbols, list):
+        return []
+    return [s for s in symbols[:50] if isinstance(s, str) and 3 <= len(s) <= 20]
+
+
+# -- money events (funds) ----------------------------------------------------------------------
+
+
+def wallet_updated(wallet) -> None:
+    """Tell the wallet's owner its balances changed (``wallet_updated``); call after commit."""
+    from tradeapp.currencies import get_currency
+
+    quantum = get_currency(wallet.currency).quantum
+    emit_to_user(
+        wallet.user_id,
+        "wallet_updated",
+        {
+            "currency": wallet.currency,
+            "balance": str(wallet.balance.quantize(quantum)),
+            "locked_balance": str(wallet.locked_balance.quantize(quantum)),
+            "available_balance": str(wallet.available_balance.quantize(quantum)),
+        },
+    )
+
+
+def transaction_created(txn) -> None:
+    """Tell a customer about a new or changed history line (``transaction``); call after commit."""
+    from tradeapp.currencies import get_currency
+
+    quantum = get_currency(txn.currency).quantum
+    emit_to_user(
+        txn.user_id,
+        "transaction",
+        {
+            "id": txn.id,
+            "reference_id": txn.reference_id,
+            "transaction_type": txn.transaction_type,
+            "status": txn.status,
+            "currency": txn.currency,
+            "amount": str(txn.amount.quantize(quantum)),
+            "direction": txn.direction,
+        },
+    )

@@ -29,6 +29,9 @@ def register_security_headers(app: Flask) -> None:
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if app.config.get("SESSION_COOKIE_SECURE"):
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.path.startswith(("/api/", "/auth/", "/account/", "/staff/")) and "Cache-Control" not in response.headers:
+        if (
+            request.path.startswith(("/api/", "/auth/", "/account/", "/staff/"))
+            and "Cache-Control" not in response.headers
+        ):
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue, Retry, get_current_job
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ def job(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        current = get_current_job()
+        if current is not None:
+            log.info("job %s: %s.%s", current.id, func.__module__, func.__name__)
         if has_app_context():
             return func(*args, **kwargs)
         with _job_app().app_context():
@@ -46,10 +49,14 @@ def job(func: Callable) -> Callable:
 
 
 def redis_connection() -> Redis:
-    url = current_app.config["REDIS_URL"]
-    if not url:
-        raise RuntimeError("REDIS_URL is not set")
-    return Redis.from_url(url)
+    """The app's Redis client (one connection pool per app; tests may put their own in place)."""
+    conn = current_app.extensions.get("tradeapp.redis")
+    if conn is None:
+        url = current_app.config["REDIS_URL"]
+        if not url:
+            raise RuntimeError("REDIS_URL is not set")
+        conn = current_app.extensions["tradeapp.redis"] = Redis.from_url(url)
+    return conn
 
 
 def get_queue(name: str = "default") -> Queue:

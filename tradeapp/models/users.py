@@ -18,9 +18,7 @@ class User(UserMixin, db.Model):
 
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint(
-            "kyc_status IN ('not_submitted', 'pending', 'approved', 'rejected')", name="kyc_status"
-        ),
+        CheckConstraint("kyc_status IN ('not_submitted', 'pending', 'approved', 'rejected')", name="kyc_status"),
         CheckConstraint(
             "role IS NULL OR role IN ('admin', 'compliance', 'finance', 'loans', 'support', 'analyst')",
             name="role",
@@ -41,9 +39,7 @@ class User(UserMixin, db.Model):
     #: when the user proved they own the e-mail address
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     referral_code: Mapped[str] = mapped_column(String(10), unique=True)
-    referred_by_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     #: a disabled account cannot log in
     is_active_flag: Mapped[bool] = mapped_column("is_active", default=True)
     #: staff role; NULL for customers

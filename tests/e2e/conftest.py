@@ -1,0 +1,107 @@
+"""Browser tests: the app on a live server in a thread, driven by Playwright with Debian's Chromium.
+
+Chromium comes from the system (``apt-get install chromium``), never from ``playwright install``.
+Without it the tests are skipped locally and fail under CI=true.
+"""
+
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: generous for slow CI machines; assertions wait for the page, never sleep
+TIMEOUT_MS = 20_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _socket_server(app):
+    """The Socket.IO server that ``app``'s WSGI middleware serves.
+
+    Tests that build a second app rebind the shared ``socketio.server``; the live server must
+    keep talking to the one its browsers are connected to.
+    """
+    return app.wsgi_app.engineio_app
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """Base URL of the test app served by Werkzeug's threaded server (Socket.IO included)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", _free_port(), app, threaded=True)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    # On PostgreSQL the test app runs in production mode, where Socket.IO accepts only BASE_URL's origin.
+    eio = _socket_server(app).eio
+    allowed = eio.cors_allowed_origins
+    if isinstance(allowed, list):
+        eio.cors_allowed_origins = [*allowed, base_url]
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield base_url
+    server.shutdown()
+    thread.join(timeout=10)
+    eio.cors_allowed_origins = allowed
+
+
+@pytest.fixture(scope="session")
+def browser():
+    reason = None
+    if not Path(CHROMIUM).exists():
+        reason = f"{CHROMIUM} not found (apt-get install chromium)"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "playwright is not installed (pip install -r requirements-dev.txt)"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"browser tests cannot run under CI: {reason}")
+        pytest.skip(reason)
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(app, browser, live_server, db, request, monkeypatch):
+    """A fresh browser context (own cookies) whose ``shot(name)`` saves a screenshot to test-artifacts/."""
+    from playwright.sync_api import expect
+
+    from tradeapp.extensions import socketio
+
+    server = _socket_server(app)
+    monkeypatch.setattr(socketio, "server", server)  # emits go where the browsers are
+    # socketio.test_client() (other tests) reroutes the server's outgoing packets into its own
+    # queues and leaves them so; give the real transport back to the browser.
+    for attr in ("_send_packet", "_send_eio_packet"):
+        vars(server).pop(attr, None)
+    expect.set_options(timeout=TIMEOUT_MS)
+    context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    pg = context.new_page()
+    ARTIFACTS.mkdir(exist_ok=True)
+    test_name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    step = {"n": 0}
+
+    def shot(name: str) -> None:
+        step["n"] += 1
+        pg.screenshot(path=str(ARTIFACTS / f"{test_name}-{step['n']:02d}-{name}.png"), full_page=True)
+
+    pg.shot = shot
+    yield pg
+    context.close()

@@ -1,0 +1,27 @@
+"""The one list of periodic jobs, loaded by ``rq cron tradeapp.jobs.schedule`` (run exactly one).
+
+``rq cron`` enqueues each entry on its queue when due; ``rq worker`` runs it. Entries take
+``rq.cron.register`` arguments: a job function, ``queue_name`` and ``interval`` (seconds)
+or ``cron`` (a crontab line, UTC).
+"""
+
+from rq.cron import register
+
+from tradeapp.jobs import ledger, maintenance
+
+SCHEDULE: list[dict] = [
+    # hourly, a few minutes past the hour
+    {"func": maintenance.purge_expired_tokens, "queue_name": "maintenance", "cron": "7 * * * *", "job_timeout": 600},
+    {"func": maintenance.purge_login_throttles, "queue_name": "maintenance", "cron": "9 * * * *", "job_timeout": 600},
+    {
+        "func": maintenance.purge_idempotency_records,
+        "queue_name": "maintenance",
+        "cron": "11 * * * *",
+        "job_timeout": 600,
+    },
+    # nightly reconciliation of the ledger; drift is audited and e-mailed to finance
+    {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
+]
+
+for entry in SCHEDULE:
+    register(**entry)

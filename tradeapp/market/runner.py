@@ -1,0 +1,145 @@
+"""The market feed loop: every FEED_INTERVAL seconds, one quote per active pair, pushed to browsers.
+
+It runs as its own process in production (``flask --app wsgi feed run``, emitting through the
+Socket.IO Redis message queue) and as a background task of ``python app.py`` in embedded mode.
+The last quote per pair is kept in memory and, when Redis is configured, under ``quote:<SYMBOL>``
+so any process can read it (``last_quote``). A failing pair is logged and retried with back-off;
+the loop itself never dies.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from tradeapp import realtime
+from tradeapp.extensions import db, socketio
+from tradeapp.market.base import MarketFeed, PairSpec, json_safe
+from tradeapp.models import TradingPair
+
+log = logging.getLogger(__name__)
+
+#: longest pause before retrying a failing pair, in seconds
+MAX_BACKOFF = 60.0
+EXTENSION_KEY = "tradeapp.feed"
+
+
+def build_feed(app: Flask) -> MarketFeed:
+    """The feed named by MARKET_FEED."""
+    name = app.config["MARKET_FEED"]
+    if name == "simulated":
+        from tradeapp.market.simulated import SimulatedFeed
+
+        return SimulatedFeed(seed=app.config["FEED_SEED"])
+    raise ValueError(f"unknown MARKET_FEED {name!r}")
+
+
+def quote_key(symbol: str) -> str:
+    return f"quote:{symbol}"
+
+
+def _redis(app: Flask):
+    """The app's Redis client when Redis is configured, else None."""
+    if not (app.config.get("REDIS_URL") or "tradeapp.redis" in app.extensions):
+        return None
+    from tradeapp.jobs import redis_connection
+
+    return redis_connection()
+
+
+def last_quote(symbol: str) -> dict | None:
+    """The newest published quote for ``symbol`` (JSON-safe dict), from this process or Redis."""
+    runner = current_app.extensions.get(EXTENSION_KEY)
+    if runner is not None and symbol in runner.quotes:
+        return runner.quotes[symbol]
+    redis = _redis(current_app)
+    raw = redis.get(quote_key(symbol)) if redis is not None else None
+    return json.loads(raw) if raw else None
+
+
+class FeedRunner:
+    """Polls a feed for every active pair and publishes the quotes."""
+
+    def __init__(
+        self,
+        app: Flask,
+        feed: MarketFeed | None = None,
+        interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.feed = feed or build_feed(app)
+        self.interval = float(app.config["FEED_INTERVAL"] if interval is None else interval)
+        self.clock = clock
+        self.stop_event = threading.Event()
+        #: last published quote per symbol
+        self.quotes: dict[str, dict] = {}
+        #: consecutive failures per symbol, and when to try it again (``clock`` time)
+        self.failures: dict[str, int] = {}
+        self.retry_at: dict[str, float] = {}
+        self.thread = None
+
+    def active_pairs(self) -> list[PairSpec]:
+        pairs = db.session.scalars(select(TradingPair).where(TradingPair.is_active).order_by(TradingPair.symbol))
+        return [PairSpec.from_model(p) for p in pairs]
+
+    def tick_once(self) -> dict[str, dict]:
+        """Publish one quote per active pair not in back-off; returns what was published."""
+        published: dict[str, dict] = {}
+        with self.app.app_context():
+            pairs = self.active_pairs()
+            self.feed.set_pairs(pairs)
+            redis = _redis(self.app)
+            now = self.clock()
+            for spec in pairs:
+                if self.retry_at.get(spec.symbol, now) > now:
+                    continue
+                try:
+                    quote = json_safe(self.feed.ticker(spec.symbol))
+                    self._publish(spec.symbol, quote, redis)
+                except Exception:  # noqa: BLE001 - one bad pair must not stop the others
+                    self._failed(spec.symbol, now)
+                    continue
+                self.failures.pop(spec.symbol, None)
+                self.retry_at.pop(spec.symbol, None)
+                published[spec.symbol] = quote
+        return published
+
+    def _publish(self, symbol: str, quote: dict, redis) -> None:
+        self.quotes[symbol] = quote
+        realtime.emit_ticker(symbol, quote)
+        if redis is not None:
+            redis.set(quote_key(symbol), json.dumps(quote), ex=max(60, int(self.interval * 30)))
+
+    def _failed(self, symbol: str, now: float) -> None:
+        count = self.failures[symbol] = self.failures.get(symbol, 0) + 1
+        delay = min(MAX_BACKOFF, self.interval * 2**count)
+        self.retry_at[symbol] = now + delay
+        log.exception("feed: %s failed (%d in a row); retrying in %.0f s", symbol, count, delay)
+
+    def run(self) -> None:
+        """Tick until ``stop()``; errors are logged, never fatal."""
+        log.info("feed %s started: every %.1f s", self.feed.name, self.interval)
+        while not self.stop_event.is_set():
+            try:
+                self.tick_once()
+            except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable
+                log.exception("feed tick failed")
+            self.stop_event.wait(self.interval)
+        log.info("feed stopped")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def start_embedded_feed(app: Flask) -> FeedRunner:
+    """Run the feed as a Socket.IO background task of this process (once per app)."""
+    runner = app.extensions.get(EXTENSION_KEY)
+    if runner is None:
+        runner = app.extensions[EXTENSION_KEY] = FeedRunner(app)
+        runner.thread = socketio.start_background_task(runner.run)
+    return runner
