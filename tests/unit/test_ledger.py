@@ -175,7 +175,7 @@ def _run_threads(app, n, work):
         with app.app_context():
             from tradeapp.extensions import db
 
-            barrier.wait()
+            barrier.wait(timeout=30)
             try:
                 work(i)
                 results[i] = "ok"

@@ -7,20 +7,41 @@ from tradeapp.extensions import api, csrf
 
 def register_all(app: Flask) -> None:
     from tradeapp.blueprints import api as api_pkg
+    from tradeapp.blueprints.deposits import api as deposits_api
+    from tradeapp.blueprints.deposits import staff as deposits_staff
+    from tradeapp.blueprints.deposits import views as deposits_views
+    from tradeapp.blueprints.funds import api as funds_api
+    from tradeapp.blueprints.funds import views as funds_views
+    from tradeapp.blueprints.ledger import staff as ledger_staff
     from tradeapp.blueprints.main import views as main_views
     from tradeapp.blueprints.staff import views as staff_views
     from tradeapp.blueprints.users import api as users_api
     from tradeapp.blueprints.users import staff as users_staff
     from tradeapp.blueprints.users import views as users_views
+    from tradeapp.blueprints.webhooks import views as webhooks_views
+    from tradeapp.blueprints.withdrawals import api as withdrawals_api
+    from tradeapp.blueprints.withdrawals import staff as withdrawals_staff
+    from tradeapp.blueprints.withdrawals import views as withdrawals_views
 
     app.register_blueprint(main_views.bp)
     app.register_blueprint(users_views.bp)
     app.register_blueprint(staff_views.bp)
     app.register_blueprint(users_staff.bp)
     app.register_blueprint(api_pkg.bp)
+    app.register_blueprint(funds_views.bp)
+
+    app.register_blueprint(deposits_views.bp)
+    app.register_blueprint(deposits_staff.bp)
+    app.register_blueprint(withdrawals_views.bp)
+    app.register_blueprint(withdrawals_staff.bp)
+    app.register_blueprint(ledger_staff.bp)
+    ledger_staff.register_nav()
+    # Webhooks authenticate by the provider's signature, not cookies: no CSRF.
+    csrf.exempt(webhooks_views.bp)
+    app.register_blueprint(webhooks_views.bp)
 
     # JSON API blueprints authenticate with bearer tokens, not cookies: no CSRF.
-    for blp in (users_api.blp,):
+    for blp in (users_api.blp, funds_api.blp, deposits_api.blp, withdrawals_api.blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
 

@@ -36,10 +36,19 @@ def seed_pairs() -> list[str]:
             continue
         db.session.add(
             TradingPair(
-                symbol=sym, base_currency=base, quote_currency=quote, pair_type=kind,
-                min_order_size=Decimal(mn), max_order_size=Decimal(mx), price_precision=pp,
-                quantity_precision=qp, maker_fee=Decimal(maker), taker_fee=Decimal(taker),
-                feed_exchange=exch, feed_symbol=fsym, is_active=True,
+                symbol=sym,
+                base_currency=base,
+                quote_currency=quote,
+                pair_type=kind,
+                min_order_size=Decimal(mn),
+                max_order_size=Decimal(mx),
+                price_precision=pp,
+                quantity_precision=qp,
+                maker_fee=Decimal(maker),
+                taker_fee=Decimal(taker),
+                feed_exchange=exch,
+                feed_symbol=fsym,
+                is_active=True,
             )
         )
         created.append(f"pair {sym}")
@@ -86,6 +95,53 @@ def seed_users() -> list[str]:
 
 #: later domains append their demo steps here, in order
 STEPS: list[Callable[[], list[str]]] = [seed_pairs, seed_users]
+
+
+#: what the demo customer starts with, credited from the platform's adjustments account
+DEMO_FUNDS = (("USD", "25000"), ("BTC", "0.5"), ("ETH", "4"))
+
+
+def seed_demo_funds() -> list[str]:
+    """Give the demo customer money through real ledger entries (only while they have no wallets)."""
+    from tradeapp.models import Transaction, Wallet
+    from tradeapp.services import ledger
+
+    user = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER["email"]))
+    if user is None or db.session.scalar(select(Wallet.id).where(Wallet.user_id == user.id).limit(1)):
+        return []
+    created = []
+    now = utcnow()
+    for currency, amount in DEMO_FUNDS:
+        value = Decimal(amount)
+        wallet = ledger.wallet_for(user, currency)
+        source = ledger.platform_account("adjustments", currency)
+        reference = f"DEMO-{currency}-{user.id}"
+        entry = ledger.post(
+            "adjustment",
+            [ledger.Leg(wallet, value), ledger.Leg(source, -value)],
+            memo="Demo starting balance",
+            reference=f"transaction:{reference}",
+        )
+        db.session.add(
+            Transaction(
+                user_id=user.id,
+                transaction_type="deposit",
+                currency=currency,
+                amount=value,
+                fee=Decimal(0),
+                status="completed",
+                reference_id=reference,
+                notes="Demo starting balance",
+                entry_id=entry.id,
+                created_at=now,
+                completed_at=now,
+            )
+        )
+        created.append(f"demo funds {amount} {currency}")
+    return created
+
+
+STEPS.append(seed_demo_funds)
 
 
 def seed_demo() -> list[str]:

@@ -1,0 +1,1 @@
+"""Funds: wallets, transfers and history (deposits and withdrawals live beside them)."""

@@ -1,0 +1,73 @@
+"""Marshmallow schemas of the withdrawals API: shapes only; the service checks the rules."""
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from tradeapp.blueprints.funds.schemas import TransactionSchema
+from tradeapp.currencies import CURRENCIES
+from tradeapp.models.funds import DESTINATION_TYPES, WITHDRAWAL_STATUSES
+from tradeapp.services.wallets import fmt
+
+AMOUNT_DOC = {"type": "string", "example": "100.00", "description": "Decimal string, the currency's precision."}
+
+
+class WithdrawalSchema(ma.Schema):
+    """A withdrawal and its history line."""
+
+    id = fields.Integer(dump_only=True)
+    transaction = fields.Nested(TransactionSchema, dump_only=True)
+    currency = fields.String(dump_only=True, metadata={"enum": list(CURRENCIES)})
+    amount = fields.Function(lambda w: fmt(w.amount, w.currency), dump_only=True, metadata=AMOUNT_DOC)
+    fee = fields.Function(
+        lambda w: fmt(w.fee, w.currency), dump_only=True, metadata={**AMOUNT_DOC, "description": "Charged on top."}
+    )
+    status = fields.String(dump_only=True, metadata={"enum": list(WITHDRAWAL_STATUSES)})
+    destination_type = fields.String(dump_only=True, metadata={"enum": list(DESTINATION_TYPES)})
+    destination_details = fields.Dict(dump_only=True)
+    approvals = fields.Function(
+        lambda w: len(w.approvals),
+        dump_only=True,
+        metadata={"type": "integer", "description": "Staff approvals so far."},
+    )
+    approvals_required = fields.Function(
+        lambda w: _required(w),
+        dump_only=True,
+        metadata={"type": "integer", "description": "1, or 2 above the threshold."},
+    )
+    rejection_reason = fields.String(dump_only=True)
+    failure_reason = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    completed_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+def _required(w) -> int:
+    from tradeapp.services.withdrawals import approvals_required
+
+    return approvals_required(w)
+
+
+class WithdrawalRequestSchema(ma.Schema):
+    """``POST /withdrawals/``."""
+
+    currency = fields.String(required=True, validate=validate.Length(max=10), metadata={"enum": list(CURRENCIES)})
+    amount = fields.Raw(
+        required=True,
+        metadata={
+            "oneOf": [{"type": "string"}, {"type": "integer"}],
+            "example": "100.00",
+            "description": "A decimal string or an integer; floats are refused.",
+        },
+    )
+    destination_type = fields.String(required=True, metadata={"enum": list(DESTINATION_TYPES)})
+    destination_details = fields.Dict(
+        required=True,
+        metadata={
+            "description": "bank_account: `iban`, `account_holder`, optional `bank_name`; "
+            "crypto_wallet: `address`, `network` (bitcoin, ethereum, tron).",
+            "example": {"iban": "GB82WEST12345698765432", "account_holder": "Alice Liddell"},
+        },
+    )
+
+
+class RejectSchema(ma.Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))

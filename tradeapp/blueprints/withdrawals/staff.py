@@ -1,0 +1,198 @@
+"""Staff withdrawals queue: approve or reject (rows swap), manual bank payouts and their CSV export."""
+
+import csv
+import io
+
+from flask import Blueprint, Response, flash, redirect, url_for
+from flask_login import current_user
+
+from tradeapp.blueprints.staff.forms import EmptyForm
+from tradeapp.blueprints.staff.views import add_counter, add_nav
+from tradeapp.errors import DomainError
+from tradeapp.extensions import db
+from tradeapp.models import Withdrawal
+from tradeapp.models.types import utcnow
+from tradeapp.services import audit, withdrawals
+from tradeapp.services.wallets import fmt
+from tradeapp.web import get_or_404, is_htmx, render, staff_required
+
+from .forms import PayoutFailedForm, RejectForm
+
+bp = Blueprint("staff_withdrawals", __name__, url_prefix="/staff/withdrawals")
+
+MANAGE = withdrawals.MANAGE
+QUEUE_SIZE = 100
+
+add_nav(
+    "Finance",
+    "Withdrawals",
+    "staff_withdrawals.withdrawals_queue",
+    MANAGE,
+    counter="withdrawals",
+    prefix="staff_withdrawals.",
+)
+add_counter("withdrawals", withdrawals.pending_count)
+
+
+def _row_context(w: Withdrawal, **extra) -> dict:
+    return {
+        "w": w,
+        "facts": withdrawals.risk_facts(w.user),
+        "required": withdrawals.approvals_required(w),
+        "usd": withdrawals.to_usd(w.amount, w.currency),
+        "approve_form": EmptyForm(formdata=None),
+        "reject_form": extra.pop("reject_form", None) or RejectForm(formdata=None),
+        "failed_form": extra.pop("failed_form", None) or PayoutFailedForm(formdata=None),
+        "fmt": fmt,
+        "now": utcnow(),
+        **extra,
+    }
+
+
+@bp.get("/")
+@staff_required(MANAGE)
+def withdrawals_queue():
+    """Pending withdrawals, oldest first, with the facts a reviewer weighs; manual payouts below."""
+    pending = db.session.scalars(withdrawals.pending_query().limit(QUEUE_SIZE)).all()
+    manual = db.session.scalars(withdrawals.awaiting_manual_query().limit(QUEUE_SIZE)).all()
+    return render(
+        "staff/withdrawals/queue.html",
+        "staff/withdrawals/_queue.html",
+        pending=[_row_context(w) for w in pending],
+        manual=[_row_context(w) for w in manual],
+        pending_total=withdrawals.pending_count(),
+        threshold=withdrawals.dual_approval_threshold(),
+        fmt=fmt,
+    )
+
+
+def _row(w: Withdrawal, notice: str | None = None, error: str | None = None, status: int = 200, **forms):
+    """The refreshed row for HTMX; a redirect back to the queue otherwise."""
+    db.session.expire_all()
+    w = db.session.get(Withdrawal, w.id)
+    if is_htmx():
+        template = "staff/withdrawals/_manual_row.html" if forms.pop("manual", False) else "staff/withdrawals/_row.html"
+        response = render(template, template, **_row_context(w, notice=notice, error=error, **forms))
+        response.status_code = status
+        return response
+    flash(error or notice, "error" if error else "success")
+    return redirect(url_for("staff_withdrawals.withdrawals_queue"), 303)
+
+
+@bp.post("/<int:withdrawal_id>/approve")
+@staff_required(MANAGE)
+def withdrawal_approve(withdrawal_id: int):
+    """Approve (first or second of two); the payout is queued once fully approved."""
+    w = get_or_404(Withdrawal, withdrawal_id)
+    if not EmptyForm().validate_on_submit():
+        return _row(w, error="The form expired; reload the page.", status=422)
+    try:
+        w = withdrawals.approve_withdrawal(current_user, w)
+    except DomainError as exc:
+        return _row(w, error=exc.message, status=422)
+    if w.status == "pending":
+        notice = f"Approved: {len(w.approvals)} of {withdrawals.approvals_required(w)} approvals."
+    else:
+        notice = "Approved: the payout has been queued."
+    return _row(w, notice=notice)
+
+
+@bp.post("/<int:withdrawal_id>/reject")
+@staff_required(MANAGE)
+def withdrawal_reject(withdrawal_id: int):
+    """Reject with a preset reason and/or free text; the customer is told."""
+    w = get_or_404(Withdrawal, withdrawal_id)
+    form = RejectForm()
+    if not form.validate_on_submit():
+        return _row(w, error="Choose a reason or write one.", status=422, reject_form=form)
+    if not form.reason():
+        form.note.errors = ["Choose a reason or write one."]
+        return _row(w, error="Choose a reason or write one.", status=422, reject_form=form)
+    try:
+        withdrawals.reject_withdrawal(current_user, w, form.reason())
+    except DomainError as exc:
+        return _row(w, error=exc.message, status=422, reject_form=form)
+    return _row(w, notice="Rejected: the funds were released and the customer told.")
+
+
+@bp.post("/<int:withdrawal_id>/paid")
+@staff_required(MANAGE)
+def withdrawal_mark_paid(withdrawal_id: int):
+    """A manual bank payout went out: settle it."""
+    w = get_or_404(Withdrawal, withdrawal_id)
+    if not EmptyForm().validate_on_submit():
+        return _row(w, error="The form expired; reload the page.", status=422, manual=True)
+    try:
+        withdrawals.mark_payout_paid(current_user, w)
+    except DomainError as exc:
+        return _row(w, error=exc.message, status=422, manual=True)
+    return _row(w, notice="Marked paid.", manual=True)
+
+
+@bp.post("/<int:withdrawal_id>/failed")
+@staff_required(MANAGE)
+def withdrawal_mark_failed(withdrawal_id: int):
+    """A manual bank payout could not be made: release the funds and tell the customer."""
+    w = get_or_404(Withdrawal, withdrawal_id)
+    form = PayoutFailedForm()
+    if not form.validate_on_submit():
+        return _row(w, error="Say why the payment failed.", status=422, manual=True, failed_form=form)
+    try:
+        withdrawals.mark_payout_failed(current_user, w, form.reason.data)
+    except DomainError as exc:
+        return _row(w, error=exc.message, status=422, manual=True, failed_form=form)
+    return _row(w, notice="Marked failed: the funds were released.", manual=True)
+
+
+CSV_COLUMNS = [
+    "withdrawal_id",
+    "reference",
+    "created_at",
+    "customer_email",
+    "account_holder",
+    "iban",
+    "bank_name",
+    "currency",
+    "amount",
+]
+
+
+def _csv_safe(value) -> str:
+    """Spreadsheets run cells starting with = + - @: quote them."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/export.csv")
+@staff_required(MANAGE)
+def withdrawals_export():
+    """Bank withdrawals awaiting manual payment, for finance's bank upload (audited)."""
+    rows = db.session.scalars(
+        withdrawals.awaiting_manual_query().where(Withdrawal.destination_type == "bank_account")
+    ).all()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for w in rows:
+        d = w.destination_details or {}
+        writer.writerow(
+            [
+                w.id,
+                w.payout_ref or "",
+                w.created_at.isoformat(),
+                _csv_safe(w.user.email),
+                _csv_safe(d.get("account_holder", "")),
+                _csv_safe(d.get("iban", "")),
+                _csv_safe(d.get("bank_name", "")),
+                w.currency,
+                fmt(w.amount, w.currency),
+            ]
+        )
+    audit.record(current_user, "withdrawals.exported", None, after={"ids": [w.id for w in rows]})
+    db.session.commit()
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    return Response(
+        out.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="withdrawals-{stamp}.csv"'},
+    )

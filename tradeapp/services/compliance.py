@@ -1,0 +1,58 @@
+"""Gating rules in one place: which actions need approved KYC, and limits by KYC level.
+
+Settings ``<ACTION>_REQUIRE_KYC`` (e.g. ``WITHDRAWALS_REQUIRE_KYC``, later ``LOANS_REQUIRE_KYC``)
+switch the KYC requirement per action; an action without a setting requires KYC.
+"""
+
+from decimal import Decimal
+
+from flask import current_app
+
+from tradeapp.errors import DomainError
+from tradeapp.models import User
+
+
+class KycRequired(DomainError):
+    """The action needs an approved identity verification."""
+
+    status = 403
+    code = "kyc_required"
+
+
+#: 24-hour withdrawal limit in USD-equivalent, by KYC level
+WITHDRAWAL_DAILY_LIMIT_USD: dict[str, Decimal] = {
+    "approved": Decimal("100000"),
+    # only reachable when WITHDRAWALS_REQUIRE_KYC is off
+    "unverified": Decimal("1000"),
+}
+
+ACTION_LABELS = {
+    "withdrawals": "withdraw funds",
+    "loans": "borrow",
+    "master_traders": "become a master trader",
+}
+
+
+def kyc_required_for(action: str) -> bool:
+    """Whether ``action`` needs approved KYC (setting ``<ACTION>_REQUIRE_KYC``, default true)."""
+    return bool(current_app.config.get(f"{action.upper()}_REQUIRE_KYC", True))
+
+
+def kyc_level(user: User) -> str:
+    """``approved`` once identity verification passed, ``unverified`` before."""
+    return "approved" if user.kyc_status == "approved" else "unverified"
+
+
+def require_kyc(user: User, action: str) -> None:
+    """Refuse ``action`` unless the user's KYC is approved (when the settings ask for it).
+
+    :raise KycRequired: 403 ``kyc_required``
+    """
+    if kyc_required_for(action) and kyc_level(user) != "approved":
+        label = ACTION_LABELS.get(action, action.replace("_", " "))
+        raise KycRequired(f"Verify your identity before you {label}.")
+
+
+def withdrawal_daily_limit_usd(user: User) -> Decimal:
+    """How much (USD-equivalent) the user may withdraw in any 24 hours."""
+    return WITHDRAWAL_DAILY_LIMIT_USD[kyc_level(user)]

@@ -1,0 +1,706 @@
+"""Deposits by card (Stripe or the sandbox), bank transfer and crypto, credited through the ledger.
+
+Every credit happens in exactly one place per rail (``_credit``), under a row lock on the
+Deposit, guarded by its state machine: a replayed webhook, a double-clicked confirmation or two
+staff members racing find the deposit already completed and change nothing. External ids are
+unique per provider (``uq_deposits_provider_ref``), so one PaymentIntent or one chain transaction
+can never complete two deposits.
+
+Refunds (``charge.refunded``): the refunded amount is debited back from the wallet when its
+*available* balance still covers it. When it does not (the customer already spent or withdrew
+the money) nothing is debited — balances never go negative — and the deposit is flagged for
+staff attention (``payment_details["attention"]``, an audit row, a staff notification); finance
+then recovers the money by hand. Either way the deposit is marked refunded once Stripe reports
+the charge fully refunded, because that is what happened at the card rail.
+"""
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from tradeapp import realtime
+from tradeapp.currencies import CURRENCIES, CurrencyError, get_currency, parse_amount
+from tradeapp.errors import DomainError, IllegalTransition, PermissionDenied, ValidationFailed
+from tradeapp.extensions import db
+from tradeapp.models import User
+from tradeapp.models.funds import CryptoAddress, Deposit, Transaction
+from tradeapp.models.types import utcnow
+from tradeapp.payments import ProviderError, SandboxProvider, get_provider
+from tradeapp.payments.base import from_minor, to_minor
+from tradeapp.permissions import has_permission
+from tradeapp.services import audit, ledger
+from tradeapp.services.ledger import Leg
+
+log = logging.getLogger(__name__)
+
+METHODS = {"card": "Card", "bank_transfer": "Bank transfer", "crypto": "Crypto"}
+#: platform clearing account per rail
+CLEARING = {"card": "clearing:card", "bank_transfer": "clearing:bank", "crypto": "clearing:crypto"}
+#: the deposit state machine; a card payment that failed may still succeed on a retry of the
+#: same PaymentIntent (Stripe lets the customer try another card)
+TRANSITIONS: dict[str, set[str]] = {
+    "pending": {"completed", "failed", "rejected"},
+    "failed": {"completed"},
+    "completed": {"refunded"},
+    "rejected": set(),
+    "refunded": set(),
+}
+TX_HASH_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
+
+
+class ServiceUnavailable(DomainError):
+    status = 503
+    code = "provider_unavailable"
+
+
+# -- rules shared by the rails -------------------------------------------------------------------
+
+
+def fiat_currencies() -> list[str]:
+    return [c.code for c in CURRENCIES.values() if c.kind == "fiat"]
+
+
+def crypto_networks() -> dict[str, list[str]]:
+    return {cur: nets for cur, nets in current_app.config.get("CRYPTO_NETWORKS", {}).items() if cur in CURRENCIES}
+
+
+def transition(deposit: Deposit, new_status: str) -> None:
+    """Move ``deposit`` to ``new_status``.
+
+    :raise IllegalTransition: when the state machine does not allow it
+    """
+    if new_status not in TRANSITIONS.get(deposit.status, set()):
+        raise IllegalTransition(f"A {deposit.status} deposit cannot become {new_status}.")
+    deposit.status = new_status
+
+
+def _amount(currency: str, amount, allowed: list[str], method: str) -> tuple[str, Decimal]:
+    """Validate currency and amount together, reporting both fields at once."""
+    errors: dict[str, list[str]] = {}
+    code = (currency or "").strip().upper()
+    if code not in allowed:
+        errors["currency"] = [f"{METHODS[method]} deposits accept {', '.join(allowed)}."]
+    value = None
+    try:
+        value = parse_amount(amount, code if code in CURRENCIES else "USD")
+    except CurrencyError as exc:
+        errors["amount"] = [str(exc)]
+    if errors:
+        raise ValidationFailed("Invalid input.", errors)
+    return code, value
+
+
+def _new_deposit(user: User, method: str, currency: str, amount: Decimal, provider: str, **details) -> Deposit:
+    txn = Transaction(
+        user_id=user.id,
+        transaction_type="deposit",
+        currency=currency,
+        amount=amount,
+        fee=Decimal(0),
+        status="pending",
+        reference_id=f"DEP-{secrets.token_hex(6).upper()}",
+        notes=f"{METHODS[method]} deposit",
+        direction=1,
+    )
+    db.session.add(txn)
+    db.session.flush()
+    deposit = Deposit(
+        transaction_id=txn.id,
+        user_id=user.id,
+        payment_method=method,
+        status="pending",
+        currency=currency,
+        amount=amount,
+        provider=provider,
+        payment_details=dict(details),
+    )
+    db.session.add(deposit)
+    db.session.flush()
+    return deposit
+
+
+def _lock(deposit_id: int) -> Deposit:
+    return db.session.scalar(
+        select(Deposit).where(Deposit.id == deposit_id).with_for_update().execution_options(populate_existing=True)
+    )
+
+
+def _lock_by_ref(provider: str, provider_ref: str) -> Deposit | None:
+    return db.session.scalar(
+        select(Deposit)
+        .where(Deposit.provider == provider, Deposit.provider_ref == provider_ref)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def _details(deposit: Deposit, **changes) -> None:
+    # JSON columns track reassignment, not in-place mutation.
+    deposit.payment_details = {**(deposit.payment_details or {}), **changes}
+
+
+def _credit(deposit: Deposit, amount: Decimal, external_id: str, actor: User | None = None) -> None:
+    """Post the credit and complete the deposit and its transaction (caller holds the row lock)."""
+    transition(deposit, "completed")
+    wallet = ledger.wallet_for(deposit.user_id, deposit.currency)
+    clearing = ledger.platform_account(CLEARING[deposit.payment_method], deposit.currency)
+    entry = ledger.post(
+        "deposit",
+        [Leg(wallet, amount), Leg(clearing, -amount)],
+        memo=f"{METHODS[deposit.payment_method]} deposit {deposit.id}",
+        reference=f"deposit:{deposit.id}",
+        actor=actor,
+    )
+    now = utcnow()
+    deposit.credited_amount = amount
+    deposit.completed_at = now
+    txn = deposit.transaction
+    txn.status = "completed"
+    txn.amount = amount
+    txn.external_id = (external_id or "")[:100]
+    txn.entry_id = entry.id
+    txn.completed_at = now
+
+
+def _staff_check(staff: User, deposit: Deposit) -> None:
+    if not has_permission(staff, "deposits.manage"):
+        raise PermissionDenied("You may not manage deposits.")
+    if deposit.user_id == staff.id:
+        raise PermissionDenied("You cannot confirm or reject your own deposit.")
+
+
+def _abort():
+    db.session.rollback()
+
+
+# -- after commit --------------------------------------------------------------------------------
+
+
+def pending_count() -> int:
+    """Bank and crypto deposits waiting for finance."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Deposit)
+        .where(Deposit.status == "pending", Deposit.payment_method.in_(("bank_transfer", "crypto")))
+    )
+
+
+def _notify(deposit: Deposit, message: str, level: str = "success", counters: bool = True) -> None:
+    """Tell the customer (and the staff queue) once the change is committed."""
+    try:
+        if deposit.status in ("completed", "refunded"):
+            realtime.wallet_updated(ledger.wallet_for(deposit.user_id, deposit.currency))
+        realtime.emit_to_user(
+            deposit.user_id,
+            "deposit",
+            {"id": deposit.id, "status": deposit.status, "currency": deposit.currency},
+        )
+        realtime.emit_to_user(deposit.user_id, "notification", {"message": message, "level": level})
+        if counters:
+            realtime.emit_to_staff("queue_counters", {"deposits": pending_count()})
+    except Exception:  # noqa: BLE001 - the money is committed; a lost push must not undo a 200
+        log.exception("could not emit deposit %s update", deposit.id)
+
+
+def _money(amount: Decimal, currency: str) -> str:
+    return f"{amount:,.{get_currency(currency).decimals}f} {currency}"
+
+
+# -- card ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class CardDeposit:
+    deposit: Deposit
+    client_secret: str
+
+
+def create_card_deposit(user: User, currency: str, amount, provider_name: str | None = None) -> CardDeposit:
+    """A pending card deposit and its PaymentIntent; the browser or app pays with the client secret.
+
+    Two commits, on purpose: the deposit row exists before we call the provider (so a webhook
+    that arrives early finds it), and the provider call is not made inside a DB transaction.
+
+    :raise ValidationFailed: bad currency or amount (nothing written)
+    :raise ServiceUnavailable: the provider could not be reached (the deposit is marked failed)
+    """
+    currency, amount = _amount(currency, amount, fiat_currencies(), "card")
+    try:
+        provider = get_provider(provider_name)
+    except ProviderError as exc:
+        raise ServiceUnavailable("Card payments are not available right now.") from exc
+    try:
+        deposit = _new_deposit(user, "card", currency, amount, provider.name)
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    try:
+        intent = provider.create_intent(
+            amount_minor=to_minor(amount, currency), currency=currency, deposit_id=deposit.id
+        )
+    except ProviderError as exc:
+        log.warning("payment intent for deposit %s failed: %s", deposit.id, exc)
+        deposit = _lock(deposit.id)
+        transition(deposit, "failed")
+        deposit.transaction.status = "failed"
+        _details(deposit, failure="The card processor could not be reached.")
+        db.session.commit()
+        raise ServiceUnavailable("The card processor could not be reached; please try again.") from exc
+    deposit = _lock(deposit.id)
+    deposit.provider_ref = intent.id
+    deposit.transaction.external_id = intent.id
+    _details(deposit, client_secret=intent.client_secret, intent_status=intent.status)
+    db.session.commit()
+    return CardDeposit(deposit, intent.client_secret)
+
+
+def complete_card_deposit(provider: str, provider_ref: str, amount_received_minor: int, currency: str):
+    """Credit a card deposit whose payment succeeded — exactly once.
+
+    Called by the Stripe webhook and by the sandbox card form. Unknown intents are ignored
+    (``None``); a deposit that is already completed or refunded is returned unchanged.
+    """
+    try:
+        deposit = _lock_by_ref(provider, provider_ref)
+        if deposit is None:
+            db.session.rollback()
+            log.info("payment %s/%s matches no deposit; ignored", provider, provider_ref)
+            return None
+        if deposit.status in ("completed", "refunded", "rejected"):
+            db.session.rollback()  # a replay: nothing to do
+            return deposit
+        if (currency or "").upper() != deposit.currency or int(amount_received_minor) <= 0:
+            _details(
+                deposit,
+                attention=f"Payment reported {amount_received_minor} {currency}; expected {deposit.currency}.",
+            )
+            audit.record(None, "deposit.payment_mismatch", deposit, after=deposit.payment_details, ip="")
+            db.session.commit()
+            realtime.emit_to_staff("deposit_attention", {"id": deposit.id})
+            return deposit
+        amount = from_minor(int(amount_received_minor), deposit.currency)
+        _credit(deposit, amount, provider_ref)
+        _details(deposit, intent_status="succeeded", failure=None)
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    _notify(deposit, f"Your card deposit of {_money(amount, deposit.currency)} is in your wallet.", counters=False)
+    return deposit
+
+
+def mark_card_failed(provider: str, provider_ref: str, message: str = "") -> Deposit | None:
+    """Record a failed card payment (the customer may retry the same intent)."""
+    try:
+        deposit = _lock_by_ref(provider, provider_ref)
+        if deposit is None or deposit.status != "pending":
+            db.session.rollback()  # unknown, already failed, or a late failure after success
+            return deposit
+        transition(deposit, "failed")
+        deposit.transaction.status = "failed"
+        _details(deposit, failure=(message or "The payment failed.")[:300], intent_status="requires_payment_method")
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    _notify(deposit, f"Your card deposit failed: {message or 'the payment was declined'}.", "error", counters=False)
+    return deposit
+
+
+def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor: int, fully_refunded: bool):
+    """Take back what a card refund returned to the card (see the module docstring for the rule).
+
+    ``amount_refunded_minor`` is the charge's cumulative refunded amount, so replays and partial
+    refunds are handled by the difference with what was already processed.
+    """
+    try:
+        deposit = _lock_by_ref(provider, provider_ref)
+        if deposit is None or deposit.status not in ("completed", "refunded"):
+            db.session.rollback()
+            return deposit
+        details = deposit.payment_details or {}
+        already = int(details.get("refunded_minor", 0))
+        delta_minor = int(amount_refunded_minor) - already
+        if delta_minor <= 0:
+            db.session.rollback()  # a replay, or an older event arriving late
+            return deposit
+        delta = from_minor(delta_minor, deposit.currency)
+        wallet = ledger.wallet_for(deposit.user_id, deposit.currency)
+        wallet = ledger.lock_wallets([wallet.id])[wallet.id]
+        recovered = wallet.available_balance >= delta
+        changes: dict = {"refunded_minor": int(amount_refunded_minor)}
+        if recovered:
+            clearing = ledger.platform_account("clearing:card", deposit.currency)
+            entry = ledger.post(
+                "deposit_refund",
+                [Leg(wallet, -delta), Leg(clearing, delta)],
+                memo=f"Card refund of deposit {deposit.id}",
+                reference=f"deposit:{deposit.id}",
+            )
+            db.session.add(
+                Transaction(
+                    user_id=deposit.user_id,
+                    transaction_type="deposit",
+                    currency=deposit.currency,
+                    amount=delta,
+                    status="completed",
+                    reference_id=f"DEP-RFD-{secrets.token_hex(6).upper()}",
+                    external_id=provider_ref[:100],
+                    notes=f"Card refund of deposit #{deposit.id}",
+                    direction=-1,
+                    entry_id=entry.id,
+                    completed_at=utcnow(),
+                )
+            )
+        else:
+            unrecovered = int(details.get("unrecovered_minor", 0)) + delta_minor
+            changes["unrecovered_minor"] = unrecovered
+            changes["attention"] = (
+                f"Card refund of {_money(delta, deposit.currency)} could not be taken back: the wallet's "
+                f"available balance is lower. Recover {_money(from_minor(unrecovered, deposit.currency), deposit.currency)} by hand."
+            )
+            audit.record(None, "deposit.refund_unrecovered", deposit, after={"amount": str(delta)}, ip="")
+        if fully_refunded and deposit.status == "completed":
+            transition(deposit, "refunded")
+        _details(deposit, **changes)
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    if recovered:
+        _notify(
+            deposit, f"A card refund of {_money(delta, deposit.currency)} was taken from your wallet.", "info", False
+        )
+    else:
+        realtime.emit_to_staff("deposit_attention", {"id": deposit.id})
+    return deposit
+
+
+def pay_sandbox_card(user: User, deposit: Deposit, card_number: str) -> tuple[Deposit, bool, str]:
+    """Pay a sandbox card deposit with a test card: through the same completion code as Stripe's webhook.
+
+    :raise PermissionDenied: not the owner's deposit
+    :raise IllegalTransition: not a sandbox card deposit waiting for payment
+    """
+    if deposit.user_id != user.id:
+        raise PermissionDenied("This is not your deposit.")
+    if deposit.provider != SandboxProvider.name or deposit.status not in ("pending", "failed"):
+        raise IllegalTransition("This deposit is not waiting for a sandbox card payment.")
+    ok, message = SandboxProvider.charge(card_number)
+    if ok:
+        deposit = complete_card_deposit(
+            SandboxProvider.name, deposit.provider_ref, to_minor(deposit.amount, deposit.currency), deposit.currency
+        )
+    else:
+        deposit = mark_card_failed(SandboxProvider.name, deposit.provider_ref, message) or deposit
+    return deposit, ok, message
+
+
+# -- bank transfer -------------------------------------------------------------------------------
+
+
+def _bank_reference() -> str:
+    for _ in range(20):
+        reference = "TA-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+        if (
+            db.session.scalar(select(Deposit.id).where(Deposit.provider == "bank", Deposit.provider_ref == reference))
+            is None
+        ):
+            return reference
+    raise RuntimeError("could not find a free bank reference")  # 32^8 references: never in practice
+
+
+def bank_details() -> dict:
+    return dict(current_app.config.get("BANK_DETAILS", {}))
+
+
+def create_bank_deposit(user: User, currency: str, amount) -> Deposit:
+    """Announce a bank transfer: a pending deposit with a unique reference to quote on the transfer."""
+    currency, amount = _amount(currency, amount, fiat_currencies(), "bank_transfer")
+    try:
+        reference = _bank_reference()
+        deposit = _new_deposit(
+            user, "bank_transfer", currency, amount, "bank", reference=reference, bank=bank_details()
+        )
+        deposit.provider_ref = reference
+        deposit.transaction.external_id = reference
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    realtime.emit_to_staff("queue_counters", {"deposits": pending_count()})
+    return deposit
+
+
+def confirm_bank_deposit(staff: User, deposit: Deposit, amount=None) -> Deposit:
+    """Finance saw the money arrive: credit the amount received (which may differ from the announced one).
+
+    :raise PermissionDenied: no deposits.manage, or the staff member's own deposit
+    :raise IllegalTransition: not pending (already confirmed or rejected)
+    :raise ValidationFailed: a bad amount
+    """
+    try:
+        deposit = _lock(deposit.id)
+        if deposit.payment_method != "bank_transfer":
+            raise ValidationFailed("This is not a bank transfer deposit.")
+        _staff_check(staff, deposit)
+        if deposit.status != "pending":
+            raise IllegalTransition(f"This deposit is already {deposit.status}.")
+        received = deposit.amount if amount in (None, "") else _parse(amount, deposit.currency)
+        before = {"status": deposit.status, "amount": str(deposit.amount)}
+        _credit(deposit, received, deposit.provider_ref or "", actor=staff)
+        deposit.confirmed_by_id = staff.id
+        audit.record(
+            staff, "deposit.confirm", deposit, before=before, after={"status": "completed", "credited": str(received)}
+        )
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    _notify(deposit, f"Your bank transfer of {_money(received, deposit.currency)} is in your wallet.")
+    return deposit
+
+
+def _parse(amount, currency: str) -> Decimal:
+    try:
+        return parse_amount(amount, currency)
+    except CurrencyError as exc:
+        raise ValidationFailed(str(exc), {"amount": [str(exc)]}) from exc
+
+
+def reject_deposit(staff: User, deposit: Deposit, reason: str) -> Deposit:
+    """Finance could not match the money (or it never came): reject with a reason the customer sees."""
+    reason = (reason or "").strip()
+    try:
+        if not reason:
+            raise ValidationFailed("Give a reason.", {"reason": ["Give a reason: the customer will see it."]})
+        if len(reason) > 500:
+            raise ValidationFailed("The reason is too long.", {"reason": ["At most 500 characters."]})
+        deposit = _lock(deposit.id)
+        if deposit.payment_method == "card":
+            raise ValidationFailed("Card deposits are settled by the card processor, not by staff.")
+        _staff_check(staff, deposit)
+        if deposit.status != "pending":
+            raise IllegalTransition(f"This deposit is already {deposit.status}.")
+        transition(deposit, "rejected")
+        deposit.rejection_reason = reason
+        deposit.confirmed_by_id = staff.id
+        deposit.transaction.status = "failed"
+        deposit.transaction.notes = f"Rejected: {reason}"[:2000]
+        audit.record(
+            staff,
+            "deposit.reject",
+            deposit,
+            before={"status": "pending"},
+            after={"status": "rejected", "reason": reason},
+        )
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    _notify(deposit, f"Your deposit #{deposit.id} was rejected: {reason}", "error")
+    return deposit
+
+
+# -- crypto --------------------------------------------------------------------------------------
+
+
+def _network(currency: str, network: str) -> tuple[str, str]:
+    networks = crypto_networks()
+    code = (currency or "").strip().upper()
+    net = (network or "").strip().lower()
+    if code not in networks:
+        raise ValidationFailed("Invalid input.", {"currency": [f"Crypto deposits accept {', '.join(networks)}."]})
+    if not net and len(networks[code]) == 1:
+        net = networks[code][0]
+    if net not in networks[code]:
+        raise ValidationFailed("Invalid input.", {"network": [f"{code} deposits use {', '.join(networks[code])}."]})
+    return code, net
+
+
+def _demo_address(user_id: int, currency: str, network: str) -> str:
+    # Deterministic and unique per (user, currency, network); deliberately not a real chain
+    # format, so nobody sends real coins to it: chain watching is out of scope.
+    key = current_app.config["SECRET_KEY"].encode()
+    digest = hmac.new(key, f"{user_id}:{currency}:{network}".encode(), hashlib.sha256).hexdigest()
+    return f"demo-{network}-{digest[:40]}"
+
+
+def _address_row(user_id: int, currency: str, network: str) -> CryptoAddress:
+    query = select(CryptoAddress).where(
+        CryptoAddress.user_id == user_id, CryptoAddress.currency == currency, CryptoAddress.network == network
+    )
+    row = db.session.scalar(query)
+    if row is None:
+        db.session.execute(
+            ledger._insert(CryptoAddress)
+            .values(
+                user_id=user_id,
+                currency=currency,
+                network=network,
+                address=_demo_address(user_id, currency, network),
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["user_id", "currency", "network"])
+        )
+        row = db.session.scalar(query)
+    return row
+
+
+def crypto_address(user: User, currency: str, network: str = "") -> CryptoAddress:
+    """The user's (demo) deposit address for ``currency`` on ``network``, created on first use."""
+    try:
+        currency, network = _network(currency, network)
+        row = _address_row(user.id, currency, network)
+        db.session.commit()
+    except Exception:
+        _abort()
+        raise
+    return row
+
+
+def normalize_tx_hash(tx_hash: str) -> str:
+    """Lower-case hex without ``0x``, so one chain transaction has one spelling.
+
+    :raise ValidationFailed: not 64 hex digits
+    """
+    value = (tx_hash or "").strip()
+    if not TX_HASH_RE.match(value):
+        raise ValidationFailed("Invalid input.", {"tx_hash": ["A transaction hash is 64 hexadecimal characters."]})
+    return value.lower().removeprefix("0x")
+
+
+def _tx_hash_taken(tx_hash: str, exclude_id: int | None = None) -> bool:
+    query = select(Deposit.id).where(Deposit.provider == "crypto", Deposit.provider_ref == tx_hash)
+    if exclude_id is not None:
+        query = query.where(Deposit.id != exclude_id)
+    return db.session.scalar(query) is not None
+
+
+TX_HASH_TAKEN = {"tx_hash": ["This transaction hash was already used for a deposit."]}
+
+
+def create_crypto_deposit(user: User, currency: str, network: str, amount, tx_hash: str | None = None) -> Deposit:
+    """Announce a crypto deposit to the user's address (optionally with the transaction hash)."""
+    errors: dict = {}
+    try:
+        currency, network = _network(currency, network)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+    try:
+        value = parse_amount(amount, currency if currency in CURRENCIES else "BTC")
+    except CurrencyError as exc:
+        errors["amount"] = [str(exc)]
+    normalized = None
+    if tx_hash:
+        try:
+            normalized = normalize_tx_hash(tx_hash)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed("Invalid input.", errors)
+    try:
+        if normalized and _tx_hash_taken(normalized):
+            raise ValidationFailed("This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash")
+        address = _address_row(user.id, currency, network)
+        deposit = _new_deposit(user, "crypto", currency, value, "crypto", network=network, address=address.address)
+        if normalized:
+            deposit.provider_ref = normalized
+            deposit.transaction.external_id = normalized
+            _details(deposit, tx_hash=normalized)
+        db.session.flush()
+        db.session.commit()
+    except IntegrityError as exc:
+        _abort()
+        raise ValidationFailed(
+            "This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash"
+        ) from exc
+    except Exception:
+        _abort()
+        raise
+    realtime.emit_to_staff("queue_counters", {"deposits": pending_count()})
+    return deposit
+
+
+def confirm_crypto_deposit(staff: User, deposit: Deposit, tx_hash: str | None = None, amount=None) -> Deposit:
+    """Finance found the transaction on chain: credit it. A tx hash can credit only one deposit."""
+    try:
+        deposit = _lock(deposit.id)
+        if deposit.payment_method != "crypto":
+            raise ValidationFailed("This is not a crypto deposit.")
+        _staff_check(staff, deposit)
+        if deposit.status != "pending":
+            raise IllegalTransition(f"This deposit is already {deposit.status}.")
+        if not tx_hash and not deposit.provider_ref:
+            raise ValidationFailed("Invalid input.", {"tx_hash": ["Enter the transaction hash."]})
+        normalized = normalize_tx_hash(tx_hash) if tx_hash else deposit.provider_ref
+        received = deposit.amount if amount in (None, "") else _parse(amount, deposit.currency)
+        if _tx_hash_taken(normalized, exclude_id=deposit.id):
+            raise ValidationFailed("This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash")
+        before = {"status": deposit.status, "amount": str(deposit.amount), "tx_hash": deposit.provider_ref}
+        deposit.provider_ref = normalized
+        _details(deposit, tx_hash=normalized)
+        db.session.flush()  # the unique constraint speaks here if another confirmation raced us
+        _credit(deposit, received, normalized, actor=staff)
+        deposit.confirmed_by_id = staff.id
+        audit.record(
+            staff,
+            "deposit.confirm",
+            deposit,
+            before=before,
+            after={"status": "completed", "credited": str(received), "tx_hash": normalized},
+        )
+        db.session.commit()
+    except IntegrityError as exc:
+        _abort()
+        raise ValidationFailed(
+            "This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash"
+        ) from exc
+    except Exception:
+        _abort()
+        raise
+    _notify(deposit, f"Your {deposit.currency} deposit of {_money(received, deposit.currency)} is in your wallet.")
+    return deposit
+
+
+def confirm_deposit(staff: User, deposit: Deposit, amount=None, tx_hash: str | None = None) -> Deposit:
+    """Confirm a bank or crypto deposit (the staff queue and API's one entry point)."""
+    if deposit.payment_method == "crypto":
+        return confirm_crypto_deposit(staff, deposit, tx_hash, amount)
+    if deposit.payment_method == "bank_transfer":
+        return confirm_bank_deposit(staff, deposit, amount)
+    raise ValidationFailed("Card deposits are settled by the card processor, not by staff.")
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def user_deposits_query(user: User):
+    return select(Deposit).where(Deposit.user_id == user.id).order_by(Deposit.created_at.desc(), Deposit.id.desc())
+
+
+def pending_queue_query():
+    """Bank and crypto deposits waiting for finance, oldest first."""
+    return (
+        select(Deposit)
+        .where(Deposit.status == "pending", Deposit.payment_method.in_(("bank_transfer", "crypto")))
+        .order_by(Deposit.created_at, Deposit.id)
+    )
+
+
+def attention_query():
+    """Deposits flagged for a person (unrecovered refunds, mismatched payments)."""
+    rows = db.session.scalars(
+        select(Deposit).where(Deposit.payment_method == "card").order_by(Deposit.id.desc()).limit(500)
+    )
+    return [d for d in rows if (d.payment_details or {}).get("attention")]
