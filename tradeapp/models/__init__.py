@@ -9,6 +9,7 @@ from tradeapp.models.funds import (
     Withdrawal,
     WithdrawalApproval,
 )
+from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
 from tradeapp.models.trading import TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
@@ -23,6 +24,8 @@ __all__ = [
     "WithdrawalApproval",
     "Hold",
     "JournalEntry",
+    "KYCDocument",
+    "KYCFile",
     "LoginThrottle",
     "PlatformAccount",
     "Posting",
