@@ -12,6 +12,11 @@ def register_all(app: Flask) -> None:
     from tradeapp.blueprints.deposits import views as deposits_views
     from tradeapp.blueprints.funds import api as funds_api
     from tradeapp.blueprints.funds import views as funds_views
+    from tradeapp.blueprints.kyc import api as kyc_api
+    from tradeapp.blueprints.kyc import staff as kyc_staff
+    from tradeapp.blueprints.kyc import staff_api as kyc_staff_api
+    from tradeapp.blueprints.kyc import views as kyc_views
+    from tradeapp.blueprints.kyc import webhooks as kyc_webhooks
     from tradeapp.blueprints.ledger import staff as ledger_staff
     from tradeapp.blueprints.main import views as main_views
     from tradeapp.blueprints.staff import views as staff_views
@@ -35,13 +40,17 @@ def register_all(app: Flask) -> None:
     app.register_blueprint(withdrawals_views.bp)
     app.register_blueprint(withdrawals_staff.bp)
     app.register_blueprint(ledger_staff.bp)
+    app.register_blueprint(kyc_views.bp)
+    app.register_blueprint(kyc_staff.bp)
+    csrf.exempt(kyc_webhooks.bp)
+    app.register_blueprint(kyc_webhooks.bp)
     ledger_staff.register_nav()
     # Webhooks authenticate by the provider's signature, not cookies: no CSRF.
     csrf.exempt(webhooks_views.bp)
     app.register_blueprint(webhooks_views.bp)
 
     # JSON API blueprints authenticate with bearer tokens, not cookies: no CSRF.
-    for blp in (users_api.blp, funds_api.blp, deposits_api.blp, withdrawals_api.blp):
+    for blp in (users_api.blp, funds_api.blp, deposits_api.blp, withdrawals_api.blp, kyc_api.blp, kyc_staff_api.blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)
 

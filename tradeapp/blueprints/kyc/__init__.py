@@ -1,0 +1,1 @@
+"""KYC domain: customer submission and private files, compliance review, provider webhooks."""

@@ -1,0 +1,5 @@
+"""Customer KYC pages and the authorised file route."""
+
+from flask import Blueprint
+
+bp = Blueprint("kyc", __name__, url_prefix="/kyc")
