@@ -1,28 +1,12 @@
 """The account pages: profile (with e-mail re-verification) and change password."""
 
 import pytest
-from flask import g, has_app_context
-from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, csrf_token, web_login
 from tests.web.test_auth_pages import HTMX, NEW_PASSWORD, field_errors, link_in
 from tradeapp.mail import outbox_messages
 from tradeapp.models import AuditLog, User
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(monkeypatch):
-    """Each request gets its own login and CSRF caches (see test_auth_pages)."""
-    original = FlaskClient.open
-
-    def open_(self, *args, **kwargs):
-        if has_app_context():
-            for key in ("_login_user", "csrf_token"):
-                g.pop(key, None)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(FlaskClient, "open", open_)
 
 
 def profile_data(client, user, **overrides) -> dict:

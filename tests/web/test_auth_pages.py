@@ -4,8 +4,6 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import g, has_app_context
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.conftest import PASSWORD, csrf_token, web_login
@@ -14,25 +12,6 @@ from tradeapp.models import AuditLog, User
 
 HTMX = {"HX-Request": "true"}
 NEW_PASSWORD = "Quiet-meadow-lantern-42"
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(monkeypatch):
-    """Give each request its own login and CSRF caches.
-
-    conftest's ``db`` fixture keeps one app context open for the whole test, and Flask reuses it
-    for every request, so ``g`` (where Flask-Login caches the current user and Flask-WTF the
-    CSRF token) would leak from one request, or one client, to the next.
-    """
-    original = FlaskClient.open
-
-    def open_(self, *args, **kwargs):
-        if has_app_context():
-            for key in ("_login_user", "csrf_token"):
-                g.pop(key, None)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(FlaskClient, "open", open_)
 
 
 def count_users(db) -> int:

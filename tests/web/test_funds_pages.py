@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from flask import g, has_app_context
-from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.conftest import csrf_token
@@ -18,20 +16,6 @@ from tradeapp.services.ledger import Leg
 
 D = Decimal
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_g_per_request(monkeypatch):
-    """Each request gets its own login and CSRF caches (the db fixture keeps one app context)."""
-    original = FlaskClient.open
-
-    def open_(self, *args, **kwargs):
-        if has_app_context():
-            for key in ("_login_user", "csrf_token"):
-                g.pop(key, None)
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(FlaskClient, "open", open_)
 
 
 def fund(db, user, amount, currency="USD"):

@@ -722,3 +722,9 @@ def risk_facts(user: User) -> RiskFacts:
         two_factor_changed_recently=two_factor_recent,
         kyc_status=user.kyc_status,
     )
+
+
+def record_manual_export(actor: User, withdrawal_ids: list[int]) -> None:
+    """Audit that ``actor`` downloaded bank details of these withdrawals for manual payout."""
+    audit.record(actor, "withdrawals.exported", None, after={"ids": withdrawal_ids})
+    db.session.commit()

@@ -12,7 +12,7 @@ from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Withdrawal
 from tradeapp.models.types import utcnow
-from tradeapp.services import audit, withdrawals
+from tradeapp.services import withdrawals
 from tradeapp.services.wallets import fmt
 from tradeapp.web import get_or_404, is_htmx, render, staff_required
 
@@ -188,8 +188,7 @@ def withdrawals_export():
                 fmt(w.amount, w.currency),
             ]
         )
-    audit.record(current_user, "withdrawals.exported", None, after={"ids": [w.id for w in rows]})
-    db.session.commit()
+    withdrawals.record_manual_export(current_user, [w.id for w in rows])
     stamp = utcnow().strftime("%Y%m%d-%H%M")
     return Response(
         out.getvalue(),
