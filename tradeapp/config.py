@@ -72,7 +72,7 @@ class Config:
         self.REMEMBER_COOKIE_DURATION = timedelta(days=env_int("REMEMBER_DAYS", 30))
         self.PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
         self.PREFERRED_URL_SCHEME = "https" if secure else "http"
-        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 16 * 1024 * 1024)
+        self.MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 40 * 1024 * 1024)
 
         self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead of a clock
 
@@ -169,6 +169,24 @@ class Config:
         self.WITHDRAWAL_DUAL_APPROVAL_OVER = os.environ.get("WITHDRAWAL_DUAL_APPROVAL_OVER", "10000")
         self.PAYOUT_PROVIDER = os.environ.get("PAYOUT_PROVIDER", "sandbox")
         self.PAYOUT_PROVIDER_BANK = os.environ.get("PAYOUT_PROVIDER_BANK", "")
+
+        # KYC submissions: private encrypted storage (never under static/), Fernet keys newest
+        # first (comma-separated; rotate by prepending), upload limits and the minimum age.
+        self.KYC_STORAGE_DIR = Path(os.environ.get("KYC_STORAGE_DIR", self.INSTANCE_DIR / "kyc"))
+        self.KYC_ENCRYPTION_KEYS = os.environ.get("KYC_ENCRYPTION_KEYS", "")
+        self.KYC_MAX_FILE_MB = env_int("KYC_MAX_FILE_MB", 8)
+        self.KYC_MIN_AGE = env_int("KYC_MIN_AGE", 18)
+
+        # KYC provider: manual (the compliance queue only) or onfido (applicant + check over HTTP,
+        # verdict by signed webhook). A "clear" verdict approves on its own only with KYC_AUTO_APPROVE.
+        self.KYC_PROVIDER = os.environ.get("KYC_PROVIDER", "manual")
+        self.KYC_AUTO_APPROVE = env_bool("KYC_AUTO_APPROVE", False)
+        self.ONFIDO_API_URL = os.environ.get("ONFIDO_API_URL", "https://api.eu.onfido.com/v3.6").rstrip("/")
+        self.ONFIDO_API_TOKEN = os.environ.get("ONFIDO_API_TOKEN", "")
+        self.ONFIDO_WEBHOOK_TOKEN = os.environ.get("ONFIDO_WEBHOOK_TOKEN", "")
+
+        # KYC review: how long an approval counts before the customer must verify again.
+        self.KYC_VALIDITY_DAYS = int(os.environ.get("KYC_VALIDITY_DAYS", "730"))
 
         self.TESTING = False
         self.DEBUG = env_bool("FLASK_DEBUG", False)

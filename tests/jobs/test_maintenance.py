@@ -117,13 +117,14 @@ def test_schedule_module_loads_into_rq_cron(redis_conn):
         "tradeapp.jobs.maintenance.purge_login_throttles",
         "tradeapp.jobs.maintenance.purge_idempotency_records",
         "tradeapp.jobs.ledger.reconcile_ledger",
+        "tradeapp.jobs.kyc.expire_kyc_approvals",
     }
-    from tradeapp.jobs import ledger
+    from tradeapp.jobs import kyc, ledger
 
     for job in jobs.values():
         assert job.queue_name in QUEUES
         assert job.cron and job.next_enqueue_time is not None
-        module = ledger if ".ledger." in job.func_name else maintenance
+        module = ledger if ".ledger." in job.func_name else kyc if ".kyc." in job.func_name else maintenance
         assert job.func is getattr(module, job.func_name.rsplit(".", 1)[1])
 
 

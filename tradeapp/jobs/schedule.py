@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import ledger, maintenance
+from tradeapp.jobs import kyc, ledger, maintenance
 
 SCHEDULE: list[dict] = [
     # hourly, a few minutes past the hour
@@ -21,6 +21,8 @@ SCHEDULE: list[dict] = [
     },
     # nightly reconciliation of the ledger; drift is audited and e-mailed to finance
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
+    # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
+    {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
 ]
 
 for entry in SCHEDULE:

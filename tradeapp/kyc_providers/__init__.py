@@ -1,24 +1,27 @@
 """Identity-verification providers: one interface, chosen by ``KYC_PROVIDER``.
 
 ``manual`` (the default) leaves every submission to the compliance queue; other providers
-create an applicant and a check when a submission arrives and report back by webhook.
+create an applicant and a check when a submission arrives and report back by webhook
+(``/webhooks/kyc/<provider>``).
 """
 
 from flask import current_app
 
 from tradeapp.jobs import job
+from tradeapp.kyc_providers.base import KycProvider, ProviderUnavailable, WebhookRejected
+from tradeapp.kyc_providers.onfido import OnfidoProvider
 
+__all__ = [
+    "PROVIDERS",
+    "KycProvider",
+    "OnfidoProvider",
+    "ProviderUnavailable",
+    "WebhookRejected",
+    "get_provider",
+    "on_submitted",
+]
 
-class KycProvider:
-    """What a provider adapter does; ``manual`` does nothing beyond the queue."""
-
-    name = "manual"
-
-    def start_check(self, document_id: int) -> None:
-        """Send the submission to the provider (runs as a job, after the submission committed)."""
-
-
-PROVIDERS: dict[str, type[KycProvider]] = {"manual": KycProvider}
+PROVIDERS: dict[str, type[KycProvider]] = {"manual": KycProvider, "onfido": OnfidoProvider}
 
 
 def get_provider(name: str | None = None) -> KycProvider:

@@ -114,8 +114,22 @@ def _flatten(errors, out: dict, prefix: str = "") -> None:
         out.setdefault(prefix or "non_field_errors", []).append(str(errors))
 
 
+def multipart_body(view: Callable) -> Callable:
+    """Mark an API view that takes ``multipart/form-data`` (uploads) instead of JSON."""
+    view.accepts_multipart = True
+    return view
+
+
 def require_json_body():
-    """A request body must be JSON (415 otherwise); bodiless POSTs are left to the schema."""
+    """A request body must be JSON (415 otherwise); bodiless POSTs are left to the schema.
+
+    Views marked with :func:`multipart_body` take ``multipart/form-data`` instead.
+    """
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "accepts_multipart", False):
+        if request.method in ("POST", "PUT", "PATCH") and request.mimetype != "multipart/form-data":
+            return error_response(415, "Send the request body as multipart/form-data.")
+        return None
     has_body = request.method in ("POST", "PUT", "PATCH") and (request.content_length or request.get_data(cache=True))
     if has_body and not request.is_json:
         return error_response(415, "Send the request body as JSON (Content-Type: application/json).")

@@ -1,5 +1,108 @@
-"""Customer KYC API: submit and status."""
+"""Customer KYC API: submit (multipart) and status."""
 
-from tradeapp.blueprints.api import ApiBlueprint
+import marshmallow as ma
+from flask import request, url_for
+
+from tradeapp.blueprints.api import ApiBlueprint, api_user, error_response, multipart_body, token_required
+from tradeapp.errors import DomainError
+from tradeapp.models.kyc import KYC_DOCUMENT_TYPES
+from tradeapp.services import kyc
 
 blp = ApiBlueprint("kyc_api", __name__, url_prefix="/api/v1/kyc", description="Identity verification")
+
+BINARY = {"type": "string", "format": "binary"}
+TEXT_FIELDS = ("document_type", "document_number", "date_of_birth", "address", "city", "country", "postal_code")
+
+
+class KycSubmitSchema(ma.Schema):
+    """The multipart body of a submission (documented; the service checks it)."""
+
+    document_type = ma.fields.String(required=True, metadata={"enum": list(KYC_DOCUMENT_TYPES)})
+    document_number = ma.fields.String(
+        required=True, metadata={"description": "4–40 letters, digits, spaces or hyphens."}
+    )
+    document_front = ma.fields.Raw(
+        required=True, metadata={**BINARY, "description": "JPEG, PNG or PDF, at most KYC_MAX_FILE_MB."}
+    )
+    document_back = ma.fields.Raw(
+        metadata={**BINARY, "description": "Required for drivers_license and national_id; JPEG, PNG or PDF."}
+    )
+    selfie = ma.fields.Raw(required=True, metadata={**BINARY, "description": "JPEG or PNG, 300–10000 px a side."})
+    address_proof = ma.fields.Raw(required=True, metadata={**BINARY, "description": "JPEG, PNG or PDF."})
+    date_of_birth = ma.fields.Date(required=True, metadata={"description": "At least KYC_MIN_AGE (18) years ago."})
+    address = ma.fields.String(required=True, metadata={"maxLength": kyc.MAX_ADDRESS})
+    city = ma.fields.String(required=True, metadata={"maxLength": kyc.MAX_CITY})
+    country = ma.fields.String(required=True, metadata={"description": "ISO 3166-1 alpha-2.", "example": "GB"})
+    postal_code = ma.fields.String(required=True, metadata={"maxLength": 20})
+
+
+def _file_url(doc, kind: str) -> str | None:
+    for f in doc.files:
+        if f.kind == kind:
+            return url_for("kyc.file", file_id=f.id, _external=True)
+    return None
+
+
+class KYCDocumentSchema(ma.Schema):
+    """A submission as its owner sees it: the number masked, files as authorised URLs."""
+
+    id = ma.fields.Integer()
+    document_type = ma.fields.String()
+    document_number = ma.fields.Function(kyc.masked_number, metadata={"example": "•••• 4821"})
+    document_front = ma.fields.Function(lambda d: _file_url(d, "front"), metadata={"format": "uri"})
+    document_back = ma.fields.Function(lambda d: _file_url(d, "back"), allow_none=True, metadata={"format": "uri"})
+    selfie = ma.fields.Function(lambda d: _file_url(d, "selfie"), metadata={"format": "uri"})
+    address_proof = ma.fields.Function(lambda d: _file_url(d, "address_proof"), metadata={"format": "uri"})
+    date_of_birth = ma.fields.Date()
+    address = ma.fields.String()
+    city = ma.fields.String()
+    country = ma.fields.String()
+    postal_code = ma.fields.String()
+    submitted_at = ma.fields.DateTime()
+    rejection_reason = ma.fields.String()
+    status = ma.fields.String()
+
+
+class KycStatusSchema(ma.Schema):
+    kyc_status = ma.fields.String(metadata={"enum": ["not_submitted", "pending", "approved", "rejected"]})
+    is_verified = ma.fields.Boolean()
+    submitted_at = ma.fields.DateTime(allow_none=True)
+    rejection_reason = ma.fields.String()
+    expires_at = ma.fields.DateTime(allow_none=True)
+
+
+@blp.route("/submit/", methods=["POST"])
+@multipart_body
+@token_required()
+@blp.doc(
+    summary="Submit identity documents",
+    requestBody={"required": True, "content": {"multipart/form-data": {"schema": KycSubmitSchema}}},
+)
+@blp.response(201, KYCDocumentSchema)
+@blp.alt_response(400, description="Invalid input, a submission already pending, or already verified.")
+@blp.alt_response(413, description="The request is larger than MAX_CONTENT_LENGTH.")
+@blp.alt_response(415, description="The body is not multipart/form-data.")
+def kyc_submit():
+    """Send a new submission; files are checked by content, encrypted and kept private."""
+    data = {name: request.form.get(name) for name in TEXT_FIELDS}
+    files = {name: request.files.get(name) for name in kyc.FILE_FIELDS}
+    try:
+        return kyc.submit_kyc(api_user(), data, files)
+    except DomainError as exc:
+        return error_response(exc.status, exc.message, exc.code, exc.fields)
+
+
+@blp.route("/status/", methods=["GET"])
+@token_required()
+@blp.response(200, KycStatusSchema)
+def kyc_status():
+    """My verification status, with the latest submission's time and any rejection reason."""
+    user = api_user()
+    latest = kyc.latest_submission(user)
+    return {
+        "kyc_status": user.kyc_status,
+        "is_verified": bool(user.is_verified),
+        "submitted_at": latest.submitted_at if latest else None,
+        "rejection_reason": latest.rejection_reason if latest and latest.status == "rejected" else "",
+        "expires_at": latest.expires_at if latest and latest.status == "approved" else None,
+    }
