@@ -53,6 +53,7 @@ def app_env(dbname: str) -> dict:
         JOBS_INLINE="true",
         MAIL_BACKEND="outbox",
         SESSION_COOKIE_SECURE="false",
+        LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
     return env

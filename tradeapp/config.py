@@ -190,6 +190,7 @@ class Config:
 
         self.TESTING = False
         self.DEBUG = env_bool("FLASK_DEBUG", False)
+        self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 
     def check(self) -> None:
         """Refuse unsafe production settings."""
