@@ -123,6 +123,9 @@ class Config:
         self.MARKET_FEED = os.environ.get("MARKET_FEED", "simulated")
         self.FEED_INTERVAL = float(os.environ.get("FEED_INTERVAL", "1.0"))
         self.FEED_SEED = env_int("FEED_SEED", 42)
+        #: per-request timeout of ccxt exchanges (MARKET_FEED=ccxt); keys, if any, come from
+        #: CCXT_<EXCHANGE>_API_KEY / CCXT_<EXCHANGE>_SECRET
+        self.CCXT_TIMEOUT_MS = env_int("CCXT_TIMEOUT_MS", 10000)
 
         # Staff two-factor
         self.TOTP_ISSUER = os.environ.get("TOTP_ISSUER", self.SITE_NAME)

@@ -20,6 +20,8 @@ def register_all(app: Flask) -> None:
     from tradeapp.blueprints.ledger import staff as ledger_staff
     from tradeapp.blueprints.main import views as main_views
     from tradeapp.blueprints.staff import views as staff_views
+    from tradeapp.blueprints.trading import api as trading_api
+    from tradeapp.blueprints.trading import staff as trading_staff
     from tradeapp.blueprints.users import api as users_api
     from tradeapp.blueprints.users import staff as users_staff
     from tradeapp.blueprints.users import views as users_views
@@ -42,6 +44,7 @@ def register_all(app: Flask) -> None:
     app.register_blueprint(ledger_staff.bp)
     app.register_blueprint(kyc_views.bp)
     app.register_blueprint(kyc_staff.bp)
+    app.register_blueprint(trading_staff.bp)
     csrf.exempt(kyc_webhooks.bp)
     app.register_blueprint(kyc_webhooks.bp)
     ledger_staff.register_nav()
@@ -50,7 +53,15 @@ def register_all(app: Flask) -> None:
     app.register_blueprint(webhooks_views.bp)
 
     # JSON API blueprints authenticate with bearer tokens, not cookies: no CSRF.
-    for blp in (users_api.blp, funds_api.blp, deposits_api.blp, withdrawals_api.blp, kyc_api.blp, kyc_staff_api.blp):
+    for blp in (
+        users_api.blp,
+        funds_api.blp,
+        deposits_api.blp,
+        withdrawals_api.blp,
+        kyc_api.blp,
+        kyc_staff_api.blp,
+        trading_api.blp,
+    ):
         csrf.exempt(blp)
         api.register_blueprint(blp)
 

@@ -18,6 +18,10 @@ class UnknownSymbol(KeyError):
     """The feed has no prices for this symbol."""
 
 
+class FeedError(Exception):
+    """The price source failed (network, timeout, exchange error): retry later, trade on nothing stale."""
+
+
 @dataclass(frozen=True)
 class PairSpec:
     """What a feed needs to know about a pair to format its prices."""

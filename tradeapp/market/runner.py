@@ -9,11 +9,12 @@ the loop itself never dies.
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
 
 from tradeapp import realtime
@@ -29,13 +30,60 @@ EXTENSION_KEY = "tradeapp.feed"
 
 
 def build_feed(app: Flask) -> MarketFeed:
-    """The feed named by MARKET_FEED."""
+    """The feed named by MARKET_FEED: ``simulated`` (default) or ``ccxt``."""
     name = app.config["MARKET_FEED"]
     if name == "simulated":
         from tradeapp.market.simulated import SimulatedFeed
 
         return SimulatedFeed(seed=app.config["FEED_SEED"])
+    if name == "ccxt":
+        from tradeapp.market.ccxt_feed import CcxtFeed
+
+        return CcxtFeed(
+            routes=lambda: feed_routes(app),
+            timeout_ms=int(_setting(app, "CCXT_TIMEOUT_MS", "10000")),
+            credentials=_ccxt_credentials(app),
+        )
     raise ValueError(f"unknown MARKET_FEED {name!r}")
+
+
+def _setting(app: Flask, name: str, default: str = "") -> str:
+    """A setting from the app config, else the environment (for feed-only settings)."""
+    value = app.config.get(name)
+    return str(value) if value not in (None, "") else os.environ.get(name, default)
+
+
+def feed_routes(app: Flask) -> dict[str, tuple[str, str]]:
+    """Our symbol → (ccxt exchange id, exchange symbol) for every pair routed to a real exchange.
+
+    Pairs whose ``feed_exchange`` is empty or ``simulated`` (or lack a ``feed_symbol``) get no route:
+    the ccxt feed reports them as unknown symbols.
+    """
+    if not (has_app_context() and current_app._get_current_object() is app):
+        with app.app_context():
+            return feed_routes(app)
+    rows = db.session.execute(select(TradingPair.symbol, TradingPair.feed_exchange, TradingPair.feed_symbol))
+    return {
+        symbol: (exchange.strip().lower(), feed_symbol.strip())
+        for symbol, exchange, feed_symbol in rows
+        if exchange and exchange.strip().lower() != "simulated" and feed_symbol and feed_symbol.strip()
+    }
+
+
+def _ccxt_credentials(app: Flask) -> dict[str, dict[str, str]]:
+    """Optional API keys per exchange: CCXT_<EXCHANGE>_API_KEY / _SECRET (public data needs none)."""
+    credentials: dict[str, dict[str, str]] = {}
+    prefix = "CCXT_"
+    for key in set(os.environ) | {k for k in app.config if isinstance(k, str)}:
+        if key.startswith(prefix) and key.endswith("_API_KEY"):
+            exchange = key[len(prefix) : -len("_API_KEY")].lower()
+            api_key = _setting(app, key)
+            if exchange and api_key:
+                credentials[exchange] = {
+                    "apiKey": api_key,
+                    "secret": _setting(app, f"{prefix}{exchange.upper()}_SECRET"),
+                }
+    return credentials
 
 
 def quote_key(symbol: str) -> str:

@@ -1,0 +1,1 @@
+"""Trading: pairs management (staff) and the public market-data API."""
