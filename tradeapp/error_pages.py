@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -49,13 +49,15 @@ def register_error_pages(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        status = exc.code or 500
         if wants_json():
             response = http_error_response(exc)
+        elif status == 429:
+            # The limiter's description ("5 per 1 minute") is for logs; people get a sentence.
+            response = _page(429, "You have tried this too many times. Please wait a minute and try again.")
         else:
-            response = _page(exc.code or 500, None if (exc.code or 500) >= 500 else exc.description)
-        if exc.code == 429:
-            from flask import make_response
-
+            response = _page(status, None if status >= 500 else exc.description)
+        if status == 429:
             response = make_response(response)
             response.headers["Retry-After"] = "60"
         return response
