@@ -11,7 +11,7 @@ from tradeapp.errors import PermissionDenied, ValidationFailed
 from tradeapp.models import AuditLog, LoginThrottle, User
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit, staff, staff_queries
-from tradeapp.services.users import _throttle_key
+from tradeapp.services.users import failure_key
 
 
 def _rows(db, action):
@@ -116,10 +116,10 @@ def test_unlock_clears_the_counter_and_records_it(db, create_staff, create_user)
     support = create_staff("support")
     user = create_user()
     until = utcnow() + timedelta(minutes=4)
-    db.session.add(LoginThrottle(key=_throttle_key(user.email), failures=5, locked_until=until))
+    db.session.add(LoginThrottle(key=failure_key(user.email), failures=5, locked_until=until))
     db.session.commit()
     assert staff.unlock(support, user) is True
-    assert db.session.get(LoginThrottle, _throttle_key(user.email)) is None
+    assert db.session.get(LoginThrottle, failure_key(user.email)) is None
     row = _rows(db, "user.unlocked")[0]
     assert row.before == {"failures": 5, "locked_until": until.isoformat()}
 
@@ -254,3 +254,19 @@ def test_audit_changes_lists_each_key_once():
     row = AuditLog(action="x", before={"role": None, "a": 1}, after={"role": "admin", "b": [1, 2]})
     assert staff_queries.audit_changes(row) == [("role", "null", '"admin"'), ("a", "1", None), ("b", None, "[1, 2]")]
     assert staff_queries.audit_changes(AuditLog(action="x")) == []
+
+
+def test_wrong_codes_lock_the_second_factor_for_web_and_api_alike(app, db, create_staff):
+    """The OTP failure counter is shared: wrong codes on the web lock out the API login too."""
+    from tests.conftest import PASSWORD, totp_now
+    from tradeapp.errors import AccountLocked
+    from tradeapp.services import tokens
+
+    member = create_staff(role="finance")
+    for _ in range(app.config["LOCKOUT_THRESHOLD"]):
+        with pytest.raises(ValidationFailed):
+            staff.complete_login(member, "000000")
+    with pytest.raises(AccountLocked):
+        staff.complete_login(member, totp_now())
+    with pytest.raises(AccountLocked):
+        tokens.login(member.email, PASSWORD, totp_now())

@@ -10,7 +10,7 @@ from tests.conftest import csrf_token
 from tradeapp.models import AuditLog, LoginThrottle, User
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit
-from tradeapp.services.users import _throttle_key
+from tradeapp.services.users import failure_key
 
 HTMX = {"HX-Request": "true"}
 
@@ -161,7 +161,7 @@ def test_user_detail_shows_the_file(admin, create_user, db):
     user = create_user(email="bob@example.com", first_name="Bob", kyc_status="pending", referred_by_id=referrer.id)
     create_user(email="friend@example.com", referred_by_id=user.id)
     db.session.add(
-        LoginThrottle(key=_throttle_key(user.email), failures=7, locked_until=utcnow() + timedelta(minutes=5))
+        LoginThrottle(key=failure_key(user.email), failures=7, locked_until=utcnow() + timedelta(minutes=5))
     )
     audit.record(staff, "user.disabled", user, before={"is_active": True}, after={"is_active": False, "reason": "test"})
     db.session.commit()
@@ -303,14 +303,14 @@ def test_unlock_clears_the_lockout(admin, create_user, db):
     client, staff = admin
     user = create_user()
     db.session.add(
-        LoginThrottle(key=_throttle_key(user.email), failures=6, locked_until=utcnow() + timedelta(minutes=2))
+        LoginThrottle(key=failure_key(user.email), failures=6, locked_until=utcnow() + timedelta(minutes=2))
     )
     db.session.commit()
     r = client.post(f"/staff/users/{user.id}/unlock", data={"csrf_token": _token(client)}, headers=HTMX)
     assert r.status_code == 200
     assert "Failed logins cleared" in r.get_data(as_text=True)
     db.session.expire_all()
-    assert db.session.get(LoginThrottle, _throttle_key(user.email)) is None
+    assert db.session.get(LoginThrottle, failure_key(user.email)) is None
     row = _audit_rows(db, "user.unlocked")[-1]
     assert row.before["failures"] == 6 and row.after == {"failures": 0, "locked_until": None}
 

@@ -10,7 +10,7 @@ from tradeapp.extensions import db
 from tradeapp.models import User
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import STAFF_ROLES
-from tradeapp.services import audit, passwords
+from tradeapp.services import audit, passwords, users
 from tradeapp.services.users import (
     _check_email,
     _check_new_password,
@@ -201,12 +201,20 @@ def verify_otp(user: User, code: str) -> None:
     """Second factor of a staff login; raises AuthenticationFailed on a bad or reused code."""
     if user.totp_confirmed_at is None:
         raise AuthenticationFailed("Two-factor is not set up for this account.", code="otp_not_enrolled")
-    ok = _accept(user, code)
-    db.session.commit()
-    if not ok:
+    key = _otp_failure_key(user)
+    users.check_not_locked(key)
+    if not _accept(user, code):
+        users.record_failure(key)
         raise AuthenticationFailed(
             "The two-factor code is not valid.", {"otp": ["The two-factor code is not valid."]}, code="otp_invalid"
         )
+    users.clear_failures(key)
+    db.session.commit()
+
+
+def _otp_failure_key(user: User) -> str:
+    """Wrong codes have their own counter (a right password clears the password one), shared by web and API."""
+    return users.failure_key(f"otp:{user.email}")
 
 
 def complete_login(user: User, code: str) -> User:
@@ -218,13 +226,17 @@ def complete_login(user: User, code: str) -> User:
     if not user.is_staff:
         raise PermissionDenied("Two-factor sign-in is for staff accounts.")
     enrolling = user.totp_confirmed_at is None
+    key = _otp_failure_key(user)
+    users.check_not_locked(key)
     if not _accept(user, code):
+        users.record_failure(key)
         message = (
             "That code is not valid. Check the time on your device."
             if enrolling
             else "The two-factor code is not valid."
         )
         raise ValidationFailed(message, {"otp": [message]}, code="otp_invalid")
+    users.clear_failures(key)
     if enrolling:
         user.totp_confirmed_at = utcnow()
         audit.record(user, "staff.2fa_enrolled", user)

@@ -65,17 +65,12 @@ def login(email: str, password: str, otp: str | None = None, user_agent: str = "
                 {"otp": ["This field is required for staff accounts."]},
                 code="otp_required",
             )
-        # Wrong codes have their own failure counter: the right password clears the other one.
-        otp_key = users._throttle_key(f"otp:{user.email}")
-        users._check_not_locked(otp_key)
         try:
             staff.verify_otp(user, otp)
         except AuthenticationFailed:
             audit.record(user, "staff.login_failed", user, after={"channel": "api", "reason": "otp_invalid"})
             db.session.commit()
-            users._record_failure(otp_key)
             raise
-        users._clear_failures(otp_key)
     if user.is_staff:
         audit.record(user, "staff.login", user, after={"channel": "api"})
     return issue_tokens(user, user_agent)

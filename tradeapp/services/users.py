@@ -221,7 +221,7 @@ def verify_email(token: str) -> User:
 # -- login with lockout -----------------------------------------------------------------------
 
 
-def _throttle_key(email: str) -> str:
+def failure_key(email: str) -> str:
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()
 
 
@@ -233,7 +233,7 @@ def _lock_seconds(failures: int) -> int:
     return min(cfg["LOCKOUT_BASE_SECONDS"] * (2**over), cfg["LOCKOUT_MAX_SECONDS"])
 
 
-def _check_not_locked(key: str) -> None:
+def check_not_locked(key: str) -> None:
     row = db.session.get(LoginThrottle, key)
     if row is not None and row.locked_until is not None:
         remaining = (row.locked_until - utcnow()).total_seconds()
@@ -248,7 +248,7 @@ def _humanize(seconds: int) -> str:
     return f"{round(seconds / 60)} minutes"
 
 
-def _record_failure(key: str) -> None:
+def record_failure(key: str) -> None:
     row = db.session.get(LoginThrottle, key, with_for_update=True)
     if row is None:
         row = LoginThrottle(key=key, failures=0)
@@ -260,7 +260,7 @@ def _record_failure(key: str) -> None:
     db.session.commit()
 
 
-def _clear_failures(key: str) -> None:
+def clear_failures(key: str) -> None:
     row = db.session.get(LoginThrottle, key)
     if row is not None:
         db.session.delete(row)
@@ -272,17 +272,17 @@ def authenticate(email: str, password: str) -> User:
     The same error and comparable work for unknown addresses, wrong passwords and
     disabled accounts, so responses reveal nothing about which accounts exist.
     """
-    key = _throttle_key(email)
-    _check_not_locked(key)
+    key = failure_key(email)
+    check_not_locked(key)
     user = db.session.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
     if user is None:
         passwords.burn_password_check(password or "")
-        _record_failure(key)
+        record_failure(key)
         raise AuthenticationFailed(INVALID_LOGIN)
     if not passwords.verify_password(user.password_hash, password or "") or not user.is_active:
-        _record_failure(key)
+        record_failure(key)
         raise AuthenticationFailed(INVALID_LOGIN)
-    _clear_failures(key)
+    clear_failures(key)
     user.last_login_at = utcnow()
     audit.record(user, "auth.login", user)
     db.session.commit()
@@ -290,12 +290,12 @@ def authenticate(email: str, password: str) -> User:
 
 
 def lockout_status(email: str) -> LoginThrottle | None:
-    return db.session.get(LoginThrottle, _throttle_key(email))
+    return db.session.get(LoginThrottle, failure_key(email))
 
 
 def clear_lockout(email: str) -> bool:
     """Remove the failure counter for ``email``; the caller commits."""
-    row = db.session.get(LoginThrottle, _throttle_key(email))
+    row = db.session.get(LoginThrottle, failure_key(email))
     if row is None:
         return False
     db.session.delete(row)
