@@ -1,6 +1,5 @@
 """Ledger primitives: balanced entries, holds, reversals, reconciliation, immutability, races."""
 
-import threading
 from decimal import Decimal
 
 import pytest
@@ -8,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from tests.concurrency import race
 from tests.conftest import PG_URL
 from tradeapp.errors import IllegalTransition
 from tradeapp.services import ledger
@@ -167,35 +167,6 @@ def test_ledger_check_cli_exit_codes(app, db, user):
 postgres_only = pytest.mark.skipif(not PG_URL, reason="row-lock races need PostgreSQL")
 
 
-def _run_threads(app, n, work):
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def runner(i):
-        with app.app_context():
-            from tradeapp.extensions import db
-
-            barrier.wait(timeout=30)
-            try:
-                work(i)
-                results[i] = "ok"
-            except InsufficientFunds:
-                db.session.rollback()
-                results[i] = "insufficient"
-            except Exception as exc:  # noqa: BLE001 - reported by the assertion
-                db.session.rollback()
-                results[i] = repr(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @postgres_only
 def test_twenty_threads_racing_for_the_same_funds(app, db, user, create_user):
     recipients = [create_user().id for _ in range(20)]
@@ -208,7 +179,7 @@ def test_twenty_threads_racing_for_the_same_funds(app, db, user, create_user):
         transfer(tdb, sender, recipients[i], "10")
 
     # 20 transfers of 10 from a balance of 100: exactly ten can succeed.
-    results = _run_threads(app, 20, work)
+    results = race(app, 20, work, refused=(InsufficientFunds,))
     assert results.count("ok") == 10, results
     assert results.count("insufficient") == 10, results
     db.session.expire_all()
@@ -227,7 +198,7 @@ def test_twenty_threads_racing_holds(app, db, user):
         ledger.place_hold(tdb.session.get(Wallet, wallet_id), D("30"), "withdrawal", f"w:{i}")
         tdb.session.commit()
 
-    results = _run_threads(app, 20, work)
+    results = race(app, 20, work, refused=(InsufficientFunds,))
     assert results.count("ok") == 3, results
     db.session.expire_all()
     assert ledger.wallet_for(user, "USD").locked_balance == D("90")
@@ -248,7 +219,7 @@ def test_opposite_transfers_never_deadlock(app, db, create_user):
             src, dst = (ids[0], ids[1]) if i % 2 == 0 else (ids[1], ids[0])
             transfer(tdb, src, dst, "1")
 
-    results = _run_threads(app, 16, work)
+    results = race(app, 16, work, refused=(InsufficientFunds,))
     assert results == ["ok"] * 16, results
     db.session.expire_all()
     assert ledger.wallet_for(a, "USD").balance + ledger.wallet_for(b, "USD").balance == D("2000")

@@ -1,11 +1,11 @@
 """Transfers between customers: rules, ledger entries, history lines, events, races."""
 
-import threading
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
+from tests.concurrency import race
 from tests.conftest import PG_URL
 from tradeapp.errors import ValidationFailed
 from tradeapp.extensions import db as _db
@@ -172,30 +172,6 @@ def test_sender_without_a_wallet_gets_insufficient_funds_and_no_wallets(db, user
 # -- races (PostgreSQL) ----------------------------------------------------------------------------
 
 
-def _run_threads(app, n, work):
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def runner(i):
-        with app.app_context():
-            try:
-                barrier.wait(10)
-                results[i] = work(i)
-            except InsufficientFunds:
-                results[i] = "insufficient"
-            except Exception as exc:  # noqa: BLE001 - reported in the assertion
-                results[i] = repr(exc)
-            finally:
-                _db.session.remove()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")
 def test_twenty_threads_sending_from_one_wallet_only_as_many_as_funds_allow(app, db, user, create_user):
     from tradeapp.models import User
@@ -209,7 +185,7 @@ def test_twenty_threads_sending_from_one_wallet_only_as_many_as_funds_allow(app,
         transfers.transfer(sender, recipients[i], "USD", "10")
         return "ok"
 
-    results = _run_threads(app, 20, work)
+    results = race(app, 20, work, refused=(InsufficientFunds,))
     assert results.count("ok") == 7, results
     assert results.count("insufficient") == 13, results
     assert balance(user) == D("0")
@@ -232,7 +208,7 @@ def test_opposite_transfers_in_parallel_never_deadlock(app, db, user, bob):
         transfers.transfer(sender, names[(i + 1) % 2], "USD", "7")
         return "ok"
 
-    results = _run_threads(app, 16, work)
+    results = race(app, 16, work, refused=(InsufficientFunds,))
     assert results == ["ok"] * 16, results
     assert balance(user) == D("1000") and balance(bob) == D("1000")
     report = ledger.check()

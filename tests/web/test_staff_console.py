@@ -160,9 +160,7 @@ def test_user_detail_shows_the_file(admin, create_user, db):
     referrer = create_user(email="ref@example.com")
     user = create_user(email="bob@example.com", first_name="Bob", kyc_status="pending", referred_by_id=referrer.id)
     create_user(email="friend@example.com", referred_by_id=user.id)
-    db.session.add(
-        LoginThrottle(key=failure_key(user.email), failures=7, locked_until=utcnow() + timedelta(minutes=5))
-    )
+    db.session.add(LoginThrottle(key=failure_key(user.email), failures=7, locked_until=utcnow() + timedelta(minutes=5)))
     audit.record(staff, "user.disabled", user, before={"is_active": True}, after={"is_active": False, "reason": "test"})
     db.session.commit()
 
@@ -302,9 +300,7 @@ def test_a_disabled_customer_can_no_longer_log_in(admin, create_user, db):
 def test_unlock_clears_the_lockout(admin, create_user, db):
     client, staff = admin
     user = create_user()
-    db.session.add(
-        LoginThrottle(key=failure_key(user.email), failures=6, locked_until=utcnow() + timedelta(minutes=2))
-    )
+    db.session.add(LoginThrottle(key=failure_key(user.email), failures=6, locked_until=utcnow() + timedelta(minutes=2)))
     db.session.commit()
     r = client.post(f"/staff/users/{user.id}/unlock", data={"csrf_token": _token(client)}, headers=HTMX)
     assert r.status_code == 200
