@@ -11,7 +11,7 @@ from tradeapp.models.funds import (
 )
 from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
-from tradeapp.models.trading import TradingPair
+from tradeapp.models.trading import Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
 __all__ = [
@@ -30,6 +30,9 @@ __all__ = [
     "PlatformAccount",
     "Posting",
     "RefreshToken",
+    "Order",
+    "Position",
+    "Trade",
     "TradingPair",
     "User",
     "Wallet",

@@ -1,12 +1,13 @@
-"""Trading pairs (orders, trades and positions come with the trading domain)."""
+"""Trading: pairs, orders, their fills (trades) and the positions they build."""
 
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
+from tradeapp.models.ledger import Hold
 from tradeapp.models.types import Money, UTCDateTime, utcnow
 
 
@@ -44,3 +45,163 @@ class TradingPair(db.Model):
     @property
     def url_symbol(self) -> str:
         return self.symbol.replace("/", "-")
+
+
+ORDER_TYPES = ("market", "limit", "stop_loss", "take_profit")
+ORDER_SIDES = ("buy", "sell")
+ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "rejected")
+#: an order the trigger check still watches
+LIVE_STATUSES = ("open", "partially_filled")
+ORDER_SOURCES = ("manual", "bot", "copy_trade", "signal", "position")
+#: which side of the book a resting order watches and which way the price must cross:
+#: buys watch the ask, sells the bid; ``down`` fires when the price falls to the trigger, ``up`` when it rises
+TRIGGER_KEYS = ("buy_down", "buy_up", "sell_down", "sell_up")
+
+
+def _in(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Order(db.Model):
+    """A customer's instruction to buy or sell; its funds are held in the ledger until filled or cancelled."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(_in("order_type", ORDER_TYPES), name="order_type"),
+        CheckConstraint(_in("side", ORDER_SIDES), name="side"),
+        CheckConstraint(_in("status", ORDER_STATUSES), name="status"),
+        CheckConstraint(_in("source", ORDER_SOURCES), name="source"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled_in_range"),
+        CheckConstraint("fee >= 0", name="fee_non_negative"),
+        CheckConstraint("trigger_key IS NULL OR " + _in("trigger_key", TRIGGER_KEYS), name="trigger_key"),
+        Index("ix_orders_user_created", "user_id", "created_at"),
+        Index("ix_orders_pair_created", "pair_id", "created_at"),
+        # The trigger check reads only the live orders of one pair whose trigger the price crossed.
+        Index(
+            "ix_orders_live_trigger",
+            "pair_id",
+            "trigger_key",
+            "trigger_price",
+            postgresql_where=text("status IN ('open', 'partially_filled')"),
+            sqlite_where=text("status IN ('open', 'partially_filled')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    pair_id: Mapped[int] = mapped_column(ForeignKey("trading_pairs.id", ondelete="RESTRICT"))
+    order_type: Mapped[str] = mapped_column(String(20))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(Money())
+    #: the limit price (limit orders)
+    price: Mapped[Decimal | None] = mapped_column(Money())
+    #: the trigger price (stop-loss and take-profit orders)
+    stop_price: Mapped[Decimal | None] = mapped_column(Money())
+    filled_quantity: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    average_price: Mapped[Decimal | None] = mapped_column(Money())
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    #: fees charged so far, in the quote currency
+    fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    source: Mapped[str] = mapped_column(String(20), default="manual")
+    #: the bot, master trade or signal that placed it
+    source_id: Mapped[int | None] = mapped_column()
+    #: what the check watches while the order rests (null once it is done or for market orders)
+    trigger_key: Mapped[str | None] = mapped_column(String(10))
+    trigger_price: Mapped[Decimal | None] = mapped_column(Money())
+    #: a stop or take-profit that fired and now executes as a market order
+    triggered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("holds.id", ondelete="RESTRICT"))
+    #: why it was rejected or why its rest was cancelled
+    status_reason: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    executed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    pair: Mapped[TradingPair] = relationship()
+    hold: Mapped["Hold | None"] = relationship()
+
+    @property
+    def remaining_quantity(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+
+class Trade(db.Model):
+    """One fill of an order, settled in the ledger by ``entry_id``."""
+
+    __tablename__ = "trades"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("fee >= 0", name="fee_non_negative"),
+        Index("ix_trades_user_executed", "user_id", "executed_at"),
+        Index("ix_trades_pair_executed", "pair_id", "executed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="RESTRICT"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    pair_id: Mapped[int] = mapped_column(ForeignKey("trading_pairs.id", ondelete="RESTRICT"))
+    side: Mapped[str] = mapped_column(String(4))
+    quantity: Mapped[Decimal] = mapped_column(Money())
+    price: Mapped[Decimal] = mapped_column(Money())
+    #: quantity × price in the quote currency
+    notional: Mapped[Decimal] = mapped_column(Money())
+    fee: Mapped[Decimal] = mapped_column(Money())
+    #: ``maker`` (a resting limit order) or ``taker``
+    liquidity: Mapped[str] = mapped_column(String(5), default="taker")
+    #: profit or loss this fill realised on the position (sells), in the quote currency
+    realized_pnl: Mapped[Decimal | None] = mapped_column(Money())
+    entry_id: Mapped[int] = mapped_column(ForeignKey("journal_entries.id", ondelete="RESTRICT"))
+    external_trade_id: Mapped[str] = mapped_column(String(100), default="")
+    executed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    order: Mapped[Order] = relationship()
+    pair: Mapped[TradingPair] = relationship()
+
+
+class Position(db.Model):
+    """What a customer holds from trading one pair (spot, long only): size, entry and realised P&L."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        UniqueConstraint("user_id", "pair_id", name="uq_positions_user_pair"),
+        CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+        CheckConstraint("side IN ('long', 'short')", name="side"),
+        CheckConstraint("stop_loss IS NULL OR stop_loss > 0", name="stop_loss_positive"),
+        CheckConstraint("take_profit IS NULL OR take_profit > 0", name="take_profit_positive"),
+        Index(
+            "ix_positions_open_stop_loss",
+            "pair_id",
+            "stop_loss",
+            postgresql_where=text("quantity > 0 AND stop_loss IS NOT NULL"),
+            sqlite_where=text("quantity > 0 AND stop_loss IS NOT NULL"),
+        ),
+        Index(
+            "ix_positions_open_take_profit",
+            "pair_id",
+            "take_profit",
+            postgresql_where=text("quantity > 0 AND take_profit IS NOT NULL"),
+            sqlite_where=text("quantity > 0 AND take_profit IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"))
+    pair_id: Mapped[int] = mapped_column(ForeignKey("trading_pairs.id", ondelete="RESTRICT"))
+    side: Mapped[str] = mapped_column(String(5), default="long")
+    quantity: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    #: volume-weighted average price of the quantity held
+    entry_price: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    realized_pnl: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    leverage: Mapped[Decimal] = mapped_column(Money(8, 2), default=Decimal(1))
+    stop_loss: Mapped[Decimal | None] = mapped_column(Money())
+    take_profit: Mapped[Decimal | None] = mapped_column(Money())
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    pair: Mapped[TradingPair] = relationship()
