@@ -338,3 +338,7 @@ def auth_api_client(app, db, user):
 
     pair = issue_tokens(user)
     return ApiClient(app.test_client(), pair["access"])
+
+
+# Trading fixtures (a hand-set market, BTC/USD and ETH/USD) for every test package.
+from tests.trading_helpers import market, pairs  # noqa: E402, F401

@@ -7,6 +7,7 @@ use sandbox providers. Production mode is selected by setting DATABASE_URL and R
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -123,6 +124,13 @@ class Config:
         self.MARKET_FEED = os.environ.get("MARKET_FEED", "simulated")
         self.FEED_INTERVAL = float(os.environ.get("FEED_INTERVAL", "1.0"))
         self.FEED_SEED = env_int("FEED_SEED", 42)
+        #: a pair whose last tick is older than this is stale: orders on it are refused
+        self.FEED_STALE_SECONDS = float(os.environ.get("FEED_STALE_SECONDS", "15"))
+
+        # Orders
+        #: market orders fill no further than this fraction from the best price (0.01 = 1 %);
+        #: buys hold quantity × ask × (1 + this) plus the fee
+        self.ORDER_MAX_SLIPPAGE = Decimal(os.environ.get("ORDER_MAX_SLIPPAGE", "0.01"))
         #: per-request timeout of ccxt exchanges (MARKET_FEED=ccxt); keys, if any, come from
         #: CCXT_<EXCHANGE>_API_KEY / CCXT_<EXCHANGE>_SECRET
         self.CCXT_TIMEOUT_MS = env_int("CCXT_TIMEOUT_MS", 10000)

@@ -36,6 +36,12 @@ def emit_ticker(symbol: str, data: dict) -> None:
     socketio.emit("ticker", data, to=ticker_room(symbol))
 
 
+def emit_orderbook(symbol: str, book: dict) -> None:
+    """The pair's order book (``orderbook``: symbol, bids, asks, timestamp; JSON-safe) to its ticker room."""
+    data = {key: book.get(key) for key in ("symbol", "bids", "asks", "timestamp")}
+    socketio.emit("orderbook", data, to=ticker_room(symbol))
+
+
 def _connecting_user(auth):
     from tradeapp.auth import user_from_access_token
 
@@ -92,21 +98,22 @@ def _symbols(data) -> list[str]:
 # -- money events (funds) ----------------------------------------------------------------------
 
 
-def wallet_updated(wallet) -> None:
-    """Tell the wallet's owner its balances changed (``wallet_updated``); call after commit."""
+def wallet_payload(wallet) -> dict:
+    """``wallet_updated``: the wallet's balances, to the currency's precision."""
     from tradeapp.currencies import get_currency
 
     quantum = get_currency(wallet.currency).quantum
-    emit_to_user(
-        wallet.user_id,
-        "wallet_updated",
-        {
-            "currency": wallet.currency,
-            "balance": str(wallet.balance.quantize(quantum)),
-            "locked_balance": str(wallet.locked_balance.quantize(quantum)),
-            "available_balance": str(wallet.available_balance.quantize(quantum)),
-        },
-    )
+    return {
+        "currency": wallet.currency,
+        "balance": str(wallet.balance.quantize(quantum)),
+        "locked_balance": str(wallet.locked_balance.quantize(quantum)),
+        "available_balance": str(wallet.available_balance.quantize(quantum)),
+    }
+
+
+def wallet_updated(wallet) -> None:
+    """Tell the wallet's owner its balances changed (``wallet_updated``); call after commit."""
+    emit_to_user(wallet.user_id, "wallet_updated", wallet_payload(wallet))
 
 
 def transaction_created(txn) -> None:
@@ -127,3 +134,57 @@ def transaction_created(txn) -> None:
             "direction": txn.direction,
         },
     )
+
+
+# -- trading events ------------------------------------------------------------------------------
+# Services build payloads before they commit and emit them after, so no event describes a change
+# that was rolled back and nothing is reloaded from the database just to be announced.
+
+
+def _text(value) -> str | None:
+    return None if value is None else format(value.normalize() if value else value, "f")
+
+
+def order_payload(order, pair) -> dict:
+    """``order``: an order was placed or changed."""
+    return {
+        "id": order.id,
+        "symbol": pair.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "status": order.status,
+        "quantity": _text(order.quantity),
+        "filled_quantity": _text(order.filled_quantity),
+        "price": _text(order.price),
+        "stop_price": _text(order.stop_price),
+        "average_price": _text(order.average_price),
+        "fee": _text(order.fee),
+        "status_reason": order.status_reason or "",
+    }
+
+
+def trade_payload(trade, pair) -> dict:
+    """``trade``: an order filled (partly)."""
+    return {
+        "id": trade.id,
+        "order_id": trade.order_id,
+        "symbol": pair.symbol,
+        "side": trade.side,
+        "quantity": _text(trade.quantity),
+        "price": _text(trade.price),
+        "fee": _text(trade.fee),
+        "executed_at": trade.executed_at.isoformat(),
+    }
+
+
+def position_payload(position, pair) -> dict:
+    """``position``: a position changed."""
+    return {
+        "id": position.id,
+        "symbol": pair.symbol,
+        "quantity": _text(position.quantity),
+        "entry_price": _text(position.entry_price),
+        "realized_pnl": _text(position.realized_pnl),
+        "stop_loss": _text(position.stop_loss),
+        "take_profit": _text(position.take_profit),
+    }

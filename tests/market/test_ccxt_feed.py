@@ -299,4 +299,11 @@ def test_runner_publishes_ccxt_quotes_and_backs_off_failing_exchanges(app, seede
     assert set(runner.retry_at) == {"ETH/USD", "EUR/USD", "GBP/USD"}
     assert all(t > T0 for t in runner.retry_at.values())
     assert down.urls and all("kraken.com" in url for url in down.urls)
-    assert runner.tick_once() == {"BTC/USD": published["BTC/USD"]}  # failing pairs wait their back-off
+    again = runner.tick_once()  # failing pairs wait their back-off
+    assert set(again) == {"BTC/USD"}
+    assert {k: v for k, v in again["BTC/USD"].items() if k != "received_at"} == {
+        k: v for k, v in published["BTC/USD"].items() if k != "received_at"
+    }
+    # …and are marked stale meanwhile, with the error, so no order trades on old prices
+    assert runner.statuses["ETH/USD"]["failures"] == 1 and runner.statuses["ETH/USD"]["last_error"]
+    assert "BTC/USD" not in runner.statuses

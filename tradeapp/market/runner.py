@@ -90,6 +90,20 @@ def quote_key(symbol: str) -> str:
     return f"quote:{symbol}"
 
 
+def book_key(symbol: str) -> str:
+    return f"book:{symbol}"
+
+
+def status_key(symbol: str) -> str:
+    return f"feedstatus:{symbol}"
+
+
+#: published prices outlive the feed by a day, so a dead feed shows as stale instead of vanishing
+PUBLISHED_TTL = 86400
+#: order book levels published per side
+BOOK_DEPTH = 20
+
+
 def _redis(app: Flask):
     """The app's Redis client when Redis is configured, else None."""
     if not (app.config.get("REDIS_URL") or "tradeapp.redis" in app.extensions):
@@ -99,14 +113,28 @@ def _redis(app: Flask):
     return redis_connection()
 
 
+def _published(symbol: str, attr: str, key: str) -> dict | None:
+    runner = current_app.extensions.get(EXTENSION_KEY)
+    if runner is not None and symbol in getattr(runner, attr):
+        return getattr(runner, attr)[symbol]
+    redis = _redis(current_app)
+    raw = redis.get(key) if redis is not None else None
+    return json.loads(raw) if raw else None
+
+
 def last_quote(symbol: str) -> dict | None:
     """The newest published quote for ``symbol`` (JSON-safe dict), from this process or Redis."""
-    runner = current_app.extensions.get(EXTENSION_KEY)
-    if runner is not None and symbol in runner.quotes:
-        return runner.quotes[symbol]
-    redis = _redis(current_app)
-    raw = redis.get(quote_key(symbol)) if redis is not None else None
-    return json.loads(raw) if raw else None
+    return _published(symbol, "quotes", quote_key(symbol))
+
+
+def last_book(symbol: str) -> dict | None:
+    """The newest published order book for ``symbol`` (JSON-safe dict), from this process or Redis."""
+    return _published(symbol, "books", book_key(symbol))
+
+
+def pair_status(symbol: str) -> dict | None:
+    """``{failures, last_error}`` while the feed fails for ``symbol``; None when it is healthy."""
+    return _published(symbol, "statuses", status_key(symbol))
 
 
 class FeedRunner:
@@ -124,8 +152,10 @@ class FeedRunner:
         self.interval = float(app.config["FEED_INTERVAL"] if interval is None else interval)
         self.clock = clock
         self.stop_event = threading.Event()
-        #: last published quote per symbol
+        #: last published quote and order book per symbol, and the failing symbols' status
         self.quotes: dict[str, dict] = {}
+        self.books: dict[str, dict] = {}
+        self.statuses: dict[str, dict] = {}
         #: consecutive failures per symbol, and when to try it again (``clock`` time)
         self.failures: dict[str, int] = {}
         self.retry_at: dict[str, float] = {}
@@ -148,26 +178,53 @@ class FeedRunner:
                     continue
                 try:
                     quote = json_safe(self.feed.ticker(spec.symbol))
-                    self._publish(spec.symbol, quote, redis)
-                except Exception:  # noqa: BLE001 - one bad pair must not stop the others
-                    self._failed(spec.symbol, now)
+                    book = json_safe(self.feed.order_book(spec.symbol, BOOK_DEPTH))
+                except Exception as exc:  # noqa: BLE001 - one bad pair must not stop the others
+                    self._failed(spec.symbol, now, exc, redis)
                     continue
-                self.failures.pop(spec.symbol, None)
+                self._publish(spec.symbol, quote, book, redis)
+                if self.failures.pop(spec.symbol, None):
+                    self.statuses.pop(spec.symbol, None)
+                    if redis is not None:
+                        redis.delete(status_key(spec.symbol))
                 self.retry_at.pop(spec.symbol, None)
                 published[spec.symbol] = quote
+                self._check_orders(spec.symbol)
         return published
 
-    def _publish(self, symbol: str, quote: dict, redis) -> None:
+    def _publish(self, symbol: str, quote: dict, book: dict, redis) -> None:
+        quote["received_at"] = book["received_at"] = time.time()
         self.quotes[symbol] = quote
-        realtime.emit_ticker(symbol, quote)
+        self.books[symbol] = book
         if redis is not None:
-            redis.set(quote_key(symbol), json.dumps(quote), ex=max(60, int(self.interval * 30)))
+            pipe = redis.pipeline(transaction=False)
+            pipe.set(quote_key(symbol), json.dumps(quote), ex=PUBLISHED_TTL)
+            pipe.set(book_key(symbol), json.dumps(book), ex=PUBLISHED_TTL)
+            pipe.execute()
+        realtime.emit_ticker(symbol, quote)
+        realtime.emit_orderbook(symbol, book)
 
-    def _failed(self, symbol: str, now: float) -> None:
+    def _check_orders(self, symbol: str) -> None:
+        """Schedule the trigger check of this pair's resting orders (one queued check per pair)."""
+        from tradeapp.jobs import enqueue
+        from tradeapp.jobs.trading import check_triggers
+
+        try:
+            enqueue(check_triggers, symbol, queue="orders", job_id=f"triggers-{symbol.replace('/', '-')}", retries=0)
+        except Exception:  # noqa: BLE001 - the next tick schedules it again
+            log.exception("feed: could not schedule the order check of %s", symbol)
+
+    def _failed(self, symbol: str, now: float, exc: Exception, redis) -> None:
         count = self.failures[symbol] = self.failures.get(symbol, 0) + 1
         delay = min(MAX_BACKOFF, self.interval * 2**count)
         self.retry_at[symbol] = now + delay
-        log.exception("feed: %s failed (%d in a row); retrying in %.0f s", symbol, count, delay)
+        status = self.statuses[symbol] = {"failures": count, "last_error": f"{type(exc).__name__}: {exc}"[:200]}
+        if redis is not None:
+            try:
+                redis.set(status_key(symbol), json.dumps(status), ex=PUBLISHED_TTL)
+            except Exception:  # noqa: BLE001
+                log.warning("feed: could not record the status of %s", symbol)
+        log.error("feed: %s failed (%d in a row): %s; retrying in %.0f s", symbol, count, exc, delay)
 
     def run(self) -> None:
         """Tick until ``stop()``; errors are logged, never fatal."""

@@ -1,0 +1,344 @@
+"""Order execution: fills against the book, the trigger check of resting orders, one transaction each.
+
+Each fill spends part of the order's hold in one journal entry (the customer against the
+``trading`` counterparty, the fee to ``fees``), writes a Trade, a history line and the position,
+in the transaction of the caller (placing) or of :func:`execute_resting` (a tick crossed the
+order). Resting limit, stop-loss and take-profit orders are found by :func:`crossed_order_ids`
+through the ``ix_orders_live_trigger`` index (pair, trigger key, trigger price), so a tick costs
+what it crosses, not what is open; each is re-checked under its row lock, so a repeated check is
+harmless.
+
+Lock order everywhere: the order row, then wallets by id, then platform accounts, then the position.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+
+from flask import current_app
+from sqlalchemy import select
+
+from tradeapp import realtime
+from tradeapp.currencies import get_currency
+from tradeapp.extensions import db
+from tradeapp.models import Order, Trade, TradingPair, Transaction, Wallet
+from tradeapp.models.trading import LIVE_STATUSES
+from tradeapp.models.types import utcnow
+from tradeapp.services import fills, ledger, positions, prices
+from tradeapp.services.fills import ZERO
+from tradeapp.services.ledger import Leg
+
+log = logging.getLogger(__name__)
+
+#: how many crossed orders one trigger check settles before it schedules another
+TRIGGER_BATCH = 500
+BOOK_DEPTH = 20
+
+
+def quantity_step(pair: TradingPair) -> Decimal:
+    """The pair's quantity increment, never finer than the base currency allows."""
+    return fills.step(min(pair.quantity_precision, get_currency(pair.base_currency).decimals))
+
+
+def price_step(pair: TradingPair) -> Decimal:
+    return fills.step(pair.price_precision)
+
+
+# -- triggers ------------------------------------------------------------------------------------
+
+
+def trigger_key(order_type: str, side: str) -> str:
+    """Which price a resting order watches and which way it must cross (see TRIGGER_KEYS).
+
+    Buys watch the ask, sells the bid. A limit buy fills when the ask falls to its price, a limit
+    sell when the bid rises to it; a stop-loss fires when the price moves against the holder
+    (sell: bid falls to the stop; buy: ask rises to it), a take-profit when it moves in favour.
+    """
+    down = {"limit": side == "buy", "stop_loss": side == "sell", "take_profit": side == "buy"}[order_type]
+    return f"{side}_{'down' if down else 'up'}"
+
+
+def trigger_price_of(order: Order) -> Decimal:
+    return order.price if order.order_type == "limit" else order.stop_price
+
+
+def is_crossed(key: str, trigger: Decimal, bid: Decimal, ask: Decimal) -> bool:
+    """True when the quote crosses a resting order's trigger."""
+    reference = ask if key.startswith("buy") else bid
+    if reference is None:
+        return False
+    return reference <= trigger if key.endswith("down") else reference >= trigger
+
+
+def crossed_order_ids(pair_id: int, bid: Decimal, ask: Decimal, limit: int = TRIGGER_BATCH) -> list[int]:
+    """Ids of the pair's live orders whose trigger the quote crossed, best price first.
+
+    Four range scans of ``ix_orders_live_trigger`` (one per trigger key): the cost grows with the
+    number of crossed orders, not with the number of open ones.
+    """
+    ids: list[int] = []
+    live = Order.status.in_(LIVE_STATUSES)
+    for key, reference in (("buy_down", ask), ("sell_up", bid), ("sell_down", bid), ("buy_up", ask)):
+        if reference is None:
+            continue
+        condition = Order.trigger_price >= reference if key.endswith("down") else Order.trigger_price <= reference
+        best_first = Order.trigger_price.desc() if key.endswith("down") else Order.trigger_price.asc()
+        query = (
+            select(Order.id)
+            .where(Order.pair_id == pair_id, Order.trigger_key == key, live, condition)
+            .order_by(best_first, Order.id)
+            .limit(limit - len(ids))
+        )
+        ids.extend(db.session.scalars(query))
+        if len(ids) >= limit:
+            break
+    return ids
+
+
+# -- the unit of work ------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """Events to send once the transaction committed."""
+
+    events: list[tuple[int, str, dict]] = field(default_factory=list)
+
+    def add(self, user_id: int, event: str, payload: dict) -> None:
+        self.events.append((user_id, event, payload))
+
+    def send(self) -> None:
+        for user_id, event, payload in self.events:
+            try:
+                realtime.emit_to_user(user_id, event, payload)
+            except Exception:  # noqa: BLE001 - the money moved; a lost notification is cosmetic
+                log.exception("could not send %s to user %s", event, user_id)
+
+
+def lock_order(order_id: int, user_id: int | None = None) -> Order | None:
+    query = select(Order).where(Order.id == order_id)
+    if user_id is not None:
+        query = query.where(Order.user_id == user_id)
+    return db.session.scalar(query.with_for_update().execution_options(populate_existing=True))
+
+
+def _exact_notional(order: Order) -> Decimal:
+    rows = db.session.execute(select(Trade.quantity, Trade.price).where(Trade.order_id == order.id))
+    return sum((q * p for q, p in rows), ZERO)
+
+
+def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome) -> Trade | None:
+    """Book one fill: ledger entry out of the order's hold, Trade, history line, position."""
+    pair = order.pair
+    quote_quantum = get_currency(pair.quote_currency).quantum
+    fee_pct = pair.maker_fee if liquidity == "maker" else pair.taker_fee
+    before = _exact_notional(order)
+    after = before + fill.quantity * fill.price
+    notional, fee = fills.charge(before, after, fee_pct, order.side, quote_quantum)
+    hold = order.hold
+    if order.side == "buy" and notional + fee > hold.remaining:
+        log.error("order %s: fill of %s would exceed its hold; skipped", order.id, notional + fee)
+        return None
+
+    user_quote = ledger.wallet_for(order.user_id, pair.quote_currency)
+    user_base = ledger.wallet_for(order.user_id, pair.base_currency)
+    ledger.lock_wallets([user_quote.id, user_base.id])
+    trading_quote = ledger.platform_account("trading", pair.quote_currency)
+    trading_base = ledger.platform_account("trading", pair.base_currency)
+    fees = ledger.platform_account("fees", pair.quote_currency)
+    memo = f"{order.side.title()} {fill.quantity:f} {pair.symbol} @ {fill.price:f} (order {order.id})"
+    if order.side == "buy":
+        legs = [Leg(trading_base, -fill.quantity), Leg(user_base, fill.quantity)]
+        if notional:
+            legs.append(Leg(trading_quote, notional))
+        if fee:
+            legs.append(Leg(fees, fee))
+        entry = ledger.settle_hold(hold, notional + fee, legs, kind="trade", memo=memo, reference=f"order:{order.id}")
+    else:
+        fee = min(fee, notional)
+        legs = [Leg(trading_base, fill.quantity)]
+        if notional:
+            legs.append(Leg(trading_quote, -notional))
+        if notional - fee:
+            legs.append(Leg(user_quote, notional - fee))
+        if fee:
+            legs.append(Leg(fees, fee))
+        entry = ledger.settle_hold(hold, fill.quantity, legs, kind="trade", memo=memo, reference=f"order:{order.id}")
+
+    now = utcnow()
+    order.filled_quantity = order.filled_quantity + fill.quantity
+    order.fee = order.fee + fee
+    order.average_price = (after / order.filled_quantity).quantize(fills.PRICE_QUANTUM)
+    order.status = "filled" if order.filled_quantity == order.quantity else "partially_filled"
+    if order.status == "filled":
+        order.executed_at = now
+        order.trigger_key = order.trigger_price = None
+    trade = Trade(
+        order_id=order.id,
+        user_id=order.user_id,
+        pair_id=pair.id,
+        side=order.side,
+        quantity=fill.quantity,
+        price=fill.price,
+        notional=notional,
+        fee=fee,
+        liquidity=liquidity,
+        entry_id=entry.id,
+        executed_at=now,
+    )
+    db.session.add(trade)
+    db.session.flush()
+    position = positions.apply_fill(order.user_id, pair, order.side, fill.quantity, fill.price, fee)
+    if order.side == "sell":
+        trade.realized_pnl = position.last_realized
+    if notional:
+        db.session.add(
+            Transaction(
+                user_id=order.user_id,
+                transaction_type="trade",
+                currency=pair.quote_currency,
+                amount=notional,
+                fee=fee,
+                status="completed",
+                reference_id=f"TRD-{trade.id}",
+                direction=-1 if order.side == "buy" else 1,
+                notes=memo,
+                entry_id=entry.id,
+                created_at=now,
+                completed_at=now,
+            )
+        )
+    outcome.add(order.user_id, "trade", realtime.trade_payload(trade, pair))
+    outcome.add(order.user_id, "position", realtime.position_payload(position, pair))
+    return trade
+
+
+def execute(order: Order, book: dict, cap: Decimal | None, liquidity: str, outcome: Outcome) -> list[Trade]:
+    levels = book["asks"] if order.side == "buy" else book["bids"]
+    planned = fills.walk_book(levels, order.remaining_quantity, order.side, cap, quantity_step(order.pair))
+    trades = []
+    for fill in planned:
+        trade = settle_fill(order, fill, liquidity, outcome)
+        if trade is None:
+            break
+        trades.append(trade)
+    return trades
+
+
+def market_cap(order: Order, book: dict) -> Decimal | None:
+    """The worst price a market execution may reach: best price ± ORDER_MAX_SLIPPAGE (and the stop's cover)."""
+    slippage = current_app.config["ORDER_MAX_SLIPPAGE"]
+    pstep = price_step(order.pair)
+    if order.side == "buy":
+        if not book["asks"]:
+            return None
+        cap = (book["asks"][0][0] * (1 + slippage)).quantize(pstep, ROUND_DOWN)
+        if order.stop_price is not None:
+            cap = min(cap, stop_cover(order.stop_price, pstep))
+        return cap
+    if not book["bids"]:
+        return None
+    return (book["bids"][0][0] * (1 - slippage)).quantize(pstep, ROUND_DOWN) + pstep
+
+
+def stop_cover(stop_price: Decimal, pstep: Decimal) -> Decimal:
+    return (stop_price * (1 + current_app.config["ORDER_MAX_SLIPPAGE"])).quantize(pstep, ROUND_DOWN)
+
+
+def finish_market(order: Order, nothing_reason: str) -> None:
+    """A market execution is over: cancel what did not fill and give back the unused hold."""
+    if order.status != "filled":
+        order.status = "cancelled" if order.filled_quantity > 0 else "rejected"
+        order.status_reason = (
+            f"Only {order.filled_quantity.normalize():f} could fill within the slippage limit; the rest was cancelled."
+            if order.filled_quantity > 0
+            else nothing_reason
+        )
+        order.executed_at = order.executed_at or utcnow()
+    order.trigger_key = order.trigger_price = None
+    release_rest(order)
+
+
+def release_rest(order: Order) -> None:
+    hold = order.hold
+    if hold is not None and hold.status == "active" and hold.remaining > 0:
+        ledger.release_hold(hold)
+
+
+def commit(outcome: Outcome, order: Order) -> Order:
+    outcome.add(order.user_id, "order", realtime.order_payload(order, order.pair))
+    wallets = db.session.scalars(
+        select(Wallet).where(
+            Wallet.user_id == order.user_id,
+            Wallet.currency.in_([order.pair.base_currency, order.pair.quote_currency]),
+        )
+    )
+    for wallet in wallets:
+        outcome.add(order.user_id, "wallet_updated", realtime.wallet_payload(wallet))
+    db.session.commit()
+    outcome.send()
+    return order
+
+
+# -- resting orders --------------------------------------------------------------------------------
+
+
+def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
+    """Fill a resting order if the quote crossed its trigger (own transaction; safe to repeat)."""
+    outcome = Outcome()
+    try:
+        order = lock_order(order_id)
+        if order is None or not order.is_live or order.trigger_key is None:
+            db.session.rollback()
+            return False
+        if not is_crossed(order.trigger_key, order.trigger_price, quote["bid"], quote["ask"]):
+            db.session.rollback()
+            return False
+        if order.order_type == "limit":
+            trades = execute(order, book, order.price, "maker", outcome)
+            if order.status == "filled":
+                release_rest(order)
+            if not trades:
+                db.session.rollback()
+                return False
+        else:
+            order.triggered_at = utcnow()
+            execute(order, book, market_cap(order, book), "taker", outcome)
+            finish_market(order, "Triggered, but no offers were within the slippage limit; the order was cancelled.")
+        db.session.flush()
+        commit(outcome, order)
+        return True
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def check_triggers(symbol: str, batch: int = TRIGGER_BATCH) -> int:
+    """Settle the pair's resting orders (and protected positions) the current quote crossed.
+
+    Returns how many orders executed. Stale prices settle nothing.
+    """
+    pair = db.session.scalar(select(TradingPair).where(TradingPair.symbol == symbol))
+    if pair is None or not pair.is_active:
+        return 0
+    try:
+        quote = prices.live_quote(pair)
+        book = prices.live_book(pair, BOOK_DEPTH)
+    except (prices.MarketStale, prices.MarketDataUnavailable) as exc:
+        log.warning("trigger check of %s skipped: %s", symbol, exc)
+        return 0
+    order_ids = crossed_order_ids(pair.id, quote["bid"], quote["ask"], batch)
+    position_ids = positions.crossed_position_ids(pair.id, quote["bid"]) if quote["bid"] is not None else []
+    db.session.rollback()  # end the read before each order gets its own transaction
+    executed = 0
+    for order_id in order_ids:
+        try:
+            executed += execute_resting(order_id, quote, book)
+        except Exception:  # noqa: BLE001 - one broken order must not block the others
+            log.exception("trigger check: order %s failed", order_id)
+    for position_id in position_ids:
+        try:
+            positions.fire_protection(position_id, quote["bid"])
+        except Exception:  # noqa: BLE001
+            log.exception("trigger check: position %s failed", position_id)
+    return executed

@@ -1,0 +1,464 @@
+"""Orders: placement with a ledger hold, fills against the order book, triggers and cancellation.
+
+Lifecycle::
+
+    open ──fill (part)──▶ partially_filled ──fill (rest)──▶ filled
+      │  └──────────────fill (all)───────────────────────────▲
+      ├──cancel──▶ cancelled ◀──cancel── partially_filled
+      └──(market order that found no liquidity)──▶ cancelled / rejected
+
+Placing an order holds what it may spend: a buy holds quantity × its price cap plus the fee in
+the quote currency (the cap is the limit price, or the best ask plus ORDER_MAX_SLIPPAGE for
+market orders, or the stop price plus the slippage for stops); a sell holds the base quantity.
+Each fill spends part of the hold in one journal entry (user ↔ ``trading`` counterparty, fee to
+``fees``), writes a Trade, a history line and the position, all in one transaction. Cancelling
+releases exactly what the hold still reserves.
+
+Market orders fill at once by walking the book (VWAP), never past the slippage cap; what cannot
+fill is cancelled. Limit orders fill what is marketable at once (taker) and rest; resting limit,
+stop-loss and take-profit orders are found on each tick by :func:`check_triggers` through the
+``ix_orders_live_trigger`` index (pair, trigger key, trigger price) and settled one order per
+transaction, each re-checked under its row lock, so running the check twice is harmless.
+
+Lock order everywhere: the order row, then wallets by id, then platform accounts, then the position.
+"""
+
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from tradeapp.currencies import get_currency
+from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
+from tradeapp.extensions import db
+from tradeapp.models import Order, Trade, TradingPair, User, Wallet
+from tradeapp.models.trading import LIVE_STATUSES, ORDER_SIDES, ORDER_SOURCES, ORDER_TYPES
+from tradeapp.services import audit, fills, ledger, prices
+from tradeapp.services.execution import (
+    BOOK_DEPTH,
+    Outcome,
+    check_triggers,
+    commit,
+    crossed_order_ids,
+    execute,
+    execute_resting,
+    finish_market,
+    is_crossed,
+    lock_order,
+    market_cap,
+    price_step,
+    quantity_step,
+    release_rest,
+    stop_cover,
+    trigger_key,
+    trigger_price_of,
+)
+from tradeapp.services.fills import ZERO
+from tradeapp.services.ledger import InsufficientFunds
+
+log = logging.getLogger(__name__)
+
+__all__ = ["check_triggers", "crossed_order_ids", "execute_resting", "is_crossed", "trigger_key"]
+
+
+# -- validation ----------------------------------------------------------------------------------
+
+
+@dataclass
+class OrderRequest:
+    """A checked order: the pair, typed values and the steps they were checked against."""
+
+    pair: TradingPair
+    side: str
+    order_type: str
+    quantity: Decimal
+    price: Decimal | None = None
+    stop_price: Decimal | None = None
+
+    @property
+    def base(self) -> str:
+        return self.pair.base_currency
+
+    @property
+    def quote(self) -> str:
+        return self.pair.quote_currency
+
+    @property
+    def spends(self) -> str:
+        """The currency the order holds: quote for buys, base for sells."""
+        return self.quote if self.side == "buy" else self.base
+
+
+def _number(value, name: str, errors: dict) -> Decimal | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        errors.setdefault(name, []).append("Enter a number.")
+        return None
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except (InvalidOperation, ValueError):
+        errors.setdefault(name, []).append("Enter a number.")
+        return None
+    if not number.is_finite():
+        errors.setdefault(name, []).append("Enter a number.")
+        return None
+    if number <= 0:
+        errors.setdefault(name, []).append("Must be greater than zero.")
+        return None
+    if abs(number.adjusted()) > 20:
+        errors.setdefault(name, []).append("This number is out of range.")
+        return None
+    return number
+
+
+def resolve_pair(data: dict) -> TradingPair:
+    """The active pair named by ``symbol`` (``BTC-USD`` or ``BTC/USD``) or ``trading_pair`` (an id)."""
+    from tradeapp.services.pairs import from_url_symbol
+
+    if data.get("trading_pair") not in (None, ""):
+        try:
+            pair = db.session.get(TradingPair, int(data["trading_pair"]))
+        except (TypeError, ValueError):
+            pair = None
+        if pair is None or not pair.is_active:
+            raise ValidationFailed("Invalid input.", {"trading_pair": ["No active trading pair with this id."]})
+        return pair
+    symbol = from_url_symbol(str(data.get("symbol") or ""))
+    if not symbol:
+        raise ValidationFailed("Invalid input.", {"symbol": ["Choose a trading pair."]})
+    pair = db.session.scalar(select(TradingPair).where(TradingPair.symbol == symbol))
+    if pair is None or not pair.is_active:
+        raise ValidationFailed("Invalid input.", {"symbol": [f"No active trading pair {symbol}."]})
+    return pair
+
+
+def validate(data: dict, pair: TradingPair | None = None) -> OrderRequest:
+    """Check an order's fields against the pair's rules; ValidationFailed lists every problem."""
+    pair = pair or resolve_pair(data)
+    errors: dict[str, list[str]] = {}
+    side = str(data.get("side") or "").strip().lower()
+    if side not in ORDER_SIDES:
+        errors["side"] = ["Choose buy or sell."]
+    order_type = str(data.get("order_type") or "market").strip().lower()
+    if order_type not in ORDER_TYPES:
+        errors["order_type"] = [f"One of {', '.join(ORDER_TYPES)}."]
+
+    quantity = _number(data.get("quantity"), "quantity", errors)
+    if quantity is None and "quantity" not in errors:
+        errors["quantity"] = ["Enter the quantity."]
+    if quantity is not None:
+        qstep = quantity_step(pair)
+        if quantity != quantity.quantize(qstep, ROUND_DOWN):
+            errors.setdefault("quantity", []).append(f"At most {-qstep.as_tuple().exponent} decimal places.")
+        elif quantity < pair.min_order_size:
+            errors.setdefault("quantity", []).append(
+                f"At least {pair.min_order_size.normalize():f} {pair.base_currency}."
+            )
+        elif quantity > pair.max_order_size:
+            errors.setdefault("quantity", []).append(
+                f"At most {pair.max_order_size.normalize():f} {pair.base_currency}."
+            )
+
+    pstep = price_step(pair)
+    prices_given = {}
+    for name in ("price", "stop_price"):
+        value = _number(data.get(name), name, errors)
+        if value is not None and value != value.quantize(pstep, ROUND_DOWN):
+            errors.setdefault(name, []).append(f"Use steps of {pstep:f} {pair.quote_currency}.")
+        prices_given[name] = value
+    price, stop_price = prices_given["price"], prices_given["stop_price"]
+    if order_type == "limit":
+        if price is None and "price" not in errors:
+            errors["price"] = ["A limit order needs a price."]
+        if stop_price is not None:
+            errors.setdefault("stop_price", []).append("A limit order takes no stop price.")
+    elif order_type in ("stop_loss", "take_profit"):
+        if stop_price is None and "stop_price" not in errors:
+            errors["stop_price"] = ["Enter the price that triggers this order."]
+        if price is not None:
+            errors.setdefault("price", []).append(
+                "Stop-loss and take-profit orders execute at market; leave price empty."
+            )
+    elif order_type == "market":
+        if price is not None:
+            errors.setdefault("price", []).append("A market order takes no price.")
+        if stop_price is not None:
+            errors.setdefault("stop_price", []).append("A market order takes no stop price.")
+    if errors:
+        raise ValidationFailed("Please correct the highlighted fields.", errors)
+    return OrderRequest(pair, side, order_type, quantity, price, stop_price)
+
+
+def _check_trigger_side(req: OrderRequest, quote: dict) -> None:
+    """A stop or take-profit that would fire at once is refused: the user meant a market order."""
+    if req.order_type not in ("stop_loss", "take_profit"):
+        return
+    reference = quote["bid"] if req.side == "sell" else quote["ask"]
+    watched = "bid" if req.side == "sell" else "ask"
+    if reference is None:
+        return
+    key = trigger_key(req.order_type, req.side)
+    crossed = req.stop_price >= reference if key.endswith("down") else req.stop_price <= reference
+    if crossed:
+        where = "below" if key.endswith("down") else "above"
+        label = req.order_type.replace("_", "-")
+        raise ValidationFailed(
+            "Please correct the highlighted fields.",
+            {"stop_price": [f"A {req.side} {label} must be {where} the current {watched} ({reference:f})."]},
+        )
+
+
+# -- placing -------------------------------------------------------------------------------------
+
+
+def preview_order(user: User, data: dict) -> dict:
+    """What an order would cost or pay now, for the order form's live total (nothing is written)."""
+    req = validate(data)
+    pair = req.pair
+    quote_quantum = get_currency(pair.quote_currency).quantum
+    quote = prices.live_quote(pair, fresh=False)
+    if req.order_type == "market":
+        book = prices.live_book(pair, BOOK_DEPTH, fresh=False)
+        levels = book["asks"] if req.side == "buy" else book["bids"]
+        price = fills.vwap(fills.walk_book(levels, req.quantity, req.side, None, quantity_step(pair)))
+        price = price or (quote["ask"] if req.side == "buy" else quote["bid"])
+    else:
+        price = req.price if req.order_type == "limit" else req.stop_price
+    fee_pct = pair.taker_fee
+    notional = req.quantity * price
+    fee = fills.fee_on(notional, fee_pct).quantize(quote_quantum, ROUND_UP)
+    notional = notional.quantize(quote_quantum, ROUND_UP if req.side == "buy" else ROUND_DOWN)
+    wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user.id, Wallet.currency == req.spends))
+    available = wallet.available_balance if wallet is not None else ZERO
+    db.session.rollback()
+    return {
+        "symbol": pair.symbol,
+        "side": req.side,
+        "order_type": req.order_type,
+        "quantity": req.quantity,
+        "price": price.quantize(price_step(pair)),
+        "notional": notional,
+        "fee": fee,
+        "fee_pct": fee_pct,
+        "total": notional + fee if req.side == "buy" else notional - fee,
+        "currency_spent": req.spends,
+        "currency_received": pair.base_currency if req.side == "buy" else pair.quote_currency,
+        "available": available,
+        "enough": (notional + fee <= available) if req.side == "buy" else req.quantity <= available,
+    }
+
+
+def place_order(user: User, data: dict, *, source: str = "manual", source_id: int | None = None) -> Order:
+    """Validate, hold and place an order; market and marketable limit orders fill at once.
+
+    :raise ValidationFailed: bad fields (per field), a stop that would fire at once
+    :raise InsufficientFunds: the available balance does not cover the hold
+    :raise MarketStale: the pair's prices are too old to trade on
+    """
+    if source not in ORDER_SOURCES:
+        raise ValueError(f"unknown order source {source!r}")
+    req = validate(data)
+    return _place(user.id, req, source=source, source_id=source_id)
+
+
+def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+    pair = req.pair
+    quote = prices.live_quote(pair)
+    _check_trigger_side(req, quote)
+    best = quote["ask"] if req.side == "buy" else quote["bid"]
+    marketable = req.order_type == "market" or (
+        req.order_type == "limit"
+        and best is not None
+        and (best <= req.price if req.side == "buy" else best >= req.price)
+    )
+    book = prices.live_book(pair, BOOK_DEPTH) if marketable else None
+    outcome = Outcome()
+    try:
+        order = Order(
+            user_id=user_id,
+            pair_id=pair.id,
+            order_type=req.order_type,
+            side=req.side,
+            quantity=req.quantity,
+            price=req.price,
+            stop_price=req.stop_price,
+            filled_quantity=ZERO,
+            fee=ZERO,
+            status="open",
+            source=source,
+            source_id=source_id,
+        )
+        order.pair = pair
+        db.session.add(order)
+        db.session.flush()
+
+        pstep = price_step(pair)
+        if req.side == "buy":
+            if req.order_type == "market":
+                cap = market_cap(order, book)
+                if cap is None:
+                    raise ValidationFailed("There is no liquidity to buy from right now.", {"quantity": ["No offers."]})
+            elif req.order_type == "limit":
+                cap = req.price
+            else:
+                cap = stop_cover(req.stop_price, pstep)
+            amount = fills.buy_hold(req.quantity, cap, pair.taker_fee, get_currency(pair.quote_currency).quantum)
+        else:
+            cap, amount = None, req.quantity
+        wallet = ledger.wallet_for(user_id, req.spends)
+        try:
+            hold = ledger.place_hold(wallet, amount, "order", f"order:{order.id}")
+        except InsufficientFunds:
+            raise InsufficientFunds(
+                f"Insufficient available {req.spends} balance: this order needs {amount.normalize():f} {req.spends}.",
+                {"quantity": [f"Needs {amount.normalize():f} {req.spends}; more than you have available."]},
+            ) from None
+        order.hold_id = hold.id
+        order.hold = hold
+
+        if req.order_type == "market":
+            execute(order, book, market_cap(order, book) if req.side == "sell" else cap, "taker", outcome)
+            finish_market(order, "No offers within the slippage limit; nothing was bought or sold.")
+        else:
+            if marketable:
+                execute(order, book, req.price, "taker", outcome)
+            if order.status == "filled":
+                release_rest(order)
+            else:
+                order.trigger_key = trigger_key(req.order_type, req.side)
+                order.trigger_price = trigger_price_of(order)
+        db.session.flush()
+        commit(outcome, order)
+    except Exception:
+        db.session.rollback()
+        raise
+    log.info(
+        "order %s: %s %s %s %s → %s", order.id, order.order_type, order.side, req.quantity, pair.symbol, order.status
+    )
+    return order
+
+
+# -- cancelling and reading --------------------------------------------------------------------------
+
+
+def _cancel(order: Order, reason: str) -> Order:
+    if not order.is_live:
+        raise IllegalTransition(f"This order is already {order.status.replace('_', ' ')}.")
+    release_rest(order)
+    order.status = "cancelled"
+    order.status_reason = reason
+    order.trigger_key = order.trigger_price = None
+    db.session.flush()
+    return order
+
+
+def cancel_order(user: User, order_id: int) -> Order:
+    """Cancel one of the user's live orders, releasing exactly what its hold still reserves.
+
+    :raise NotFound: not the user's order
+    :raise IllegalTransition: already filled, cancelled or rejected
+    """
+    outcome = Outcome()
+    try:
+        order = lock_order(order_id, user.id)
+        if order is None:
+            raise NotFound("No such order.")
+        _cancel(order, "Cancelled by you.")
+        commit(outcome, order)
+    except Exception:
+        db.session.rollback()
+        raise
+    return order
+
+
+def staff_cancel(actor: User, order_id: int, reason: str) -> Order:
+    """Staff cancel a customer's live order with a reason (audited)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Give a reason.", {"reason": ["Say why the order is cancelled."]})
+    outcome = Outcome()
+    try:
+        order = lock_order(order_id)
+        if order is None:
+            raise NotFound("No such order.")
+        before = order.status
+        _cancel(order, f"Cancelled by the broker: {reason[:200]}")
+        audit.record(
+            actor, "order.cancel", order, before={"status": before}, after={"status": "cancelled", "reason": reason}
+        )
+        commit(outcome, order)
+    except Exception:
+        db.session.rollback()
+        raise
+    return order
+
+
+def get_order(user: User, order_id: int) -> Order:
+    order = db.session.scalar(select(Order).where(Order.id == order_id, Order.user_id == user.id))
+    if order is None:
+        raise NotFound("No such order.")
+    return order
+
+
+def orders_query(user: User, *, status: str | None = None, pair: TradingPair | None = None, live: bool | None = None):
+    """The user's orders, newest first."""
+    query = select(Order).where(Order.user_id == user.id)
+    if status:
+        query = query.where(Order.status == status)
+    if pair is not None:
+        query = query.where(Order.pair_id == pair.id)
+    if live is True:
+        query = query.where(Order.status.in_(LIVE_STATUSES))
+    elif live is False:
+        query = query.where(Order.status.not_in(LIVE_STATUSES))
+    return query.order_by(Order.created_at.desc(), Order.id.desc())
+
+
+def trades_query(user: User, *, pair: TradingPair | None = None, order_id: int | None = None):
+    """The user's fills, newest first."""
+    query = select(Trade).where(Trade.user_id == user.id)
+    if pair is not None:
+        query = query.where(Trade.pair_id == pair.id)
+    if order_id is not None:
+        query = query.where(Trade.order_id == order_id)
+    return query.order_by(Trade.executed_at.desc(), Trade.id.desc())
+
+
+def _user_filter(query, model, user_query: str | None):
+    if user_query:
+        like = f"%{user_query.strip().lower()}%"
+        query = query.join(User, User.id == model.user_id).where(
+            db.or_(db.func.lower(User.email).like(like), db.func.lower(User.username).like(like))
+        )
+    return query
+
+
+def all_orders_query(
+    *,
+    status: str | None = None,
+    pair: TradingPair | None = None,
+    user_query: str | None = None,
+    side: str | None = None,
+    order_type: str | None = None,
+):
+    """Every customer's orders for the staff console, newest first."""
+    query = _user_filter(select(Order), Order, user_query)
+    if status:
+        query = query.where(Order.status == status)
+    if pair is not None:
+        query = query.where(Order.pair_id == pair.id)
+    if side:
+        query = query.where(Order.side == side)
+    if order_type:
+        query = query.where(Order.order_type == order_type)
+    return query.order_by(Order.created_at.desc(), Order.id.desc())
+
+
+def all_trades_query(*, pair: TradingPair | None = None, user_query: str | None = None):
+    """Every fill for the staff console, newest first."""
+    query = _user_filter(select(Trade), Trade, user_query)
+    if pair is not None:
+        query = query.where(Trade.pair_id == pair.id)
+    return query.order_by(Trade.executed_at.desc(), Trade.id.desc())
