@@ -96,6 +96,11 @@ def market(app):
 @pytest.fixture()
 def pairs(db):
     """BTC/USD (price 2 dp, qty 6 dp, maker 0.1 %, taker 0.2 %) and ETH/USD; returns them by symbol."""
+    return make_pairs(db)
+
+
+def make_pairs(db) -> dict:
+    """The ``pairs`` fixture's pairs, for tests that empty the tables themselves."""
     from tradeapp.models import TradingPair
 
     made = {}

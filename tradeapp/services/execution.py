@@ -115,6 +115,18 @@ class Outcome:
                 log.exception("could not send %s to user %s", event, user_id)
 
 
+def lock_pair_wallets(user_id: int, pair: TradingPair) -> tuple[Wallet, Wallet]:
+    """The user's quote and base wallets of ``pair``, locked together in id order.
+
+    Every order path takes both before touching either (a buy's hold is in the quote wallet, a
+    sell's in the base one), so a buy and a sell of the same user never lock them in opposite orders.
+    """
+    quote = ledger.wallet_for(user_id, pair.quote_currency)
+    base = ledger.wallet_for(user_id, pair.base_currency)
+    locked = ledger.lock_wallets([quote.id, base.id])
+    return locked[quote.id], locked[base.id]
+
+
 def lock_order(order_id: int, user_id: int | None = None) -> Order | None:
     query = select(Order).where(Order.id == order_id)
     if user_id is not None:
@@ -140,9 +152,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
         log.error("order %s: fill of %s would exceed its hold; skipped", order.id, notional + fee)
         return None
 
-    user_quote = ledger.wallet_for(order.user_id, pair.quote_currency)
-    user_base = ledger.wallet_for(order.user_id, pair.base_currency)
-    ledger.lock_wallets([user_quote.id, user_base.id])
+    user_quote, user_base = lock_pair_wallets(order.user_id, pair)
     trading_quote = ledger.platform_account("trading", pair.quote_currency)
     trading_base = ledger.platform_account("trading", pair.base_currency)
     fees = ledger.platform_account("fees", pair.quote_currency)
@@ -294,6 +304,7 @@ def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
         if not is_crossed(order.trigger_key, order.trigger_price, quote["bid"], quote["ask"]):
             db.session.rollback()
             return False
+        lock_pair_wallets(order.user_id, order.pair)
         if order.order_type == "limit":
             trades = execute(order, book, order.price, "maker", outcome)
             if order.status == "filled":
