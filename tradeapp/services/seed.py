@@ -144,6 +144,41 @@ def seed_demo_funds() -> list[str]:
 STEPS.append(seed_demo_funds)
 
 
+def seed_demo_trading() -> list[str]:
+    """A few real orders for the demo customer (only while they have none): a position and a resting limit."""
+    from decimal import ROUND_DOWN
+
+    from tradeapp.errors import DomainError
+    from tradeapp.models import Order
+    from tradeapp.services import orders, prices
+    from tradeapp.services.pairs import get_pair
+
+    user = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER["email"]))
+    if user is None or db.session.scalar(select(Order.id).where(Order.user_id == user.id).limit(1)):
+        return []
+    db.session.commit()  # orders run in their own transactions
+    created = []
+    try:
+        btc = get_pair("BTC-USD")
+        step = Decimal(1).scaleb(-btc.price_precision)
+        below = (prices.live_quote(btc)["ask"] * Decimal("0.97")).quantize(step, ROUND_DOWN)
+        plan = [
+            {"symbol": "BTC-USD", "side": "buy", "order_type": "market", "quantity": "0.05"},
+            {"symbol": "ETH-USD", "side": "buy", "order_type": "market", "quantity": "1"},
+            {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.02", "price": str(below)},
+        ]
+        for data in plan:
+            order = orders.place_order(user, data)
+            created.append(f"demo order {order.side} {data['quantity']} {data['symbol']} ({order.status})")
+    except DomainError as exc:  # no prices (e.g. an exchange feed that is down): the demo starts flat
+        db.session.rollback()
+        created.append(f"demo orders skipped: {exc.message}")
+    return created
+
+
+STEPS.append(seed_demo_trading)
+
+
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""
     created: list[str] = []
