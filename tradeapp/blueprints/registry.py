@@ -61,6 +61,7 @@ def register_all(app: Flask) -> None:
         kyc_api.blp,
         kyc_staff_api.blp,
         trading_api.blp,
+        trading_api.orders_blp,
     ):
         csrf.exempt(blp)
         api.register_blueprint(blp)

@@ -13,7 +13,7 @@ from sqlalchemy import or_, select
 
 from tradeapp import realtime
 from tradeapp.currencies import get_currency
-from tradeapp.errors import NotFound, ValidationFailed
+from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Order, Position, TradingPair, User, Wallet
 from tradeapp.models.types import utcnow
@@ -112,7 +112,7 @@ def valuation(position: Position, quote: dict | None = None) -> dict:
     quantum = get_currency(pair.quote_currency).quantum
     if price is None:
         return {"current_price": None, "market_value": None, "unrealized_pnl": None, "unrealized_pnl_pct": None}
-    pnl = fills.unrealized(position.quantity, position.entry_price, price).quantize(quantum)
+    pnl = fills.unrealized(position.quantity, position.entry_price, price).quantize(quantum) + 0  # no -0.00
     cost = position.quantity * position.entry_price
     return {
         "current_price": price,
@@ -174,7 +174,7 @@ def set_protection(user: User, position_id: int, data: dict) -> Position:
         pair = position.pair
         errors: dict[str, list[str]] = {}
         if position.quantity <= 0:
-            raise ValidationFailed("This position is closed.", {"position": ["This position is closed."]})
+            raise IllegalTransition("This position is closed.")
         values = {}
         for name in ("stop_loss", "take_profit"):
             if name in data:
@@ -212,6 +212,8 @@ def _close(user_id: int, position: Position, source_reason: str) -> Order:
     from tradeapp.services.orders import OrderRequest, _place, quantity_step
 
     pair = position.pair
+    if position.quantity <= 0:
+        raise IllegalTransition("This position is already closed.")
     wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == pair.base_currency))
     available = wallet.available_balance if wallet is not None else ZERO
     quantity = min(position.quantity, available).quantize(quantity_step(pair), rounding=ROUND_DOWN)

@@ -1,10 +1,8 @@
 """Public market data: trading pairs, the latest quote per pair, and OHLCV candles (no login needed)."""
 
-import marshmallow as ma
-from marshmallow import fields, validate
-
 from tradeapp.blueprints.api import ApiBlueprint, PageArgsSchema, page_schema, paginate
-from tradeapp.market.base import TIMEFRAMES
+from tradeapp.blueprints.trading.orders_api import blp as orders_blp  # noqa: F401 - registered with this module
+from tradeapp.blueprints.trading.schemas import CandleArgsSchema, CandlesSchema, MarketDataSchema, TradingPairSchema
 from tradeapp.services import pairs
 
 blp = ApiBlueprint(
@@ -13,69 +11,6 @@ blp = ApiBlueprint(
     url_prefix="/api/v1",
     description="Market data: trading pairs, quotes and candles (public, no token needed)",
 )
-
-DECIMAL = {"type": "string", "description": "Decimal as a string."}
-PERCENT = {"type": "string", "example": "0.1", "description": "Percent of the notional, as a string."}
-
-
-class TradingPairSchema(ma.Schema):
-    """A market customers can trade (the seed's TradingPairSerializer)."""
-
-    id = fields.Integer(dump_only=True)
-    symbol = fields.String(dump_only=True, metadata={"example": "BTC/USD"})
-    base_currency = fields.String(dump_only=True, metadata={"example": "BTC"})
-    quote_currency = fields.String(dump_only=True, metadata={"example": "USD"})
-    pair_type = fields.String(dump_only=True, metadata={"enum": list(pairs.PAIR_TYPES)})
-    is_active = fields.Boolean(dump_only=True)
-    min_order_size = fields.Function(
-        lambda p: pairs.dec_str(p.min_order_size, p.quantity_precision), dump_only=True, metadata=DECIMAL
-    )
-    max_order_size = fields.Function(
-        lambda p: pairs.dec_str(p.max_order_size, p.quantity_precision), dump_only=True, metadata=DECIMAL
-    )
-    price_precision = fields.Integer(dump_only=True, metadata={"description": "Decimal places of prices."})
-    quantity_precision = fields.Integer(dump_only=True, metadata={"description": "Decimal places of quantities."})
-    maker_fee = fields.Function(lambda p: pairs.dec_str(p.maker_fee), dump_only=True, metadata=PERCENT)
-    taker_fee = fields.Function(lambda p: pairs.dec_str(p.taker_fee), dump_only=True, metadata=PERCENT)
-
-
-class MarketDataSchema(ma.Schema):
-    """The latest quote of a pair (the seed's get_ticker, plus the quote's time)."""
-
-    symbol = fields.String(metadata={"example": "BTC/USD"})
-    last_price = fields.String(allow_none=True, metadata=DECIMAL)
-    bid = fields.String(allow_none=True, metadata=DECIMAL)
-    ask = fields.String(allow_none=True, metadata=DECIMAL)
-    volume = fields.String(allow_none=True, metadata={**DECIMAL, "description": "24-hour volume in the base currency."})
-    change_24h = fields.String(allow_none=True, metadata={**DECIMAL, "description": "24-hour change in percent."})
-    high_24h = fields.String(allow_none=True, metadata=DECIMAL)
-    low_24h = fields.String(allow_none=True, metadata=DECIMAL)
-    timestamp = fields.String(allow_none=True, metadata={"format": "date-time", "description": "When quoted (UTC)."})
-
-
-class CandleArgsSchema(ma.Schema):
-    """``?timeframe=&limit=``."""
-
-    timeframe = fields.String(load_default="1h", validate=validate.OneOf(list(TIMEFRAMES)))
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=pairs.MAX_CANDLES))
-
-    class Meta:
-        unknown = ma.EXCLUDE
-
-
-class CandlesSchema(ma.Schema):
-    """OHLCV bars, oldest first: ``[epoch ms, open, high, low, close, volume]`` (prices as strings)."""
-
-    symbol = fields.String(metadata={"example": "BTC/USD"})
-    timeframe = fields.String(metadata={"enum": list(TIMEFRAMES)})
-    candles = fields.List(
-        fields.Raw(),
-        metadata={
-            "items": {"type": "array", "items": {}, "minItems": 6, "maxItems": 6},
-            "example": [[1767225600000, "95000.00", "95210.50", "94800.00", "95100.25", "12.345678"]],
-        },
-    )
-
 
 SYMBOL_DOC = {"description": "The pair with a dash instead of the slash, e.g. `BTC-USD`."}
 
