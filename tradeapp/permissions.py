@@ -12,6 +12,8 @@ PERMISSIONS: dict[str, str] = {
     "ledger.view": "Read ledgers and reconciliation reports",
     "loans.manage": "Approve and reject loans",
     "products.manage": "Manage trading pairs, loan products and signal plans",
+    "trading.view": "See every customer's orders, trades and the feeds' health",
+    "orders.cancel": "Cancel a customer's open order",
     "signals.manage": "Publish trading signals",
     "reports.view": "Read reports and analytics",
 }
@@ -19,7 +21,16 @@ PERMISSIONS: dict[str, str] = {
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(PERMISSIONS),
     "compliance": frozenset(
-        {"staff.dashboard", "users.view", "users.manage", "audit.view", "kyc.review", "reports.view"}
+        {
+            "staff.dashboard",
+            "users.view",
+            "users.manage",
+            "audit.view",
+            "kyc.review",
+            "reports.view",
+            "trading.view",
+            "orders.cancel",
+        }
     ),
     "finance": frozenset(
         {
@@ -29,11 +40,14 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "withdrawals.manage",
             "ledger.view",
             "reports.view",
+            "trading.view",
         }
     ),
     "loans": frozenset({"staff.dashboard", "users.view", "loans.manage", "ledger.view"}),
-    "support": frozenset({"staff.dashboard", "users.view", "users.manage"}),
-    "analyst": frozenset({"staff.dashboard", "users.view", "reports.view", "ledger.view", "audit.view"}),
+    "support": frozenset({"staff.dashboard", "users.view", "users.manage", "trading.view"}),
+    "analyst": frozenset(
+        {"staff.dashboard", "users.view", "reports.view", "ledger.view", "audit.view", "trading.view"}
+    ),
 }
 
 ROLE_LABELS: dict[str, str] = {

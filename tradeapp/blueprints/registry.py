@@ -22,6 +22,7 @@ def register_all(app: Flask) -> None:
     from tradeapp.blueprints.staff import views as staff_views
     from tradeapp.blueprints.trading import api as trading_api
     from tradeapp.blueprints.trading import staff as trading_staff
+    from tradeapp.blueprints.trading import staff_orders as trading_staff_orders
     from tradeapp.blueprints.users import api as users_api
     from tradeapp.blueprints.users import staff as users_staff
     from tradeapp.blueprints.users import views as users_views
@@ -45,6 +46,7 @@ def register_all(app: Flask) -> None:
     app.register_blueprint(kyc_views.bp)
     app.register_blueprint(kyc_staff.bp)
     app.register_blueprint(trading_staff.bp)
+    app.register_blueprint(trading_staff_orders.bp)
     csrf.exempt(kyc_webhooks.bp)
     app.register_blueprint(kyc_webhooks.bp)
     ledger_staff.register_nav()

@@ -1,13 +1,15 @@
-"""Staff pairs management: list, create, edit inline (the row swaps), activate and deactivate."""
+"""Staff pairs management: list, create, edit inline (the row swaps), activate and deactivate; feed health."""
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, current_app, flash, redirect, url_for
 from flask_login import current_user
+from redis.exceptions import RedisError
 
 from tradeapp.blueprints.staff.forms import EmptyForm
 from tradeapp.blueprints.staff.views import add_nav
 from tradeapp.errors import DomainError
 from tradeapp.models import TradingPair
-from tradeapp.services import pairs
+from tradeapp.models.types import utcnow
+from tradeapp.services import pairs, prices
 from tradeapp.web import get_or_404, is_htmx, render, staff_required
 
 from .forms import NewPairForm, PairForm
@@ -15,6 +17,8 @@ from .forms import NewPairForm, PairForm
 bp = Blueprint("staff_trading", __name__, url_prefix="/staff/pairs")
 
 MANAGE = pairs.MANAGE
+#: how often the feed status panel refreshes itself
+FEED_POLL_SECONDS = 5
 
 add_nav("Trading", "Pairs", "staff_trading.pairs", MANAGE, prefix="staff_trading.")
 
@@ -41,6 +45,24 @@ def _row(pair: TradingPair, template="staff/pairs/_row.html", status=200, **ctx)
     return response
 
 
+def _feed() -> dict:
+    """The feed status panel's context: per pair last tick, age, stale flag and failures."""
+    context = {
+        "rows": None,
+        "error": "",
+        "checked_at": utcnow(),
+        "stale_after": current_app.config["FEED_STALE_SECONDS"],
+        "poll_seconds": FEED_POLL_SECONDS,
+    }
+    try:
+        context["rows"] = prices.feed_status()
+    except RedisError:
+        # The panel polls: a Redis outage shows here instead of a 500 every few seconds.
+        current_app.logger.warning("feed status unavailable", exc_info=True)
+        context["error"] = "Feed status unavailable: Redis cannot be reached."
+    return context
+
+
 def _page(new_form=None, notice=None, status=200, edit_id=None, edit_form=None):
     rows = pairs.all_pairs()
     response = render(
@@ -53,6 +75,7 @@ def _page(new_form=None, notice=None, status=200, edit_id=None, edit_form=None):
         notice=notice,
         edit_id=edit_id,
         edit_form=edit_form,
+        feed=None if is_htmx() else _feed(),
     )
     response.status_code = status
     return response
@@ -63,6 +86,15 @@ def _page(new_form=None, notice=None, status=200, edit_id=None, edit_form=None):
 def pairs_listing():
     """Every pair, active or not, with its fees, limits, feed and last cached price."""
     return _page()
+
+
+@bp.get("/feed-status")
+@staff_required(MANAGE)
+def feed_status():
+    """The feed status panel (HTMX polls it); the pairs page without HTMX."""
+    if is_htmx():
+        return render("staff/trading/_feed_status.html", feed=_feed())
+    return redirect(url_for("staff_trading.pairs"), 303)
 
 
 @bp.post("/new")

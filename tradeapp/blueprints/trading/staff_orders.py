@@ -1,0 +1,147 @@
+"""Staff pages over trading: every user's orders and trades with live filters, an order's file, staff cancel."""
+
+from decimal import Decimal
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import current_user
+
+from tradeapp.blueprints.staff.views import add_nav
+from tradeapp.errors import DomainError
+from tradeapp.extensions import db
+from tradeapp.models import Order, User
+from tradeapp.services import orders, pairs, staff_queries, trading_queries
+from tradeapp.web import get_or_404, is_htmx, render, staff_required
+
+from .staff_forms import OrderFilterForm, StaffCancelForm, TradeFilterForm
+
+bp = Blueprint("staff_orders", __name__, url_prefix="/staff/trading")
+
+VIEW = "trading.view"
+#: cancelling a customer's order releases their funds (compliance and admins)
+CANCEL = "orders.cancel"
+
+add_nav("Trading", "Orders", "staff_orders.orders_listing", VIEW, prefix="staff_orders.order")
+add_nav("Trading", "Trades", "staff_orders.trades_listing", VIEW, prefix="staff_orders.trades")
+
+
+def num(value, places: int | None = None) -> str:
+    """A Decimal with thousands separators and at least ``places`` decimals (more if it has them)."""
+    if value is None:
+        return "—"
+    value = Decimal(value)
+    normal = value.normalize()
+    if places is not None and -normal.as_tuple().exponent <= places:
+        return f"{value.quantize(Decimal(1).scaleb(-places)):,f}"
+    return f"{normal:,f}"
+
+
+def _symbols() -> list[str]:
+    return [p.symbol for p in pairs.all_pairs()]
+
+
+# -- listings ------------------------------------------------------------------------------------
+
+
+@bp.get("/orders/")
+@staff_required(VIEW)
+def orders_listing():
+    """Every user's orders, newest first; filters narrow them and an HTMX request gets only the results."""
+    form = OrderFilterForm(request.args, symbols=_symbols())
+    valid = form.validate()
+    filters = trading_queries.OrderFilters(**{f.name: form.value(f.name) for f in form})
+    results = trading_queries.search_orders(filters, request.args.get("page", 1, type=int))
+    return render(
+        "staff/trading/orders.html",
+        "staff/trading/_order_rows.html",
+        form=form,
+        valid=valid,
+        filters=filters,
+        results=results,
+        owners=trading_queries.users_by_id(results.items),
+        num=num,
+    )
+
+
+@bp.get("/trades/")
+@staff_required(VIEW)
+def trades_listing():
+    """Every user's fills, newest first, with the same live filters."""
+    form = TradeFilterForm(request.args, symbols=_symbols())
+    valid = form.validate()
+    filters = trading_queries.TradeFilters(**{f.name: form.value(f.name) for f in form})
+    results = trading_queries.search_trades(filters, request.args.get("page", 1, type=int))
+    return render(
+        "staff/trading/trades.html",
+        "staff/trading/_trade_rows.html",
+        form=form,
+        valid=valid,
+        filters=filters,
+        results=results,
+        owners=trading_queries.users_by_id(results.items),
+        num=num,
+    )
+
+
+# -- one order -----------------------------------------------------------------------------------
+
+
+def _detail_context(order: Order, **extra) -> dict:
+    fills = trading_queries.order_fills(order)
+    return {
+        "order": order,
+        "owner": db.session.get(User, order.user_id),
+        "fills": fills,
+        "hold": order.hold,
+        "entries": trading_queries.order_entries(order, fills),
+        "trail": trading_queries.order_audit(order),
+        "changes": staff_queries.audit_changes,
+        "cancel_form": extra.pop("cancel_form", None) or StaffCancelForm(formdata=None),
+        "num": num,
+        "CANCEL": CANCEL,
+        **extra,
+    }
+
+
+@bp.get("/orders/<int:order_id>")
+@staff_required(VIEW)
+def order_detail(order_id: int):
+    """An order's file: terms, fills, its hold, the ledger entries it caused and its audit trail.
+
+    :raise 404: when there is no such order
+    """
+    order = get_or_404(Order, order_id)
+    return render("staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order))
+
+
+def _panel(order: Order, status: int = 200, **extra):
+    """The refreshed order panel (the whole page without HTMX)."""
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    response = render(
+        "staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order, **extra)
+    )
+    response.status_code = status
+    return response
+
+
+@bp.post("/orders/<int:order_id>/cancel")
+@staff_required(CANCEL)
+def order_cancel(order_id: int):
+    """Cancel a customer's live order with a reason: the unfilled hold is released and the action audited.
+
+    :raise 404: when there is no such order
+    """
+    order = get_or_404(Order, order_id)
+    form = StaffCancelForm()
+    if not form.validate_on_submit():
+        error = "The form expired; reload the page." if form.csrf_token.errors else None
+        return _panel(order, status=422, cancel_form=form, error=error)
+    try:
+        order = orders.staff_cancel(current_user, order.id, form.reason.data)
+    except DomainError as exc:
+        return _panel(order, status=422, cancel_form=form, error=exc.message)
+    notice = f"Order #{order.id} cancelled; the unfilled hold was released."
+    if is_htmx():
+        return _panel(order, notice=notice)
+    flash(notice, "success")
+    return redirect(url_for("staff_orders.order_detail", order_id=order.id), 303)
