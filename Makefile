@@ -8,13 +8,14 @@ PORT   ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test web worker scheduler feed lint migrate-check bench check-python
+.PHONY: help run test web worker orders scheduler feed lint migrate-check bench check-python
 
 help:
 	@echo "make run            embedded app on http://127.0.0.1:$(PORT) (SQLite, in-process jobs, simulated market)"
 	@echo "make test           the test suite (PostgreSQL + Redis when reachable, else SQLite + fakeredis)"
 	@echo "make web            gunicorn (production; needs DATABASE_URL, REDIS_URL, SECRET_KEY)"
-	@echo "make worker         rq worker on every queue"
+	@echo "make worker         rq worker on every queue but orders"
+	@echo "make orders         rq worker for the orders queue (trigger checks; no fork per job)"
 	@echo "make scheduler      rq cron (run exactly one)"
 	@echo "make feed           market feed process"
 	@echo "make lint           ruff check + ruff format --check"
@@ -56,7 +57,10 @@ web: $(VENV)/.requirements.stamp
 
 worker: $(VENV)/.requirements.stamp
 	$(BIN)/rq worker -w tradeapp.jobs.worker.AppWorker --url "$$REDIS_URL" \
-		$$($(BIN)/python -c 'from tradeapp.jobs import QUEUES; print(*QUEUES)')
+		$$($(BIN)/python -c 'from tradeapp.jobs import QUEUES; print(*(q for q in QUEUES if q != "orders"))')
+
+orders: $(VENV)/.requirements.stamp
+	$(BIN)/rq worker -w tradeapp.jobs.worker.OrdersWorker --url "$$REDIS_URL" orders
 
 scheduler: $(VENV)/.requirements.stamp
 	$(BIN)/rq cron tradeapp.jobs.schedule --url "$$REDIS_URL"

@@ -1,4 +1,4 @@
-"""The Procfile's worker listens to every queue, in the code's priority order."""
+"""Between them the Procfile's workers listen to every queue, in the code's priority order."""
 
 import shlex
 from pathlib import Path
@@ -15,14 +15,30 @@ def _procfile() -> dict[str, str]:
 
 def test_procfile_declares_each_process_once():
     procs = _procfile()
-    assert set(procs) == {"release", "web", "worker", "scheduler", "feed"}
+    assert set(procs) == {"release", "web", "worker", "orders", "scheduler", "feed"}
 
 
-def test_worker_listens_to_every_queue_in_priority_order():
-    args = shlex.split(_procfile()["worker"])
-    assert args[:2] == ["rq", "worker"]
-    queues = [a for a in args if a in QUEUES]
-    assert tuple(queues) == QUEUES
+def test_workers_listen_to_every_queue_in_priority_order():
+    worker = shlex.split(_procfile()["worker"])
+    orders = shlex.split(_procfile()["orders"])
+    assert worker[:2] == orders[:2] == ["rq", "worker"]
+    # the trigger checks get their own warm, non-forking worker; everything else forks per job
+    assert [a for a in orders if a in QUEUES] == ["orders"]
+    assert "tradeapp.jobs.worker.OrdersWorker" in orders
+    assert tuple(a for a in worker if a in QUEUES) == tuple(q for q in QUEUES if q != "orders")
+
+
+def test_orders_worker_runs_a_job_in_its_own_process(app, redis_conn):
+    from rq import Queue
+
+    from tradeapp.jobs.worker import OrdersWorker
+
+    queue = Queue("orders", connection=redis_conn)
+    job = queue.enqueue("os.getpid")
+    OrdersWorker([queue], connection=redis_conn).work(burst=True)
+    import os
+
+    assert job.latest_result().return_value == os.getpid()  # no work horse was forked
 
 
 def test_scheduler_uses_the_schedule_module():

@@ -174,3 +174,16 @@ def test_feed_cli_once_without_pairs(app, db):
     result = app.test_cli_runner().invoke(args=["feed", "run", "--once"])
     assert result.exit_code == 0
     assert "seed demo" in result.output
+
+
+def test_a_new_feed_clears_a_failure_left_by_an_earlier_one(app, runner, redis_conn, monkeypatch):
+    from tradeapp.market.runner import pair_status, status_key
+
+    monkeypatch.setitem(app.extensions, "tradeapp.redis", redis_conn)
+    redis_conn.set(status_key("EUR/USD"), json.dumps({"failures": 12, "last_error": "exchange unreachable"}))
+
+    assert "EUR/USD" in runner.tick_once()
+
+    assert redis_conn.get(status_key("EUR/USD")) is None
+    with app.app_context():
+        assert pair_status("EUR/USD") is None

@@ -183,10 +183,8 @@ class FeedRunner:
                     self._failed(spec.symbol, now, exc, redis)
                     continue
                 self._publish(spec.symbol, quote, book, redis)
-                if self.failures.pop(spec.symbol, None):
-                    self.statuses.pop(spec.symbol, None)
-                    if redis is not None:
-                        redis.delete(status_key(spec.symbol))
+                self.failures.pop(spec.symbol, None)
+                self.statuses.pop(spec.symbol, None)
                 self.retry_at.pop(spec.symbol, None)
                 published[spec.symbol] = quote
                 self._check_orders(spec.symbol)
@@ -200,6 +198,8 @@ class FeedRunner:
             pipe = redis.pipeline(transaction=False)
             pipe.set(quote_key(symbol), json.dumps(quote), ex=PUBLISHED_TTL)
             pipe.set(book_key(symbol), json.dumps(book), ex=PUBLISHED_TTL)
+            # healthy again (also clears a failure left by an earlier feed process)
+            pipe.delete(status_key(symbol))
             pipe.execute()
         realtime.emit_ticker(symbol, quote)
         realtime.emit_orderbook(symbol, book)
