@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from tradeapp import realtime
 from tradeapp.currencies import get_currency
 from tradeapp.extensions import db
-from tradeapp.models import Order, Trade, TradingPair, Transaction, Wallet
+from tradeapp.models import Order, PlatformAccount, Trade, TradingPair, Transaction, Wallet
 from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
 from tradeapp.services import fills, ledger, positions, prices
@@ -100,9 +100,13 @@ def crossed_order_ids(pair_id: int, bid: Decimal, ask: Decimal, limit: int = TRI
 
 @dataclass
 class Outcome:
-    """Events to send once the transaction committed."""
+    """What one order transaction has locked and learnt, and the events to send once it committed."""
 
     events: list[tuple[int, str, dict]] = field(default_factory=list)
+    #: the owner's (quote, base) wallets of the pair, once locked in this transaction
+    wallets: tuple[Wallet, Wallet] | None = None
+    #: exact cumulative notional per order, once known in this transaction
+    notional: dict[int, Decimal] = field(default_factory=dict)
 
     def add(self, user_id: int, event: str, payload: dict) -> None:
         self.events.append((user_id, event, payload))
@@ -134,9 +138,24 @@ def lock_order(order_id: int, user_id: int | None = None) -> Order | None:
     return db.session.scalar(query.with_for_update().execution_options(populate_existing=True))
 
 
-def _exact_notional(order: Order) -> Decimal:
-    rows = db.session.execute(select(Trade.quantity, Trade.price).where(Trade.order_id == order.id))
-    return sum((q * p for q, p in rows), ZERO)
+def _exact_notional(order: Order, outcome: Outcome) -> Decimal:
+    """Σ quantity × price of the order's fills so far (unrounded)."""
+    if order.id not in outcome.notional:
+        rows = db.session.execute(select(Trade.quantity, Trade.price).where(Trade.order_id == order.id))
+        outcome.notional[order.id] = sum((q * p for q, p in rows), ZERO)
+    return outcome.notional[order.id]
+
+
+def _platform_accounts(pair: TradingPair) -> tuple[PlatformAccount, PlatformAccount, PlatformAccount]:
+    """The ``trading`` accounts in the pair's quote and base currencies and ``fees`` in its quote (one query)."""
+    wanted = [("trading", pair.quote_currency), ("trading", pair.base_currency), ("fees", pair.quote_currency)]
+    found = {
+        (a.code, a.currency): a
+        for a in db.session.scalars(
+            select(PlatformAccount).where(tuple_(PlatformAccount.code, PlatformAccount.currency).in_(wanted))
+        )
+    }
+    return tuple(found.get(key) or ledger.platform_account(*key) for key in wanted)
 
 
 def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome) -> Trade | None:
@@ -144,7 +163,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     pair = order.pair
     quote_quantum = get_currency(pair.quote_currency).quantum
     fee_pct = pair.maker_fee if liquidity == "maker" else pair.taker_fee
-    before = _exact_notional(order)
+    before = _exact_notional(order, outcome)
     after = before + fill.quantity * fill.price
     notional, fee = fills.charge(before, after, fee_pct, order.side, quote_quantum)
     hold = order.hold
@@ -152,10 +171,10 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
         log.error("order %s: fill of %s would exceed its hold; skipped", order.id, notional + fee)
         return None
 
-    user_quote, user_base = lock_pair_wallets(order.user_id, pair)
-    trading_quote = ledger.platform_account("trading", pair.quote_currency)
-    trading_base = ledger.platform_account("trading", pair.base_currency)
-    fees = ledger.platform_account("fees", pair.quote_currency)
+    if outcome.wallets is None:
+        outcome.wallets = lock_pair_wallets(order.user_id, pair)
+    user_quote, user_base = outcome.wallets
+    trading_quote, trading_base, fees = _platform_accounts(pair)
     memo = f"{order.side.title()} {fill.quantity:f} {pair.symbol} @ {fill.price:f} (order {order.id})"
     if order.side == "buy":
         legs = [Leg(trading_base, -fill.quantity), Leg(user_base, fill.quantity)]
@@ -176,6 +195,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
         entry = ledger.settle_hold(hold, fill.quantity, legs, kind="trade", memo=memo, reference=f"order:{order.id}")
 
     now = utcnow()
+    outcome.notional[order.id] = after
     order.filled_quantity = order.filled_quantity + fill.quantity
     order.fee = order.fee + fee
     order.average_price = (after / order.filled_quantity).quantize(fills.PRICE_QUANTUM)
@@ -277,7 +297,7 @@ def release_rest(order: Order) -> None:
 
 def commit(outcome: Outcome, order: Order) -> Order:
     outcome.add(order.user_id, "order", realtime.order_payload(order, order.pair))
-    wallets = db.session.scalars(
+    wallets = outcome.wallets or db.session.scalars(
         select(Wallet).where(
             Wallet.user_id == order.user_id,
             Wallet.currency.in_([order.pair.base_currency, order.pair.quote_currency]),
@@ -304,7 +324,7 @@ def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
         if not is_crossed(order.trigger_key, order.trigger_price, quote["bid"], quote["ask"]):
             db.session.rollback()
             return False
-        lock_pair_wallets(order.user_id, order.pair)
+        outcome.wallets = lock_pair_wallets(order.user_id, order.pair)
         if order.order_type == "limit":
             trades = execute(order, book, order.price, "maker", outcome)
             if order.status == "filled":

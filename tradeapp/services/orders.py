@@ -308,7 +308,8 @@ def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | Non
             amount = fills.buy_hold(req.quantity, cap, pair.taker_fee, get_currency(pair.quote_currency).quantum)
         else:
             cap, amount = None, req.quantity
-        quote_wallet, base_wallet = lock_pair_wallets(user_id, pair)
+        outcome.wallets = quote_wallet, base_wallet = lock_pair_wallets(user_id, pair)
+        outcome.notional[order.id] = ZERO
         wallet = quote_wallet if req.side == "buy" else base_wallet
         try:
             hold = ledger.place_hold(wallet, amount, "order", f"order:{order.id}")
