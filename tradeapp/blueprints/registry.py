@@ -23,6 +23,7 @@ def register_all(app: Flask) -> None:
     from tradeapp.blueprints.trading import api as trading_api
     from tradeapp.blueprints.trading import staff as trading_staff
     from tradeapp.blueprints.trading import staff_orders as trading_staff_orders
+    from tradeapp.blueprints.trading import views as trading_views
     from tradeapp.blueprints.users import api as users_api
     from tradeapp.blueprints.users import staff as users_staff
     from tradeapp.blueprints.users import views as users_views
@@ -46,6 +47,7 @@ def register_all(app: Flask) -> None:
     app.register_blueprint(kyc_views.bp)
     app.register_blueprint(kyc_staff.bp)
     app.register_blueprint(trading_staff.bp)
+    app.register_blueprint(trading_views.bp)
     app.register_blueprint(trading_staff_orders.bp)
     csrf.exempt(kyc_webhooks.bp)
     app.register_blueprint(kyc_webhooks.bp)

@@ -7,6 +7,7 @@ from sqlalchemy import select, text
 from tradeapp.extensions import db
 from tradeapp.mail import outbox_messages
 from tradeapp.models import TradingPair
+from tradeapp.services import positions
 from tradeapp.web import login_required
 
 bp = Blueprint("main", __name__)
@@ -23,8 +24,9 @@ def home():
 @bp.get("/dashboard")
 @login_required
 def dashboard():
+    """The account at a glance: status, the portfolio of positions with live P&L, and the markets."""
     pairs = db.session.scalars(select(TradingPair).where(TradingPair.is_active).order_by(TradingPair.symbol)).all()
-    return render_template("main/dashboard.html", pairs=pairs)
+    return render_template("main/dashboard.html", pairs=pairs, portfolio=positions.portfolio(current_user))
 
 
 @bp.get("/healthz")
