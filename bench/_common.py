@@ -72,7 +72,80 @@ def flask(env: dict, *args: str) -> str:
 
 
 @contextmanager
-def gunicorn(env: dict, workers: int = 2, threads: int = 16):
+def private_redis():
+    """A throwaway redis-server on a free port (its URL), or BENCH_REDIS_URL if there is none.
+
+    Socket.IO pub/sub channels are shared by every database of a Redis server, so a benchmark
+    with its own server does not spend CPU on another run's events (or feed it its own).
+    """
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield REDIS_URL
+        return
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its living descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += ticks.get(current, 0)
+        todo.extend(children.get(current, []))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu(dbname: str) -> float:
+    """CPU seconds used so far by the PostgreSQL backends now connected to ``dbname`` (Linux /proc)."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (dbname,))]
+    return sum(process_tree_cpu(pid) for pid in pids)
+
+
+class Server:
+    """A running gunicorn: its base URL and the CPU its processes have used."""
+
+    def __init__(self, url: str, pid: int):
+        self.url = url
+        self.pid = pid
+
+    def cpu_seconds(self) -> float:
+        return process_tree_cpu(self.pid)
+
+
+@contextmanager
+def gunicorn(env: dict, workers: int = 2, threads: int = 16, worker_class: str = "gthread"):
     port = free_port()
     gunicorn_bin = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen(
@@ -82,6 +155,8 @@ def gunicorn(env: dict, workers: int = 2, threads: int = 16):
             str(workers),
             "--threads",
             str(threads),
+            "-k",
+            worker_class,
             "-b",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -101,10 +176,76 @@ def gunicorn(env: dict, workers: int = 2, threads: int = 16):
                 time.sleep(0.2)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield base
+        yield Server(base, proc.pid)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def http_load(base: str, requests: list[bytes], seconds: float, expect_status: int = 200) -> tuple[list[float], int]:
+    """Closed-loop HTTP/1.1 clients, one per entry of ``requests`` (the raw bytes each sends again
+    and again); returns the latencies (ms) of answers with ``expect_status`` and the error count.
+
+    A cheap load generator (asyncio, one thread, keep-alive connections) so that on a small
+    machine the client takes as little CPU as it can from the server it measures. Each client
+    waits for the whole answer before sending its next request; a connection the server closes
+    is opened again (that cost is part of the measurement).
+    """
+    import asyncio
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    host, port = url.hostname, url.port or 80
+
+    async def client(request: bytes, latencies: list[float], errors: list[int], deadline: float) -> None:
+        reader = writer = None
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(host, port)
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length, close = 0, False
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    name = name.strip().lower()
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"connection" and value.strip().lower() == b"close":
+                        close = True
+                if length:
+                    await reader.readexactly(length)
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                status, close = 0, True
+            if status == expect_status:
+                latencies.append((time.perf_counter() - start) * 1000)
+            else:
+                errors[0] += 1
+            if close and writer is not None:
+                writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+    async def main() -> tuple[list[float], int]:
+        latencies: list[float] = []
+        errors = [0]
+        deadline = time.perf_counter() + seconds
+        await asyncio.gather(*(client(r, latencies, errors, deadline) for r in requests))
+        return latencies, errors[0]
+
+    return asyncio.run(main())
+
+
+def http_request(base: str, method: str, path: str, headers: dict, body: bytes = b"") -> bytes:
+    """The raw bytes of one HTTP/1.1 request (keep-alive) for :func:`http_load`."""
+    from urllib.parse import urlsplit
+
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {urlsplit(base).netloc}", f"Content-Length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def pgbench_tps(clients: int = 16, seconds: int = 10, scale: int = 10) -> float:

@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
@@ -23,6 +23,9 @@ class User(UserMixin, db.Model):
             "role IS NULL OR role IN ('admin', 'compliance', 'finance', 'loans', 'support', 'analyst')",
             name="role",
         ),
+        # Transfers (and logins) look users up by lower-cased e-mail or username.
+        Index("ix_users_lower_email", func.lower(text("email"))),
+        Index("ix_users_lower_username", func.lower(text("username"))),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

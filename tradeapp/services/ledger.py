@@ -10,9 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import DomainError, IllegalTransition
@@ -20,8 +22,12 @@ from tradeapp.extensions import db
 from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, User, Wallet
 from tradeapp.models.ledger import PLATFORM_ACCOUNTS
 from tradeapp.models.types import utcnow
+from tradeapp.services.rows import insert_all
 
 ZERO = Decimal(0)
+_WALLETS = Wallet.__table__
+_PLATFORMS = PlatformAccount.__table__
+_POSTINGS = Posting.__table__
 
 
 class InsufficientFunds(DomainError):
@@ -117,6 +123,39 @@ def _lock_platform(ids: Iterable[int]) -> dict[int, PlatformAccount]:
     return {a.id: a for a in rows}
 
 
+def _lock_statement(model, *columns):
+    return (
+        select(model.id, *columns)
+        .where(model.id.in_(bindparam("ids", expanding=True)))
+        .order_by(model.id)
+        .with_for_update()
+    )
+
+
+# Built once: on the hot path, building and hashing a statement costs about as much as running it.
+_LOCK_WALLETS = _lock_statement(Wallet, Wallet.balance, Wallet.locked_balance)
+_LOCK_PLATFORMS = _lock_statement(PlatformAccount, PlatformAccount.balance)
+_INSERT_POSTINGS = _POSTINGS.insert()
+_UPDATE_WALLETS = _WALLETS.update().where(_WALLETS.c.id == bindparam("w_id"))
+_UPDATE_PLATFORMS = _PLATFORMS.update().where(_PLATFORMS.c.id == bindparam("p_id"))
+
+
+def _lock_rows(statement, ids: Iterable[int]) -> dict[int, tuple]:
+    """Run a ``SELECT id, … FOR UPDATE … ORDER BY id`` over ``ids``: {id: (values…)}, locked in id order."""
+    ids = sorted(set(ids))
+    if not ids:
+        return {}
+    return {row[0]: tuple(row[1:]) for row in db.session.execute(statement, {"ids": ids})}
+
+
+def _sync_loaded(model, ident: int, values: dict) -> None:
+    """Give the session's copy of a row (if it has one) the values just written to it."""
+    obj = db.session.identity_map.get(identity_key(model, ident))
+    if obj is not None:
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+
+
 def _check_amount(amount: Decimal, currency: str) -> None:
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise LedgerError(f"amount must be a finite Decimal, got {amount!r}")
@@ -158,40 +197,65 @@ def post(
     if unbalanced:
         raise LedgerError(f"entry does not balance: {unbalanced}")
 
-    wallets = lock_wallets(leg.account.id for leg in legs if isinstance(leg.account, Wallet))
-    platforms = _lock_platform(leg.account.id for leg in legs if isinstance(leg.account, PlatformAccount))
+    # Lock what the entry touches (wallets first, then platform accounts, each in id order) and
+    # work out every new balance before writing anything. Plain rows, not entities: the writes
+    # below are one executemany per table, and the session's copies are given the new values.
+    wallets = _lock_rows(_LOCK_WALLETS, (leg.account.id for leg in legs if isinstance(leg.account, Wallet)))
+    platforms = _lock_rows(
+        _LOCK_PLATFORMS, (leg.account.id for leg in legs if isinstance(leg.account, PlatformAccount))
+    )
     hold_debits = dict(_hold_debits or {})
+    postings = []
+    for leg in legs:
+        account = leg.account
+        if isinstance(account, Wallet):
+            balance, locked = wallets[account.id]
+            released = hold_debits.pop(account.id, ZERO)
+            new_balance = balance + leg.amount
+            new_locked = locked - released
+            if new_balance < 0 or new_locked < 0 or new_balance < new_locked:
+                raise InsufficientFunds(
+                    f"Insufficient available {account.currency} balance.",
+                    {"amount": [f"Insufficient available {account.currency} balance."]},
+                )
+            wallets[account.id] = (new_balance, new_locked)
+            postings.append({"wallet_id": account.id, "platform_account_id": None})
+        else:
+            (balance,) = platforms[account.id]
+            platforms[account.id] = (balance + leg.amount,)
+            postings.append({"wallet_id": None, "platform_account_id": account.id})
+        postings[-1].update(currency=account.currency, amount=leg.amount)
 
+    now = utcnow()
     entry = JournalEntry(
         kind=kind,
         memo=memo[:255],
         reference=reference[:100],
         created_by_id=actor.id if actor is not None else None,
         reverses_id=reverses.id if reverses is not None else None,
+        created_at=now,
     )
-    db.session.add(entry)
-    db.session.flush()
-
-    for leg in legs:
-        if isinstance(leg.account, Wallet):
-            wallet = wallets[leg.account.id]
-            released = hold_debits.pop(wallet.id, ZERO)
-            new_balance = wallet.balance + leg.amount
-            new_locked = wallet.locked_balance - released
-            if new_balance < 0 or new_locked < 0 or new_balance < new_locked:
-                raise InsufficientFunds(
-                    f"Insufficient available {wallet.currency} balance.",
-                    {"amount": [f"Insufficient available {wallet.currency} balance."]},
-                )
-            wallet.balance = new_balance
-            wallet.locked_balance = new_locked
-            db.session.add(Posting(entry_id=entry.id, wallet_id=wallet.id, currency=wallet.currency, amount=leg.amount))
-        else:
-            account = platforms[leg.account.id]
-            account.balance = account.balance + leg.amount
-            db.session.add(
-                Posting(entry_id=entry.id, platform_account_id=account.id, currency=account.currency, amount=leg.amount)
-            )
+    insert_all([entry])
+    for posting in postings:
+        posting["entry_id"] = entry.id
+    db.session.execute(_INSERT_POSTINGS, postings)
+    if wallets:
+        db.session.execute(
+            _UPDATE_WALLETS,
+            [
+                {"w_id": wallet_id, "balance": balance, "locked_balance": locked, "updated_at": now}
+                for wallet_id, (balance, locked) in wallets.items()
+            ],
+        )
+        for wallet_id, (balance, locked) in wallets.items():
+            _sync_loaded(Wallet, wallet_id, {"balance": balance, "locked_balance": locked, "updated_at": now})
+    if platforms:
+        db.session.execute(
+            _UPDATE_PLATFORMS,
+            [{"p_id": account_id, "balance": balance} for account_id, (balance,) in platforms.items()],
+        )
+        for account_id, (balance,) in platforms.items():
+            _sync_loaded(PlatformAccount, account_id, {"balance": balance})
     db.session.flush()
     return entry
 

@@ -3,21 +3,30 @@
 import logging
 import secrets
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from tradeapp import realtime
 from tradeapp.currencies import CurrencyError, get_currency, parse_amount
 from tradeapp.errors import ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import Transaction, User
+from tradeapp.models import Transaction, User, Wallet
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
-from tradeapp.services.ledger import Leg
+from tradeapp.services.ledger import ZERO, Leg
+from tradeapp.services.rows import insert_all
 
 log = logging.getLogger(__name__)
 
 NOTE_MAX = 500
 RECIPIENT_FIELDS = ("to_email", "to_username")
+
+# Built once (building and hashing a statement costs about as much as running it). The
+# lower() lookups use the functional indexes on users.
+_BY_EMAIL = select(User).where(func.lower(User.email) == bindparam("name"))
+_BY_USERNAME = select(User).where(func.lower(User.username) == bindparam("name"))
+_WALLETS_OF = select(Wallet).where(
+    Wallet.user_id.in_(bindparam("user_ids", expanding=True)), Wallet.currency == bindparam("currency")
+)
 
 
 def _find_recipient(identifier: str, field: str | None) -> tuple[User | None, str]:
@@ -26,14 +35,13 @@ def _find_recipient(identifier: str, field: str | None) -> tuple[User | None, st
     ``field`` says how to look (``to_email`` or ``to_username``); without it an identifier
     with an ``@`` is tried as an e-mail address first, then as a username.
     """
-    by_email = select(User).where(func.lower(User.email) == identifier.lower())
-    by_username = select(User).where(func.lower(User.username) == identifier.lower())
+    name = {"name": identifier.lower()}
     if field == "to_email":
-        return db.session.scalar(by_email), field
+        return db.session.scalar(_BY_EMAIL, name), field
     if field == "to_username":
-        return db.session.scalar(by_username), field
-    user = db.session.scalar(by_email) if "@" in identifier else None
-    return user or db.session.scalar(by_username), "to_email" if "@" in identifier else "to_username"
+        return db.session.scalar(_BY_USERNAME, name), field
+    user = db.session.scalar(_BY_EMAIL, name) if "@" in identifier else None
+    return user or db.session.scalar(_BY_USERNAME, name), "to_email" if "@" in identifier else "to_username"
 
 
 def _reference() -> str:
@@ -90,9 +98,10 @@ def transfer(
 
     reference = _reference()
     now = utcnow()
+    sender_id, recipient_id = sender.id, recipient.id
+    session = db.session()
     try:
-        source = ledger.wallet_for(sender, code)
-        target = ledger.wallet_for(recipient, code)
+        source, target = _wallets(sender_id, recipient_id, code)
         entry = ledger.post(
             "transfer",
             [Leg(source, -value), Leg(target, value)],
@@ -104,28 +113,73 @@ def transfer(
             transaction_type="transfer",
             currency=code,
             amount=value,
-            fee=0,
+            fee=ZERO,
             status="completed",
+            external_id="",
             notes=note,
             entry_id=entry.id,
             created_at=now,
             completed_at=now,
         )
+        # The users themselves, not only their ids: the answer names the counterparty without a query.
         sent = Transaction(
-            user_id=sender.id, counterparty_id=recipient.id, direction=-1, reference_id=f"{reference}-OUT", **common
+            user_id=sender_id,
+            user=sender,
+            counterparty_id=recipient_id,
+            counterparty=recipient,
+            direction=-1,
+            reference_id=f"{reference}-OUT",
+            **common,
         )
         received = Transaction(
-            user_id=recipient.id, counterparty_id=sender.id, direction=1, reference_id=f"{reference}-IN", **common
+            user_id=recipient_id,
+            user=recipient,
+            counterparty_id=sender_id,
+            counterparty=sender,
+            direction=1,
+            reference_id=f"{reference}-IN",
+            **common,
         )
-        db.session.add_all([sent, received])
-        db.session.commit()
+        insert_all([sent, received])
+        _commit_keeping(session, (sender, recipient, source, target, sent, received))
     except Exception:
-        db.session.rollback()
+        session.rollback()
         raise
 
-    log.info("transfer %s: %s %s from user %s to user %s", reference, value, code, sender.id, recipient.id)
+    log.info("transfer %s: %s %s from user %s to user %s", reference, value, code, sender_id, recipient_id)
     _announce(source, target, sent, received)
     return sent, received
+
+
+def _wallets(sender_id: int, recipient_id: int, currency: str):
+    """Both users' wallets in ``currency`` in one query; one is created only if it is missing."""
+    found = {
+        wallet.user_id: wallet
+        for wallet in db.session.scalars(_WALLETS_OF, {"user_ids": [sender_id, recipient_id], "currency": currency})
+    }
+    source = found.get(sender_id) or ledger.wallet_for(sender_id, currency)
+    target = found.get(recipient_id) or ledger.wallet_for(recipient_id, currency)
+    return source, target
+
+
+def _commit_keeping(session, keep) -> None:
+    """Commit, leaving ``keep`` loaded and expiring everything else as a commit normally does.
+
+    The values of ``keep`` are those this transaction wrote (the wallets under their row locks),
+    so reading them back after the commit would only cost queries: the answer, the log line and
+    the Socket.IO events use them as they are.
+    """
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+    if expire_on_commit:
+        kept = {id(obj) for obj in keep}
+        for obj in list(session.identity_map.values()):
+            if id(obj) not in kept:
+                session.expire(obj)
 
 
 def _announce(source, target, sent, received) -> None:

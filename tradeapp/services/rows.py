@@ -1,0 +1,49 @@
+"""Inserting new rows on the hot money paths without the unit of work's bookkeeping.
+
+A flush of a few new objects issues one ``INSERT … RETURNING id`` but spends far more time in
+the unit of work than in the statement. :func:`insert_all` issues that statement itself and
+then attaches the objects to the session as persistent, as if they had just been loaded, so
+callers keep working with ordinary model instances (lazy loads, later changes, refresh).
+"""
+
+import functools
+from collections.abc import Sequence
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from tradeapp.extensions import db
+
+
+@functools.cache
+def _plan(model) -> tuple:
+    """The INSERT … RETURNING id of ``model`` (built once), its id attribute and (attribute, column) keys."""
+    mapper = inspect(model)
+    (pk,) = mapper.primary_key
+    columns = [(prop.key, prop.columns[0].key) for prop in mapper.column_attrs if prop.columns[0] is not pk]
+    statement = mapper.local_table.insert().returning(pk, sort_by_parameter_order=True)
+    return statement, mapper.get_property_by_column(pk).key, columns
+
+
+def insert_all(objects: Sequence) -> None:
+    """INSERT new (transient) instances of one model in one statement; they become persistent.
+
+    Give every object the same set of column attributes. Columns left unset get their column
+    defaults in the database row and are loaded on first access; relationships set on the
+    objects (many-to-one, with their foreign key columns set too) are kept as loaded.
+    """
+    if not objects:
+        return
+    statement, pk_key, columns = _plan(type(objects[0]))
+    rows = []
+    for obj in objects:
+        values = obj.__dict__
+        rows.append({column: values[key] for key, column in columns if key in values})
+    session = db.session()
+    session.flush()  # rows these reference may still be pending in the session
+    ids = session.execute(statement, rows).scalars()
+    for obj, ident in zip(objects, ids, strict=True):
+        set_committed_value(obj, pk_key, ident)
+        make_transient_to_detached(obj)
+        session.add(obj)
