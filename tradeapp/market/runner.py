@@ -102,6 +102,8 @@ def status_key(symbol: str) -> str:
 PUBLISHED_TTL = 86400
 #: order book levels published per side
 BOOK_DEPTH = 20
+#: seconds between refreshes of a pair's stored candles
+CANDLE_SYNC_SECONDS = 60.0
 
 
 def _redis(app: Flask):
@@ -159,6 +161,8 @@ class FeedRunner:
         #: consecutive failures per symbol, and when to try it again (``clock`` time)
         self.failures: dict[str, int] = {}
         self.retry_at: dict[str, float] = {}
+        #: when each pair's stored candles were last refreshed (``clock`` time)
+        self.candles_synced: dict[str, float] = {}
         self.thread = None
 
     def active_pairs(self) -> list[PairSpec]:
@@ -189,6 +193,30 @@ class FeedRunner:
                 published[spec.symbol] = quote
                 self._check_orders(spec.symbol)
         return published
+
+    def sync_candles(self) -> list[str]:
+        """Store the latest bars of healthy pairs, once a minute each (a backfill the first time)."""
+        from tradeapp.services import candles
+
+        now = self.clock()
+        synced = []
+        with self.app.app_context():
+            due = [
+                symbol
+                for symbol in self.quotes
+                if symbol not in self.failures
+                and now - self.candles_synced.get(symbol, -CANDLE_SYNC_SECONDS) >= CANDLE_SYNC_SECONDS
+            ]
+            if not due:
+                return synced
+            for pair in db.session.scalars(select(TradingPair).where(TradingPair.symbol.in_(due))):
+                try:
+                    candles.sync(pair, self.feed, backfill=pair.symbol not in self.candles_synced)
+                    synced.append(pair.symbol)
+                except Exception:  # noqa: BLE001 - charts fall back to the feed; retried next minute
+                    log.exception("feed: storing candles of %s failed", pair.symbol)
+                self.candles_synced[pair.symbol] = now
+        return synced
 
     def _publish(self, symbol: str, quote: dict, book: dict, redis) -> None:
         quote["received_at"] = book["received_at"] = time.time()
@@ -232,6 +260,7 @@ class FeedRunner:
         while not self.stop_event.is_set():
             try:
                 self.tick_once()
+                self.sync_candles()
             except Exception:  # noqa: BLE001 - e.g. the database is briefly unreachable
                 log.exception("feed tick failed")
             self.stop_event.wait(self.interval)

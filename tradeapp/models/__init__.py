@@ -11,11 +11,12 @@ from tradeapp.models.funds import (
 )
 from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
-from tradeapp.models.trading import Order, Position, Trade, TradingPair
+from tradeapp.models.trading import Candle, Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
 __all__ = [
     "AuditLog",
+    "Candle",
     "CryptoAddress",
     "Deposit",
     "IdempotencyRecord",

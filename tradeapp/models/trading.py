@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
@@ -205,3 +205,20 @@ class Position(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     pair: Mapped[TradingPair] = relationship()
+
+
+class Candle(db.Model):
+    """One OHLCV bar of a pair's price history, as the feed reported it (for charts, bots and backtests)."""
+
+    __tablename__ = "candles"
+
+    pair_id: Mapped[int] = mapped_column(ForeignKey("trading_pairs.id", ondelete="CASCADE"), primary_key=True)
+    #: one of ``tradeapp.market.base.TIMEFRAMES`` (1m, 5m, 15m, 1h, 4h, 1d)
+    timeframe: Mapped[str] = mapped_column(String(4), primary_key=True)
+    #: start of the bar, epoch milliseconds (as exchanges send it)
+    open_time: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    open: Mapped[Decimal] = mapped_column(Money())
+    high: Mapped[Decimal] = mapped_column(Money())
+    low: Mapped[Decimal] = mapped_column(Money())
+    close: Mapped[Decimal] = mapped_column(Money())
+    volume: Mapped[Decimal] = mapped_column(Money())

@@ -352,6 +352,11 @@ def candles(pair: TradingPair, timeframe: str = "1h", limit: int = 100) -> dict:
         errors["limit"] = [f"Between 1 and {MAX_CANDLES}."]
     if errors:
         raise ValidationFailed("Invalid input.", errors)
+    from tradeapp.services import candles as stored_candles
+
+    bars = stored_candles.stored(pair, timeframe, limit)
+    if stored_candles.is_current(bars, timeframe, limit):
+        return _candle_rows(pair, timeframe, bars)
     try:
         bars = _feed_for(pair).candles(pair.symbol, timeframe, limit=limit)
     except UnknownSymbol:
@@ -359,5 +364,17 @@ def candles(pair: TradingPair, timeframe: str = "1h", limit: int = 100) -> dict:
     except Exception as exc:  # noqa: BLE001
         current_app.logger.warning("candles of %s failed: %s", pair.symbol, exc)
         raise MarketDataUnavailable(f"Candles for {pair.symbol} are unavailable right now.") from None
-    rows = [[int(b["timestamp"]), *(str(b[k]) for k in ("open", "high", "low", "close", "volume"))] for b in bars]
+    return _candle_rows(pair, timeframe, bars)
+
+
+def _candle_rows(pair: TradingPair, timeframe: str, bars: list[dict]) -> dict:
+    price, quantity = pair.price_precision, pair.quantity_precision
+    rows = [
+        [
+            int(b["timestamp"]),
+            *(dec_str(b[k], price) for k in ("open", "high", "low", "close")),
+            dec_str(b["volume"], quantity),
+        ]
+        for b in bars
+    ]
     return {"symbol": pair.symbol, "timeframe": timeframe, "candles": rows}
