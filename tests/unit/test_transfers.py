@@ -215,16 +215,29 @@ def test_opposite_transfers_in_parallel_never_deadlock(app, db, user, bob):
     assert report.ok, report.problems()
 
 
-def test_demo_seed_funds_the_demo_customer_once_through_the_ledger(db):
-    from tradeapp.models import User
+def test_demo_seed_funds_the_demo_customer_once_through_the_ledger(db, market):
+    from tradeapp.models import Order, User
     from tradeapp.services.seed import DEMO_CUSTOMER, seed_demo
 
+    market.set("BTC/USD", "50000", "50010", size="1", step="10")
+    market.set("ETH/USD", "3000", "3001", size="10", step="1")
     created = seed_demo()
     assert "demo funds 25000 USD" in created
+    assert "demo order buy 0.05 BTC-USD (filled)" in created and "demo order buy 0.02 BTC-USD (open)" in created
     demo = db.session.scalar(select(User).where(User.email == DEMO_CUSTOMER["email"]))
-    assert balance(demo, "USD") == D("25000") and balance(demo, "BTC") == D("0.5") and balance(demo, "ETH") == D("4")
-    assert db.session.scalar(select(func.count()).select_from(Transaction).where(Transaction.user_id == demo.id)) == 3
-    assert not [line for line in seed_demo() if line.startswith("demo funds")]
-    assert balance(demo, "USD") == D("25000")
+    assert balance(demo, "BTC") == D("0.55") and balance(demo, "ETH") == D("5")
+    funding = (
+        select(func.count())
+        .select_from(Transaction)
+        .where(Transaction.user_id == demo.id, Transaction.transaction_type != "trade")
+    )
+    assert db.session.scalar(funding) == 3
+    usd = balance(demo, "USD")
+    assert usd < D("25000")  # it paid for the two market buys
+
+    again = seed_demo()
+    assert not [line for line in again if line.startswith(("demo funds", "demo order"))]
+    assert balance(demo, "USD") == usd
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 3
     report = ledger.check()
     assert report.ok, report.problems()
