@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, func, select
 
+from tests.conftest import PG_URL
 from tradeapp.extensions import db as _db
 from tradeapp.models import JournalEntry, PlatformAccount, Posting, Transaction, Wallet
 from tradeapp.services import ledger, transfers
@@ -46,13 +47,70 @@ def test_post_gives_the_sessions_copies_the_new_balances(db, user):
     ledger.post("deposit", [Leg(wallet, D("12.34")), Leg(clearing, D("-12.34"))])
     # The objects the caller holds already say what the rows now say.
     assert wallet.balance == D("12.34") and wallet.locked_balance == D("0")
-    assert clearing.balance == D("-12.34")
     assert wallet.updated_at >= before
     assert stored(Wallet, wallet.id, Wallet.balance) == D("12.34")
-    assert stored(PlatformAccount, clearing.id, PlatformAccount.balance) == D("-12.34")
+    # Platform balances only add up: they are applied at commit (see the next test for why).
+    assert stored(PlatformAccount, clearing.id, PlatformAccount.balance) == D("0")
     db.session.commit()
+    assert clearing.balance == D("-12.34")
+    assert stored(PlatformAccount, clearing.id, PlatformAccount.balance) == D("-12.34")
     report = ledger.check()
     assert report.ok, report.problems()
+
+
+def test_a_rolled_back_entry_leaves_platform_balances_alone(db, user):
+    wallet = ledger.wallet_for(user, "USD")
+    fees = ledger.platform_account("fees", "USD")
+    db.session.commit()
+    ledger.post("adjustment", [Leg(wallet, D("5")), Leg(fees, D("-5"))])
+    db.session.rollback()
+    ledger.post("adjustment", [Leg(wallet, D("2")), Leg(fees, D("-2"))])
+    db.session.commit()
+    assert stored(PlatformAccount, fees.id, PlatformAccount.balance) == D("-2")
+    assert ledger.check().ok
+
+
+@pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")
+def test_entries_on_a_busy_platform_account_do_not_wait_for_each_other(app, db, user, bob):
+    """Two open transactions credit ``fees``: neither holds its row until it commits."""
+    import threading
+
+    a, b = ledger.wallet_for(user, "USD"), ledger.wallet_for(bob, "USD")
+    fees = ledger.platform_account("fees", "USD")
+    ledger.post("adjustment", [Leg(a, D("10")), Leg(b, D("10")), Leg(fees, D("-20"))])
+    db.session.commit()
+    ids = (a.id, b.id, fees.id)
+    first_posted, second_done = threading.Event(), threading.Event()
+    errors = []
+
+    def first():
+        with app.app_context():
+            try:
+                w = db.session.get(Wallet, ids[0])
+                ledger.post("trade", [Leg(w, D("-1")), Leg(db.session.get(PlatformAccount, ids[2]), D("1"))])
+                first_posted.set()
+                assert second_done.wait(10), "the second entry waited for the first one's commit"
+                db.session.commit()
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+            finally:
+                first_posted.set()
+                db.session.remove()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_posted.wait(10)
+    with app.app_context():
+        w = db.session.get(Wallet, ids[1])
+        ledger.post("trade", [Leg(w, D("-3")), Leg(db.session.get(PlatformAccount, ids[2]), D("3"))])
+        db.session.commit()
+        db.session.remove()
+    second_done.set()
+    thread.join(15)
+    assert not errors, errors
+    assert stored(PlatformAccount, fees.id, PlatformAccount.balance) == D("-16")
+    db.session.expire_all()  # this session's copies predate the threads' commits
+    assert ledger.check().ok
 
 
 def test_post_between_platform_accounts_only(db):

@@ -1,8 +1,9 @@
 """Double-entry bookkeeping primitives used by every money-moving service.
 
 These functions never commit: they run inside the caller's unit of work, which commits once.
-They lock what they touch — wallets first, by id, then platform accounts, by id — so two
-operations on the same wallets serialise instead of losing updates, and never deadlock.
+They lock the wallets they touch, by id, so two operations on the same wallets serialise
+instead of losing updates, and never deadlock. Platform account balances (which only add up)
+are updated at commit, in id order, so the busy ones never serialise the whole platform.
 """
 
 from collections import defaultdict
@@ -10,9 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -95,7 +97,11 @@ def platform_account(code: str, currency: str) -> PlatformAccount:
 
 
 def lock_wallets(wallet_ids: Iterable[int]) -> dict[int, Wallet]:
-    """``SELECT … FOR UPDATE`` the wallets in id order and refresh them from the database."""
+    """``SELECT … FOR NO KEY UPDATE`` the wallets in id order and refresh them from the database.
+
+    ``NO KEY UPDATE`` excludes every other writer of these rows but not the foreign-key checks of
+    rows that merely point at them (postings, holds, history lines of other transactions).
+    """
     ids = sorted(set(wallet_ids))
     if not ids:
         return {}
@@ -103,24 +109,10 @@ def lock_wallets(wallet_ids: Iterable[int]) -> dict[int, Wallet]:
         select(Wallet)
         .where(Wallet.id.in_(ids))
         .order_by(Wallet.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     ).all()
     return {w.id: w for w in rows}
-
-
-def _lock_platform(ids: Iterable[int]) -> dict[int, PlatformAccount]:
-    ids = sorted(set(ids))
-    if not ids:
-        return {}
-    rows = db.session.scalars(
-        select(PlatformAccount)
-        .where(PlatformAccount.id.in_(ids))
-        .order_by(PlatformAccount.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
-    return {a.id: a for a in rows}
 
 
 def _lock_statement(model, *columns):
@@ -128,7 +120,7 @@ def _lock_statement(model, *columns):
         select(model.id, *columns)
         .where(model.id.in_(bindparam("ids", expanding=True)))
         .order_by(model.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
 
 
@@ -201,9 +193,7 @@ def post(
     # work out every new balance before writing anything. Plain rows, not entities: the writes
     # below are one executemany per table, and the session's copies are given the new values.
     wallets = _lock_rows(_LOCK_WALLETS, (leg.account.id for leg in legs if isinstance(leg.account, Wallet)))
-    platforms = _lock_rows(
-        _LOCK_PLATFORMS, (leg.account.id for leg in legs if isinstance(leg.account, PlatformAccount))
-    )
+    platform_deltas: dict[int, Decimal] = defaultdict(lambda: ZERO)
     hold_debits = dict(_hold_debits or {})
     postings = []
     for leg in legs:
@@ -221,8 +211,7 @@ def post(
             wallets[account.id] = (new_balance, new_locked)
             postings.append({"wallet_id": account.id, "platform_account_id": None})
         else:
-            (balance,) = platforms[account.id]
-            platforms[account.id] = (balance + leg.amount,)
+            platform_deltas[account.id] += leg.amount
             postings.append({"wallet_id": None, "platform_account_id": account.id})
         postings[-1].update(currency=account.currency, amount=leg.amount)
 
@@ -249,15 +238,48 @@ def post(
         )
         for wallet_id, (balance, locked) in wallets.items():
             _sync_loaded(Wallet, wallet_id, {"balance": balance, "locked_balance": locked, "updated_at": now})
-    if platforms:
-        db.session.execute(
-            _UPDATE_PLATFORMS,
-            [{"p_id": account_id, "balance": balance} for account_id, (balance,) in platforms.items()],
-        )
-        for account_id, (balance,) in platforms.items():
-            _sync_loaded(PlatformAccount, account_id, {"balance": balance})
+    if platform_deltas:
+        pending = db.session.info.setdefault(_PLATFORM_DELTAS, defaultdict(lambda: ZERO))
+        for account_id, delta in platform_deltas.items():
+            pending[account_id] += delta
     db.session.flush()
     return entry
+
+
+# -- platform balances: applied at commit ---------------------------------------------------------
+# Every fill and fee credits the same few platform accounts (``trading``, ``fees``). Locking those
+# rows when the entry is posted would make every order on the platform wait for the one before it
+# to commit. Their balances only ever add up (no rule reads them mid-transaction and they may go
+# negative), so ``post`` collects the deltas and they are applied just before the commit, in id
+# order: the rows stay locked for the commit alone. Customers' wallets, which have rules, are
+# still locked and checked when the entry is posted.
+
+_PLATFORM_DELTAS = "ledger.platform_deltas"
+
+
+@event.listens_for(Session, "before_commit")
+def _apply_platform_deltas(session: Session) -> None:
+    deltas = session.info.pop(_PLATFORM_DELTAS, None)
+    if not deltas:
+        return
+    ids = [account_id for account_id in sorted(deltas) if deltas[account_id] != 0]
+    if not ids:
+        return
+    current = {row[0]: row[1] for row in session.execute(_LOCK_PLATFORMS, {"ids": ids})}
+    session.execute(
+        _UPDATE_PLATFORMS,
+        [{"p_id": account_id, "balance": current[account_id] + deltas[account_id]} for account_id in ids],
+    )
+    for account_id in ids:
+        obj = session.identity_map.get(identity_key(PlatformAccount, account_id))
+        if obj is not None:
+            set_committed_value(obj, "balance", current[account_id] + deltas[account_id])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_platform_deltas(session: Session, transaction) -> None:
+    if transaction.parent is None:  # a rollback (or a commit) of the whole transaction
+        session.info.pop(_PLATFORM_DELTAS, None)
 
 
 def reverse(entry: JournalEntry, *, memo: str = "", actor: User | None = None) -> JournalEntry:
@@ -318,7 +340,7 @@ def _lock_hold(hold: Hold) -> Hold:
     # Wallet first, then the hold: the same order as every other path.
     lock_wallets([hold.wallet_id])
     return db.session.scalar(
-        select(Hold).where(Hold.id == hold.id).with_for_update().execution_options(populate_existing=True)
+        select(Hold).where(Hold.id == hold.id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )
 
 
