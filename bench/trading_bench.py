@@ -10,7 +10,7 @@ Needs PostgreSQL and Redis on localhost. Each part builds its own scratch databa
     (bulk-inserted far from the price), each measured tick crossing a few real orders placed through
     the service; median and p95, ratio 1M / 10k (target ≤ 1.5) and the EXPLAIN of the trigger queries.
 (c) tick-to-fill latency: a FeedRunner in this process publishes a tick (Redis) and enqueues the
-    trigger check → ``rq worker`` (AppWorker) fills → Socket.IO emit through the Redis message queue
+    trigger check → ``rq worker`` (OrdersWorker, as in the Procfile) fills → Socket.IO emit through the Redis message queue
     → gunicorn → a python-socketio client here receives the ``order`` event (target p99 < 100 ms).
 
 Figures are printed and written to ``bench/results/trading-<time>.json``.
@@ -732,8 +732,8 @@ def main() -> int:
     group = parser.add_argument_group("(a) orders through the HTTP API")
     group.add_argument("--clients", type=int, default=16)
     group.add_argument("--seconds", type=float, default=10)
-    group.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    group.add_argument("--threads", type=int, default=16, help="threads per gunicorn worker")
+    group.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    group.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
     group.add_argument("--skip-pgbench", action="store_true", help="only the API figure")
     group = parser.add_argument_group("(b) trigger check per tick")
     group.add_argument("--small", type=int, default=10_000, help="open orders, first measurement")
@@ -747,7 +747,7 @@ def main() -> int:
     group.add_argument("--gap", type=float, default=0.02, help="pause between samples, seconds")
     group.add_argument(
         "--worker-class",
-        default="tradeapp.jobs.worker.AppWorker",
+        default="tradeapp.jobs.worker.OrdersWorker",
         help="rq worker class (the Procfile's by default; rq.worker.SimpleWorker to compare without a fork per job)",
     )
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured ticks/samples first (b, c)")

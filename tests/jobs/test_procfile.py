@@ -28,10 +28,14 @@ def test_workers_listen_to_every_queue_in_priority_order():
     assert tuple(a for a in worker if a in QUEUES) == tuple(q for q in QUEUES if q != "orders")
 
 
-def test_orders_worker_runs_a_job_in_its_own_process(app, redis_conn):
+def test_orders_worker_runs_a_job_in_its_own_process(app, redis_conn, monkeypatch):
     from rq import Queue
 
+    import tradeapp.jobs
     from tradeapp.jobs.worker import OrdersWorker
+
+    # the worker's app is the test app (building another would re-initialise the shared extensions)
+    monkeypatch.setattr(tradeapp.jobs, "_app", app)
 
     queue = Queue("orders", connection=redis_conn)
     job = queue.enqueue("os.getpid")
