@@ -27,6 +27,7 @@ from tradeapp.models.types import utcnow
 from tradeapp.services import fills, ledger, positions, prices
 from tradeapp.services.fills import ZERO
 from tradeapp.services.ledger import Leg
+from tradeapp.services.rows import commit_keeping
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +126,8 @@ def lock_pair_wallets(user_id: int, pair: TradingPair) -> tuple[Wallet, Wallet]:
     Every order path takes both before touching either (a buy's hold is in the quote wallet, a
     sell's in the base one), so a buy and a sell of the same user never lock them in opposite orders.
     """
-    quote = ledger.wallet_for(user_id, pair.quote_currency)
-    base = ledger.wallet_for(user_id, pair.base_currency)
-    locked = ledger.lock_wallets([quote.id, base.id])
-    return locked[quote.id], locked[base.id]
+    locked = ledger.lock_user_wallets(user_id, (pair.quote_currency, pair.base_currency))
+    return locked[pair.quote_currency], locked[pair.base_currency]
 
 
 def lock_order(order_id: int, user_id: int | None = None) -> Order | None:
@@ -305,7 +304,8 @@ def commit(outcome: Outcome, order: Order) -> Order:
     )
     for wallet in wallets:
         outcome.add(order.user_id, "wallet_updated", realtime.wallet_payload(wallet))
-    db.session.commit()
+    # what this transaction wrote stays loaded: the caller answers with it without reading it back
+    commit_keeping([order, order.pair, *(outcome.wallets or ())])
     outcome.send()
     return order
 

@@ -101,18 +101,54 @@ def lock_wallets(wallet_ids: Iterable[int]) -> dict[int, Wallet]:
 
     ``NO KEY UPDATE`` excludes every other writer of these rows but not the foreign-key checks of
     rows that merely point at them (postings, holds, history lines of other transactions).
+    Wallets this transaction already locked are not selected again: nobody else can have changed
+    them since, and every change this transaction made is on the session's copies.
     """
     ids = sorted(set(wallet_ids))
     if not ids:
         return {}
-    rows = db.session.scalars(
+    held = _held("wallets")
+    found = {i: obj for i in ids if i in held and (obj := _loaded(Wallet, i)) is not None}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        rows = db.session.scalars(
+            select(Wallet)
+            .where(Wallet.id.in_(missing))
+            .order_by(Wallet.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        ).all()
+        held.update(w.id for w in rows)
+        found.update((w.id, w) for w in rows)
+    return found
+
+
+def lock_user_wallets(user_id: int, currencies: Iterable[str]) -> dict[str, Wallet]:
+    """The user's wallets in ``currencies`` (created on first use), locked together in id order."""
+    codes = sorted({get_currency(c).code for c in currencies})
+    query = (
         select(Wallet)
-        .where(Wallet.id.in_(ids))
+        .where(Wallet.user_id == user_id, Wallet.currency.in_(codes))
         .order_by(Wallet.id)
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
-    ).all()
-    return {w.id: w for w in rows}
+    )
+    rows = db.session.scalars(query).all()
+    if len(rows) < len(codes):
+        for code in set(codes) - {w.currency for w in rows}:
+            wallet_for(user_id, code)
+        rows = db.session.scalars(query).all()
+    _held("wallets").update(w.id for w in rows)
+    return {w.currency: w for w in rows}
+
+
+def _held(kind: str) -> set[int]:
+    """Ids of the wallets or holds this transaction has locked (forgotten when it ends)."""
+    return db.session.info.setdefault(_HELD, {"wallets": set(), "holds": set()})[kind]
+
+
+def _loaded(model, ident: int):
+    return db.session.identity_map.get(identity_key(model, ident))
 
 
 def _lock_statement(model, *columns):
@@ -138,6 +174,18 @@ def _lock_rows(statement, ids: Iterable[int]) -> dict[int, tuple]:
     if not ids:
         return {}
     return {row[0]: tuple(row[1:]) for row in db.session.execute(statement, {"ids": ids})}
+
+
+def _wallet_rows(ids: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """``{id: (balance, locked_balance)}`` of the wallets, locked (from the session's copies when already held)."""
+    ids = sorted(set(ids))
+    held = _held("wallets")
+    rows = {i: (obj.balance, obj.locked_balance) for i in ids if i in held and (obj := _loaded(Wallet, i)) is not None}
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        rows.update(_lock_rows(_LOCK_WALLETS, missing))
+        held.update(missing)
+    return rows
 
 
 def _sync_loaded(model, ident: int, values: dict) -> None:
@@ -192,7 +240,7 @@ def post(
     # Lock what the entry touches (wallets first, then platform accounts, each in id order) and
     # work out every new balance before writing anything. Plain rows, not entities: the writes
     # below are one executemany per table, and the session's copies are given the new values.
-    wallets = _lock_rows(_LOCK_WALLETS, (leg.account.id for leg in legs if isinstance(leg.account, Wallet)))
+    wallets = _wallet_rows(leg.account.id for leg in legs if isinstance(leg.account, Wallet))
     platform_deltas: dict[int, Decimal] = defaultdict(lambda: ZERO)
     hold_debits = dict(_hold_debits or {})
     postings = []
@@ -255,6 +303,8 @@ def post(
 # still locked and checked when the entry is posted.
 
 _PLATFORM_DELTAS = "ledger.platform_deltas"
+#: the wallets and holds the current transaction holds row locks on
+_HELD = "ledger.held"
 
 
 @event.listens_for(Session, "before_commit")
@@ -278,8 +328,9 @@ def _apply_platform_deltas(session: Session) -> None:
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget_platform_deltas(session: Session, transaction) -> None:
-    if transaction.parent is None:  # a rollback (or a commit) of the whole transaction
+    if transaction.parent is None:  # a rollback (or a commit) of the whole transaction: locks are gone
         session.info.pop(_PLATFORM_DELTAS, None)
+        session.info.pop(_HELD, None)
 
 
 def reverse(entry: JournalEntry, *, memo: str = "", actor: User | None = None) -> JournalEntry:
@@ -333,15 +384,21 @@ def place_hold(wallet: Wallet, amount: Decimal, reason: str, reference: str = ""
     )
     db.session.add(hold)
     db.session.flush()
+    _held("holds").add(hold.id)  # a row this transaction inserted: nobody else sees it yet
     return hold
 
 
 def _lock_hold(hold: Hold) -> Hold:
     # Wallet first, then the hold: the same order as every other path.
     lock_wallets([hold.wallet_id])
-    return db.session.scalar(
+    held = _held("holds")
+    if hold.id in held and (loaded := _loaded(Hold, hold.id)) is not None:
+        return loaded
+    locked = db.session.scalar(
         select(Hold).where(Hold.id == hold.id).with_for_update(key_share=True).execution_options(populate_existing=True)
     )
+    held.add(hold.id)
+    return locked
 
 
 def release_hold(hold: Hold, amount: Decimal | None = None) -> Hold:

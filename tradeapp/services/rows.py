@@ -47,3 +47,24 @@ def insert_all(objects: Sequence) -> None:
         set_committed_value(obj, pk_key, ident)
         make_transient_to_detached(obj)
         session.add(obj)
+
+
+def commit_keeping(keep) -> None:
+    """Commit, leaving ``keep`` loaded and expiring everything else as a commit normally does.
+
+    The values of ``keep`` are those this transaction wrote (rows under its locks, rows it
+    inserted), so reading them back after the commit would only cost queries: the answer, the
+    log line and the Socket.IO events use them as they are.
+    """
+    session = db.session()
+    expire_on_commit = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire_on_commit
+    if expire_on_commit:
+        kept = {id(obj) for obj in keep}
+        for obj in list(session.identity_map.values()):
+            if id(obj) not in kept:
+                session.expire(obj)

@@ -13,7 +13,7 @@ from tradeapp.models import Transaction, User, Wallet
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import ZERO, Leg
-from tradeapp.services.rows import insert_all
+from tradeapp.services.rows import commit_keeping, insert_all
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def transfer(
             **common,
         )
         insert_all([sent, received])
-        _commit_keeping(session, (sender, recipient, source, target, sent, received))
+        commit_keeping((sender, recipient, source, target, sent, received))
     except Exception:
         session.rollback()
         raise
@@ -160,26 +160,6 @@ def _wallets(sender_id: int, recipient_id: int, currency: str):
     source = found.get(sender_id) or ledger.wallet_for(sender_id, currency)
     target = found.get(recipient_id) or ledger.wallet_for(recipient_id, currency)
     return source, target
-
-
-def _commit_keeping(session, keep) -> None:
-    """Commit, leaving ``keep`` loaded and expiring everything else as a commit normally does.
-
-    The values of ``keep`` are those this transaction wrote (the wallets under their row locks),
-    so reading them back after the commit would only cost queries: the answer, the log line and
-    the Socket.IO events use them as they are.
-    """
-    expire_on_commit = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire_on_commit
-    if expire_on_commit:
-        kept = {id(obj) for obj in keep}
-        for obj in list(session.identity_map.values()):
-            if id(obj) not in kept:
-                session.expire(obj)
 
 
 def _announce(source, target, sent, received) -> None:
