@@ -339,6 +339,24 @@ def test_staff_cancel_with_expired_form_changes_nothing(admin, db, book):
 # -- permissions -------------------------------------------------------------------------------------
 
 
+def test_a_customers_page_leads_to_their_orders_and_audit_rows_to_the_order(admin, db, book):
+    alice = book["alice"]
+    page = admin.get(f"/staff/users/{alice.id}").get_data(as_text=True)
+    link = re.search(r'href="(/staff/trading/orders/\?q=[^"]+)"', page)
+    assert link, "the customer page links to their orders"
+    listing = admin.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert _ids(listing) == {book["alice_market"], book["alice_limit"]}
+    assert f'href="/staff/ledger/users/{alice.id}"' in page
+
+    token = csrf_token(admin, f"/staff/trading/orders/{book['alice_limit']}")
+    admin.post(
+        f"/staff/trading/orders/{book['alice_limit']}/cancel",
+        data={"csrf_token": token, "reason": "customer asked by phone"},
+    )
+    audit = admin.get("/staff/audit/").get_data(as_text=True)
+    assert f'href="/staff/trading/orders/{book["alice_limit"]}">orders#{book["alice_limit"]}</a>' in audit
+
+
 def test_finance_reads_orders_but_cannot_cancel(staff_client_factory, db, book):
     client, _ = staff_client_factory("finance")
     assert client.get(ORDERS).status_code == 200 and client.get(TRADES).status_code == 200

@@ -32,7 +32,13 @@ def _decimal(value) -> Decimal | None:
 
 
 def _stale_after() -> float:
-    return float(current_app.config["FEED_STALE_SECONDS"])
+    """Seconds (a duration, not money)."""
+    return current_app.config["FEED_STALE_SECONDS"]
+
+
+def _received_at(raw: dict | None) -> float:
+    """When the feed received a quote or book: epoch seconds (0 when unknown)."""
+    return float((raw or {}).get("received_at") or 0)
 
 
 def _published(pair: TradingPair) -> dict | None:
@@ -61,7 +67,7 @@ def _stale_reason(pair: TradingPair, quote: dict | None) -> str | None:
     if status and status.get("failures"):
         return f"The price feed for {pair.symbol} is failing; trading resumes when prices are fresh again."
     if quote is not None:
-        age = time.time() - float(quote.get("received_at") or 0)
+        age = time.time() - _received_at(quote)
         if age > _stale_after():
             return f"Prices for {pair.symbol} are {age:.0f} s old; trading resumes when they are fresh again."
     return None
@@ -93,7 +99,7 @@ def live_quote(pair: TradingPair, *, fresh: bool = True) -> dict:
     quote = {key: _decimal(raw.get(key)) for key in QUOTE_FIELDS}
     if quote["bid"] is None and quote["ask"] is None:
         raise MarketDataUnavailable(f"No bid or ask for {pair.symbol} right now.")
-    quote.update(symbol=pair.symbol, timestamp=raw.get("timestamp"), received_at=float(raw.get("received_at") or 0))
+    quote.update(symbol=pair.symbol, timestamp=raw.get("timestamp"), received_at=_received_at(raw))
     return quote
 
 
@@ -122,7 +128,7 @@ def live_book(pair: TradingPair, depth: int = 20, *, fresh: bool = True) -> dict
         "bids": levels(raw.get("bids") or []),
         "asks": levels(raw.get("asks") or []),
         "timestamp": raw.get("timestamp"),
-        "received_at": float(raw.get("received_at") or 0),
+        "received_at": _received_at(raw),
     }
 
 
@@ -137,7 +143,7 @@ def feed_status() -> list[dict]:
     for pair in all_pairs():
         quote = _published(pair)
         status = pair_status(pair.symbol) or {}
-        received = float(quote["received_at"]) if quote and quote.get("received_at") else None
+        received = _received_at(quote) or None
         age = now - received if received else None
         rows.append(
             {

@@ -42,17 +42,15 @@ def _symbols() -> list[str]:
 # -- listings ------------------------------------------------------------------------------------
 
 
-@bp.get("/orders/")
-@staff_required(VIEW)
-def orders_listing():
-    """Every user's orders, newest first; filters narrow them and an HTMX request gets only the results."""
-    form = OrderFilterForm(request.args, symbols=_symbols())
+def _listing(form_class, filters_class, search, page: str, rows: str):
+    """A filtered, paginated list of orders or trades; an HTMX request gets only the results."""
+    form = form_class(request.args, symbols=_symbols())
     valid = form.validate()
-    filters = trading_queries.OrderFilters(**{f.name: form.value(f.name) for f in form})
-    results = trading_queries.search_orders(filters, request.args.get("page", 1, type=int))
+    filters = filters_class(**{f.name: form.value(f.name) for f in form})
+    results = search(filters, request.args.get("page", 1, type=int))
     return render(
-        "staff/trading/orders.html",
-        "staff/trading/_order_rows.html",
+        page,
+        rows,
         form=form,
         valid=valid,
         filters=filters,
@@ -62,23 +60,29 @@ def orders_listing():
     )
 
 
+@bp.get("/orders/")
+@staff_required(VIEW)
+def orders_listing():
+    """Every user's orders, newest first; filters narrow them."""
+    return _listing(
+        OrderFilterForm,
+        trading_queries.OrderFilters,
+        trading_queries.search_orders,
+        "staff/trading/orders.html",
+        "staff/trading/_order_rows.html",
+    )
+
+
 @bp.get("/trades/")
 @staff_required(VIEW)
 def trades_listing():
     """Every user's fills, newest first, with the same live filters."""
-    form = TradeFilterForm(request.args, symbols=_symbols())
-    valid = form.validate()
-    filters = trading_queries.TradeFilters(**{f.name: form.value(f.name) for f in form})
-    results = trading_queries.search_trades(filters, request.args.get("page", 1, type=int))
-    return render(
+    return _listing(
+        TradeFilterForm,
+        trading_queries.TradeFilters,
+        trading_queries.search_trades,
         "staff/trading/trades.html",
         "staff/trading/_trade_rows.html",
-        form=form,
-        valid=valid,
-        filters=filters,
-        results=results,
-        owners=trading_queries.users_by_id(results.items),
-        num=num,
     )
 
 
@@ -115,8 +119,6 @@ def order_detail(order_id: int):
 
 def _panel(order: Order, status: int = 200, **extra):
     """The refreshed order panel (the whole page without HTMX)."""
-    db.session.expire_all()
-    order = db.session.get(Order, order.id)
     response = render(
         "staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order, **extra)
     )

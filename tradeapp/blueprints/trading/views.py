@@ -265,7 +265,6 @@ def order_create(symbol: str):
         try:
             order = orders.place_order(current_user, form.order_data(pair.symbol))
         except DomainError as exc:
-            db.session.rollback()
             form.show_errors(exc.fields, exc.message)
         else:
             level, message = _placed_notice(order)
@@ -302,7 +301,6 @@ def order_preview(symbol: str):
         try:
             preview = orders.preview_order(current_user, form.order_data(pair.symbol))
         except DomainError as exc:
-            db.session.rollback()
             messages = [m for msgs in exc.fields.values() for m in msgs]
             error = messages[0] if messages else exc.message
     return render(
@@ -358,11 +356,8 @@ def order_cancel(order_id: int):
             order = orders.cancel_order(current_user, order_id)
         except NotFound:
             raise
-        except DomainError as exc:
-            db.session.rollback()
+        except DomainError as exc:  # refused and rolled back: ``order`` reloads as it stands
             error = exc.message
-            db.session.expire_all()
-            order = orders.get_order(current_user, order_id)
     if not is_htmx():
         flash(error or "Order cancelled; its funds are available again.", "error" if error else "success")
         return redirect(url_for("trading.trade_page", symbol=order.pair.url_symbol), 303)
@@ -448,7 +443,6 @@ def position_protection(position_id: int):
         except NotFound:
             raise
         except DomainError as exc:
-            db.session.rollback()
             form.show_errors(exc.fields, exc.message)
         else:
             if not is_htmx():
@@ -459,8 +453,6 @@ def position_protection(position_id: int):
         for message in [*form.form_errors, *(m for f in form for m in f.errors)]:
             flash(message, "error")
         return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
-    db.session.expire_all()
-    position = positions.get_position(current_user, position_id)
     return _position_row(position, status=422, editing=True, form=form)
 
 
@@ -481,15 +473,12 @@ def position_close(position_id: int):
         except NotFound:
             raise
         except DomainError as exc:
-            db.session.rollback()
             details = [m for msgs in exc.fields.values() for m in msgs]
             error = " ".join([exc.message, *details]) if details else exc.message
         else:
             level, notice = _placed_notice(order)
             if level == "error":
                 error, notice = notice, None
-    db.session.expire_all()
-    position = positions.get_position(current_user, position_id)
     if not is_htmx():
         flash(error or notice, "error" if error else "success")
         return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
