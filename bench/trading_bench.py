@@ -265,7 +265,7 @@ class Crosser:
         """``count`` resting limit orders (with holds) that the next :meth:`move` crosses."""
         from tradeapp.extensions import db
         from tradeapp.models import User
-        from tradeapp.services import orders
+        from tradeapp.services.trading import orders
 
         side, price = ("buy", HIGH - 20) if self.at_high else ("sell", LOW + 20)
         ids = []
@@ -423,7 +423,7 @@ def live_orders(dbname: str, pair_id: int) -> int:
 
 def measure_ticks(crosser: Crosser, ticks: int, crossed: int, warmup: int) -> tuple[list[float], list[float]]:
     """Per-tick ``check_triggers`` time (ms): ticks that cross ``crossed`` orders, and idle ticks."""
-    from tradeapp.services import orders
+    from tradeapp.services.trading import orders
 
     crossing, idle = [], []
     crosser.publish()  # fresh prices again after the bulk insert
@@ -450,8 +450,8 @@ def explain_trigger_queries(app, pair_id: int) -> list[str]:
 
     from tradeapp.extensions import db
     from tradeapp.models import TradingPair
-    from tradeapp.services import prices
-    from tradeapp.services.execution import crossed_order_ids
+    from tradeapp.services.trading import prices
+    from tradeapp.services.trading.execution import crossed_order_ids
 
     statements: list[tuple[str, dict]] = []
 

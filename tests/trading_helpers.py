@@ -79,7 +79,7 @@ def _clear_published(app) -> None:
 @pytest.fixture()
 def market(app):
     """A ManualFeed in place of the configured one (and no quotes left in Redis by other tests)."""
-    from tradeapp.services.pairs import FEED_KEY
+    from tradeapp.services.trading.pairs import FEED_KEY
 
     feed = ManualFeed()
     previous = app.extensions.get(FEED_KEY)

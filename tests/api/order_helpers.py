@@ -15,7 +15,7 @@ def pin_prices(market) -> None:
 
 def make_stale(monkeypatch, symbol: str) -> None:
     """The feed reports ``symbol`` failing, so its prices are stale (as the feed runner would)."""
-    from tradeapp.services import prices
+    from tradeapp.services.trading import prices
 
     real = prices.pair_status
     monkeypatch.setattr(

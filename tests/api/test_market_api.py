@@ -94,7 +94,7 @@ def test_market_data_prefers_the_feed_processes_last_quote(api_client, seeded, a
         "timestamp": "2026-11-01T12:00:00+00:00",
     }
     monkeypatch.setattr(feed_runner, "last_quote", lambda symbol: cached if symbol == "ETH/USD" else None)
-    monkeypatch.setattr("tradeapp.services.pairs.last_quote", feed_runner.last_quote)
+    monkeypatch.setattr("tradeapp.services.trading.pairs.last_quote", feed_runner.last_quote)
     q = api_client.get("/api/v1/market-data/eth-usd/").get_json()
     assert q == {
         "symbol": "ETH/USD",

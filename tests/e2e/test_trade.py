@@ -17,7 +17,7 @@ from tests.trading_helpers import fund, market, pairs  # noqa: F401 - fixtures
 from tradeapp import realtime
 from tradeapp.extensions import db
 from tradeapp.models import User
-from tradeapp.services import orders
+from tradeapp.services.trading import orders
 
 pytestmark = pytest.mark.e2e
 EMAIL = "tess@example.com"

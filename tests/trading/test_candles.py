@@ -7,7 +7,7 @@ from tests.trading_helpers import ManualFeed
 from tradeapp.extensions import db
 from tradeapp.market.runner import FeedRunner
 from tradeapp.models import Candle
-from tradeapp.services import candles
+from tradeapp.services.trading import candles
 
 D = Decimal
 

@@ -8,8 +8,9 @@ from tests.trading_helpers import balances, fund
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Order, Trade
-from tradeapp.services import ledger, orders, positions, prices
+from tradeapp.services import ledger
 from tradeapp.services.ledger import InsufficientFunds
+from tradeapp.services.trading import orders, positions, prices
 
 D = Decimal
 
@@ -202,13 +203,13 @@ def test_orders_on_a_stale_pair_are_refused(trader, app, monkeypatch):
         place(trader, side="buy", order_type="market", quantity="0.1")
     assert exc.value.status == 409 and exc.value.code == "market_stale"
     assert db.session.query(Order).count() == 0
-    from tradeapp.services.pairs import get_pair
+    from tradeapp.services.trading.pairs import get_pair
 
     assert prices.is_stale(get_pair("BTC-USD"))
 
 
 def test_a_failing_feed_marks_the_pair_stale(trader, monkeypatch):
-    from tradeapp.services import prices as prices_module
+    from tradeapp.services.trading import prices as prices_module
 
     monkeypatch.setattr(prices_module, "pair_status", lambda symbol: {"failures": 3, "last_error": "timeout"})
     with pytest.raises(prices.MarketStale):

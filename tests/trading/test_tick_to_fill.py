@@ -9,8 +9,9 @@ from tests.trading_helpers import balances, fund
 from tradeapp.extensions import db, socketio
 from tradeapp.market.runner import FeedRunner
 from tradeapp.models import Order
-from tradeapp.services import ledger, orders
+from tradeapp.services import ledger
 from tradeapp.services.tokens import issue_tokens
+from tradeapp.services.trading import orders
 
 D = Decimal
 

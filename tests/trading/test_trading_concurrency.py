@@ -13,8 +13,9 @@ from tests.trading_helpers import balances, fund, make_pairs
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Hold, Order, Wallet
-from tradeapp.services import execution, ledger, orders, positions
+from tradeapp.services import ledger
 from tradeapp.services.ledger import InsufficientFunds
+from tradeapp.services.trading import execution, orders, positions
 
 D = Decimal
 postgres_only = pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")
@@ -37,8 +38,8 @@ def test_cancel_racing_a_fill_exactly_one_wins_and_the_hold_is_consistent(app, t
     )
     order_id, user_id = order.id, trader.id
     market.set("BTC/USD", "48980", "48990", levels=10, size="5", step="10")
-    from tradeapp.services import prices
-    from tradeapp.services.pairs import get_pair
+    from tradeapp.services.trading import prices
+    from tradeapp.services.trading.pairs import get_pair
 
     quote = prices.live_quote(get_pair("BTC-USD"))
     book = prices.live_book(get_pair("BTC-USD"))

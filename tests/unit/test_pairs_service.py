@@ -1,4 +1,4 @@
-"""services.pairs: validation rules, audit rows, market data fallbacks."""
+"""services.trading.pairs: validation rules, audit rows, market data fallbacks."""
 
 from decimal import Decimal
 
@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from tradeapp.errors import NotFound, ValidationFailed
 from tradeapp.models import AuditLog, TradingPair
-from tradeapp.services import pairs
 from tradeapp.services.seed import seed_pairs
+from tradeapp.services.trading import pairs
 
 GOOD = {
     "symbol": "BTC/EUR",

@@ -13,9 +13,10 @@ from tests.conftest import csrf_token
 from tradeapp.market import runner as feed_runner
 from tradeapp.models import AuditLog, Hold, Order, Trade, TradingPair
 from tradeapp.models.types import utcnow
-from tradeapp.services import ledger, orders, prices
+from tradeapp.services import ledger
 from tradeapp.services.ledger import Leg
 from tradeapp.services.seed import seed_pairs
+from tradeapp.services.trading import orders, prices
 
 HX = {"HX-Request": "true"}
 ORDERS = "/staff/trading/orders/"

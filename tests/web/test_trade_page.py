@@ -14,7 +14,7 @@ from tests.api.order_helpers import available, make_stale, pin_prices
 from tests.conftest import csrf_token, web_login
 from tests.trading_helpers import fund, market, pairs  # noqa: F401 - fixtures
 from tradeapp.models import Order, Position
-from tradeapp.services import orders, positions
+from tradeapp.services.trading import orders, positions
 
 D = Decimal
 PAGE = "/trade/BTC-USD"

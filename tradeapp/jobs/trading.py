@@ -14,7 +14,7 @@ def check_triggers(symbol: str) -> int:
     The feed enqueues it with a per-pair job id, so ticks never pile up checks; each order is
     settled in its own transaction under its row lock, so a repeated run changes nothing.
     """
-    from tradeapp.services import orders
+    from tradeapp.services.trading import orders
 
     executed = orders.check_triggers(symbol)
     if executed:

@@ -196,7 +196,7 @@ class FeedRunner:
 
     def sync_candles(self) -> list[str]:
         """Store the latest bars of healthy pairs, once a minute each (a backfill the first time)."""
-        from tradeapp.services import candles
+        from tradeapp.services.trading import candles
 
         now = self.clock()
         synced = []

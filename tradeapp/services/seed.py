@@ -150,8 +150,8 @@ def seed_demo_trading() -> list[str]:
 
     from tradeapp.errors import DomainError
     from tradeapp.models import Order
-    from tradeapp.services import orders, prices
-    from tradeapp.services.pairs import get_pair
+    from tradeapp.services.trading import orders, prices
+    from tradeapp.services.trading.pairs import get_pair
 
     user = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER["email"]))
     if user is None or db.session.scalar(select(Order.id).where(Order.user_id == user.id).limit(1)):

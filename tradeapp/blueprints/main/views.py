@@ -7,7 +7,7 @@ from sqlalchemy import select, text
 from tradeapp.extensions import db
 from tradeapp.mail import outbox_messages
 from tradeapp.models import TradingPair
-from tradeapp.services import positions
+from tradeapp.services.trading import positions
 from tradeapp.web import login_required
 
 bp = Blueprint("main", __name__)

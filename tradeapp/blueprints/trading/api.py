@@ -3,7 +3,7 @@
 from tradeapp.blueprints.api import ApiBlueprint, PageArgsSchema, page_schema, paginate
 from tradeapp.blueprints.trading.orders_api import blp as orders_blp  # noqa: F401 - registered with this module
 from tradeapp.blueprints.trading.schemas import CandleArgsSchema, CandlesSchema, MarketDataSchema, TradingPairSchema
-from tradeapp.services import pairs
+from tradeapp.services.trading import pairs
 
 blp = ApiBlueprint(
     "trading_api",

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from tradeapp.services.pairs import PAIR_TYPES
+from tradeapp.services.trading.pairs import PAIR_TYPES
 
 REQUIRED = "This field is required."
 
@@ -91,7 +91,7 @@ def _decimal_text(label, required=False, placeholder="0.00"):
 
 
 class OrderForm(FlaskForm):
-    """A customer's order on the trade page; services.orders checks sizes, prices and funds."""
+    """A customer's order on the trade page; services.trading.orders checks sizes, prices and funds."""
 
     side = RadioField("Side", choices=ORDER_SIDE_CHOICES, default="buy")
     order_type = RadioField("Order type", choices=ORDER_TYPE_CHOICES, default="market")
@@ -105,7 +105,7 @@ class OrderForm(FlaskForm):
         self.idempotency_key.data = uuid.uuid4().hex
 
     def order_data(self, symbol: str) -> dict:
-        """What services.orders takes: only the price field the chosen type uses."""
+        """What services.trading.orders takes: only the price field the chosen type uses."""
         data = {
             "symbol": symbol,
             "side": self.side.data,

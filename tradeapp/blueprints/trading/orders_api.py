@@ -26,7 +26,7 @@ from tradeapp.blueprints.trading.schemas import (
 )
 from tradeapp.errors import NotFound, ValidationFailed
 from tradeapp.models import Order, Position, Trade
-from tradeapp.services import orders, pairs, positions, prices
+from tradeapp.services.trading import orders, pairs, positions, prices
 
 
 class DecimalJsonParser(FlaskParser):

@@ -15,7 +15,7 @@ from tradeapp.blueprints.api import PageArgsSchema
 from tradeapp.currencies import CurrencyError
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models.trading import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
-from tradeapp.services import pairs
+from tradeapp.services.trading import pairs
 from tradeapp.services.wallets import fmt
 
 DECIMAL = {"type": "string", "description": "Decimal as a string."}

@@ -9,7 +9,7 @@ from tradeapp.blueprints.staff.views import add_nav
 from tradeapp.errors import DomainError
 from tradeapp.models import TradingPair
 from tradeapp.models.types import utcnow
-from tradeapp.services import pairs, prices
+from tradeapp.services.trading import pairs, prices
 from tradeapp.web import get_or_404, is_htmx, render, staff_required
 
 from .forms import NewPairForm, PairForm

@@ -5,7 +5,7 @@ from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tradeapp.models.trading import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
-from tradeapp.services.trading_queries import LIVE
+from tradeapp.services.trading.queries import LIVE
 
 
 def _label(value: str) -> str:

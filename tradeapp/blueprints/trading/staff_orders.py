@@ -9,7 +9,9 @@ from tradeapp.blueprints.staff.views import add_nav
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Order, User
-from tradeapp.services import orders, pairs, staff_queries, trading_queries
+from tradeapp.services import staff_queries
+from tradeapp.services.trading import orders, pairs
+from tradeapp.services.trading import queries as trading_queries
 from tradeapp.web import get_or_404, is_htmx, render, staff_required
 
 from .staff_forms import OrderFilterForm, StaffCancelForm, TradeFilterForm

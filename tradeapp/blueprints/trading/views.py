@@ -18,7 +18,8 @@ from tradeapp.errors import DomainError, NotFound
 from tradeapp.extensions import db
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models import TradingPair
-from tradeapp.services import orders, pairs, positions, prices, wallets
+from tradeapp.services import wallets
+from tradeapp.services.trading import orders, pairs, positions, prices
 from tradeapp.web import is_htmx, login_required, render
 
 from .forms import ORDER_TYPE_CHOICES, OrderForm, ProtectionForm

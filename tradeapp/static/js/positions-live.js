@@ -1,5 +1,5 @@
 // Live profit and loss of position rows ([data-position="BTC-USD"]) from Socket.IO "ticker" events.
-// Rows are marked at the bid, like services.positions.valuation; the server's figures are the record,
+// Rows are marked at the bid, like services.trading.positions.valuation; the server's figures are the record,
 // this only keeps them moving between reloads. Used by the trade page and the dashboard.
 (function () {
   "use strict";

@@ -17,9 +17,9 @@ from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Order, Position, TradingPair, User, Wallet
 from tradeapp.models.types import utcnow
-from tradeapp.services import fills, prices
-from tradeapp.services.fills import ZERO
 from tradeapp.services.ledger import _insert
+from tradeapp.services.trading import fills, prices
+from tradeapp.services.trading.fills import ZERO
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def portfolio(user: User) -> dict:
 
 
 def _protection_price(value, name: str, pair: TradingPair, errors: dict) -> Decimal | None:
-    from tradeapp.services.orders import _number, price_step
+    from tradeapp.services.trading.orders import _number, price_step
 
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -209,7 +209,7 @@ def close_position(user: User, position_id: int) -> Order:
 
 
 def _close(user_id: int, position: Position, source_reason: str) -> Order:
-    from tradeapp.services.orders import OrderRequest, _place, quantity_step
+    from tradeapp.services.trading.orders import OrderRequest, _place, quantity_step
 
     pair = position.pair
     if position.quantity <= 0:

@@ -34,8 +34,10 @@ from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Order, Trade, TradingPair, User, Wallet
 from tradeapp.models.trading import LIVE_STATUSES, ORDER_SIDES, ORDER_SOURCES, ORDER_TYPES
-from tradeapp.services import audit, fills, ledger, prices
-from tradeapp.services.execution import (
+from tradeapp.services import audit, ledger
+from tradeapp.services.ledger import InsufficientFunds
+from tradeapp.services.trading import fills, prices
+from tradeapp.services.trading.execution import (
     BOOK_DEPTH,
     Outcome,
     check_triggers,
@@ -55,8 +57,7 @@ from tradeapp.services.execution import (
     trigger_key,
     trigger_price_of,
 )
-from tradeapp.services.fills import ZERO
-from tradeapp.services.ledger import InsufficientFunds
+from tradeapp.services.trading.fills import ZERO
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def _number(value, name: str, errors: dict) -> Decimal | None:
 
 def resolve_pair(data: dict) -> TradingPair:
     """The active pair named by ``symbol`` (``BTC-USD`` or ``BTC/USD``) or ``trading_pair`` (an id)."""
-    from tradeapp.services.pairs import from_url_symbol
+    from tradeapp.services.trading.pairs import from_url_symbol
 
     if data.get("trading_pair") not in (None, ""):
         try:

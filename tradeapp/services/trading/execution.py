@@ -24,10 +24,11 @@ from tradeapp.extensions import db
 from tradeapp.models import Order, PlatformAccount, Trade, TradingPair, Transaction, Wallet
 from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
-from tradeapp.services import fills, ledger, positions, prices
-from tradeapp.services.fills import ZERO
+from tradeapp.services import ledger
 from tradeapp.services.ledger import Leg
 from tradeapp.services.rows import commit_keeping
+from tradeapp.services.trading import fills, positions, prices
+from tradeapp.services.trading.fills import ZERO
 
 log = logging.getLogger(__name__)
 

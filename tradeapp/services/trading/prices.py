@@ -16,7 +16,7 @@ from tradeapp.errors import Conflict
 from tradeapp.market.base import UnknownSymbol, json_safe
 from tradeapp.market.runner import last_book, last_quote, pair_status
 from tradeapp.models import TradingPair
-from tradeapp.services.pairs import MarketDataUnavailable, _feed_for
+from tradeapp.services.trading.pairs import MarketDataUnavailable, _feed_for
 
 QUOTE_FIELDS = ("last", "bid", "ask", "change_24h", "high_24h", "low_24h", "volume")
 
@@ -136,7 +136,7 @@ def feed_status() -> list[dict]:
     """Per pair: last tick time and age, stale flag and consecutive feed failures (staff page)."""
     from datetime import UTC, datetime
 
-    from tradeapp.services.pairs import all_pairs
+    from tradeapp.services.trading.pairs import all_pairs
 
     rows = []
     now = time.time()

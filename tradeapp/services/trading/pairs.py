@@ -352,7 +352,7 @@ def candles(pair: TradingPair, timeframe: str = "1h", limit: int = 100) -> dict:
         errors["limit"] = [f"Between 1 and {MAX_CANDLES}."]
     if errors:
         raise ValidationFailed("Invalid input.", errors)
-    from tradeapp.services import candles as stored_candles
+    from tradeapp.services.trading import candles as stored_candles
 
     bars = stored_candles.stored(pair, timeframe, limit)
     if stored_candles.is_current(bars, timeframe, limit):

@@ -1,0 +1,1 @@
+"""Trading: pairs, prices, orders, their execution and fills, positions, candles."""
