@@ -1,7 +1,7 @@
 """Column types shared by the models."""
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from sqlalchemy import DateTime, Numeric, String
 from sqlalchemy.types import TypeDecorator
@@ -57,7 +57,11 @@ class Money(TypeDecorator):
         value = Decimal(value)
         if dialect.name == "sqlite":
             quantum = Decimal(1).scaleb(-self.scale)
-            text = format(abs(value.quantize(quantum)), "f")
+            # The default context keeps 28 digits, fewer than NUMERIC(36, 18) holds: a forex
+            # candle's volume of 1e10 at 18 decimals would raise InvalidOperation.
+            with localcontext() as ctx:
+                ctx.prec = max(ctx.prec, value.adjusted() + 1 + self.scale)
+                text = format(abs(value.quantize(quantum)), "f")
             whole, _, frac = text.partition(".")
             digits = self.precision - self.scale
             if len(whole) > digits:
