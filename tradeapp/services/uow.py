@@ -22,14 +22,23 @@ placing an order inside its own transaction).
 ``uow.keep(obj, …)`` leaves what this transaction wrote loaded after the commit (see
 :func:`tradeapp.services.rows.commit_keeping`): the hot paths answer with those values without
 reading them back. ``uow.rollback()`` ends the unit early without committing (nothing to do).
+
+Staff queue counters registered with a model (:func:`tradeapp.domains.add_counter`) are pushed
+after any unit that changed a row of that model commits: services never push them by hand.
 """
 
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from tradeapp import realtime
+from tradeapp.domains import EXTENSION_KEY as DOMAINS_KEY
 from tradeapp.extensions import db
 from tradeapp.mail import send_mail
 from tradeapp.queues import enqueue
@@ -44,12 +53,14 @@ _KEY = "tradeapp.uow"
 class UnitOfWork:
     """What one transaction will do once it committed; use through :func:`unit_of_work`."""
 
-    __slots__ = ("effects", "kept", "rolled_back")
+    __slots__ = ("changed", "effects", "kept", "rolled_back")
 
     def __init__(self) -> None:
         self.effects: list[tuple[Callable, tuple, dict]] = []
         self.kept: list = []
         self.rolled_back = False
+        #: model classes whose rows this unit inserted, changed or deleted (for the staff counters)
+        self.changed: set[type] = set()
 
     def after_commit(self, func: Callable, *args: Any, **kwargs: Any) -> None:
         """Call ``func(*args, **kwargs)`` once the transaction committed (never if it rolls back)."""
@@ -82,11 +93,26 @@ class UnitOfWork:
         db.session.rollback()
 
     def _run_effects(self) -> None:
+        registry = current_app.extensions.get(DOMAINS_KEY) if self.changed else None
+        if registry is not None:
+            for counter in registry.counters_for(self.changed):
+                self.effects.append((_push_counter, (counter,), {}))
         for func, args, kwargs in self.effects:
             try:
                 func(*args, **kwargs)
             except Exception:  # noqa: BLE001 - the change is committed; a lost event or job is logged
                 log.exception("after-commit effect %s failed", getattr(func, "__qualname__", func))
+
+
+def _push_counter(counter) -> None:
+    realtime.emit_to_staff("queue_counters", {counter.name: counter.count()})
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed(session: Session, flush_context) -> None:
+    unit = session.info.get(_KEY)
+    if unit is not None:
+        unit.changed.update(type(obj) for obj in chain(session.new, session.dirty, session.deleted))
 
 
 def current() -> UnitOfWork | None:
