@@ -22,6 +22,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_jobs(app)
     register_socket_events(app)
     return app
 
@@ -71,6 +72,12 @@ def register_commands(app: Flask) -> None:
     from tradeapp.cli import register_cli
 
     register_cli(app)
+
+
+def register_jobs(app: Flask) -> None:
+    from tradeapp.jobs import feed
+
+    feed.init_app(app)
 
 
 def register_socket_events(app: Flask) -> None:

@@ -93,7 +93,8 @@ class OrderRequest:
         return self.quote if self.side == "buy" else self.base
 
 
-def _number(value, name: str, errors: dict) -> Decimal | None:
+def parse_number(value, name: str, errors: dict) -> Decimal | None:
+    """A positive, finite, in-range Decimal from form or JSON input; problems go to ``errors[name]``."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
@@ -148,7 +149,7 @@ def validate(data: dict, pair: TradingPair | None = None) -> OrderRequest:
     if order_type not in ORDER_TYPES:
         errors["order_type"] = [f"One of {', '.join(ORDER_TYPES)}."]
 
-    quantity = _number(data.get("quantity"), "quantity", errors)
+    quantity = parse_number(data.get("quantity"), "quantity", errors)
     if quantity is None and "quantity" not in errors:
         errors["quantity"] = ["Enter the quantity."]
     if quantity is not None:
@@ -167,7 +168,7 @@ def validate(data: dict, pair: TradingPair | None = None) -> OrderRequest:
     pstep = price_step(pair)
     prices_given = {}
     for name in ("price", "stop_price"):
-        value = _number(data.get(name), name, errors)
+        value = parse_number(data.get(name), name, errors)
         if value is not None and value != value.quantize(pstep, ROUND_DOWN):
             errors.setdefault(name, []).append(f"Use steps of {pstep:f} {pair.quote_currency}.")
         prices_given[name] = value
@@ -263,10 +264,11 @@ def place_order(user: User, data: dict, *, source: str = "manual", source_id: in
     if source not in ORDER_SOURCES:
         raise ValueError(f"unknown order source {source!r}")
     req = validate(data)
-    return _place(user.id, req, source=source, source_id=source_id)
+    return place(user.id, req, source=source, source_id=source_id)
 
 
-def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+def place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+    """Hold and place an already validated order (placing, closing a position); one unit of work."""
     pair = req.pair
     quote = prices.live_quote(pair)
     _check_trigger_side(req, quote)

@@ -15,7 +15,8 @@ from tradeapp.currencies import CURRENCIES
 from tradeapp.errors import DomainError, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.market.base import TIMEFRAMES, MarketFeed, PairSpec, UnknownSymbol, json_safe
-from tradeapp.market.runner import EXTENSION_KEY, build_feed, last_quote
+from tradeapp.market.runner import build_feed
+from tradeapp.market.state import EXTENSION_KEY, last_quote
 from tradeapp.models import TradingPair, User
 from tradeapp.services import audit
 

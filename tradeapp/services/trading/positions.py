@@ -146,11 +146,12 @@ def portfolio(user: User) -> dict:
 
 
 def _protection_price(value, name: str, pair: TradingPair, errors: dict) -> Decimal | None:
-    from tradeapp.services.trading.orders import _number, price_step
+    # orders → execution → positions: importing orders at the top would close that circle.
+    from tradeapp.services.trading.orders import parse_number, price_step
 
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    number = _number(value, name, errors)
+    number = parse_number(value, name, errors)
     step = price_step(pair)
     if number is not None and number != number.quantize(step):
         errors.setdefault(name, []).append(f"Use steps of {step:f} {pair.quote_currency}.")
@@ -205,7 +206,8 @@ def close_position(user: User, position_id: int) -> Order:
 
 
 def _close(user_id: int, position: Position, source_reason: str) -> Order:
-    from tradeapp.services.trading.orders import OrderRequest, _place, quantity_step
+    # orders → execution → positions: importing orders at the top would close that circle.
+    from tradeapp.services.trading.orders import OrderRequest, place, quantity_step
 
     pair = position.pair
     if position.quantity <= 0:
@@ -220,7 +222,7 @@ def _close(user_id: int, position: Position, source_reason: str) -> Order:
         )
     request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
     db.session.rollback()
-    order = _place(user_id, request, source="position", source_id=position.id)
+    order = place(user_id, request, source="position", source_id=position.id)
     log.info("position %s closed by order %s (%s)", position.id, order.id, source_reason)
     return order
 

@@ -14,7 +14,7 @@ from flask import current_app
 
 from tradeapp.errors import Conflict
 from tradeapp.market.base import UnknownSymbol, json_safe
-from tradeapp.market.runner import last_book, last_quote, pair_status
+from tradeapp.market.state import last_book, last_quote, pair_status
 from tradeapp.models import TradingPair
 from tradeapp.services.trading.pairs import MarketDataUnavailable, _feed_for
 
