@@ -7,6 +7,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tradeapp.config import Config
 
+# The register_* functions import inside: this module runs first whenever any ``tradeapp.*`` module
+# is imported, so importing the whole app at the top would load it (and loop) for every import.
+
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: extensions, blueprints, error handlers, CLI commands, socket events."""
@@ -81,6 +84,6 @@ def register_jobs(app: Flask) -> None:
 
 
 def register_socket_events(app: Flask) -> None:
-    from tradeapp import realtime
+    from tradeapp import sockets
 
-    realtime.register_events()
+    sockets.register_events()

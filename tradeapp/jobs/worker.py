@@ -8,6 +8,7 @@ import logging
 
 from rq import SimpleWorker, Worker
 
+from tradeapp.extensions import db
 from tradeapp.jobs import _job_app
 
 
@@ -22,7 +23,6 @@ class AppWorker(Worker):
 
     def main_work_horse(self, job, queue):
         # SQLAlchemy's fork rule: the child must not reuse the parent's pooled connections.
-        from tradeapp.extensions import db
 
         with _job_app().app_context():
             db.engine.dispose(close=False)
@@ -44,8 +44,6 @@ class OrdersWorker(SimpleWorker):
         return super().bootstrap(*args, **kwargs)
 
     def execute_job(self, job, queue):
-        from tradeapp.extensions import db
-
         try:
             return super().execute_job(job, queue)
         finally:

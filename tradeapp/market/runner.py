@@ -66,6 +66,7 @@ def set_hooks(app: Flask, hooks: FeedHooks) -> None:
 def build_feed(app: Flask) -> MarketFeed:
     """The feed named by MARKET_FEED: ``simulated`` (default) or ``ccxt``."""
     name = app.config["MARKET_FEED"]
+    # Each feed is imported when chosen: ccxt takes seconds to import, the simulated feed loads its data.
     if name == "simulated":
         from tradeapp.market.simulated import SimulatedFeed
 
