@@ -3,8 +3,10 @@
 It runs as its own process in production (``flask --app wsgi feed run``, emitting through the
 Socket.IO Redis message queue) and as a background task of ``python app.py`` in embedded mode.
 The last quote per pair is kept in memory and, when Redis is configured, under ``quote:<SYMBOL>``
-so any process can read it (``last_quote``). A failing pair is logged and retried with back-off;
-the loop itself never dies.
+so any process can read it (:mod:`tradeapp.market.state`). A failing pair is logged and retried
+with back-off; the loop itself never dies. What a tick sets off beyond prices (the trigger check,
+stored candles) is the app's :class:`FeedHooks`, supplied by ``tradeapp.jobs.feed``: the feed is
+a leaf and imports neither services nor jobs.
 """
 
 import json
@@ -24,12 +26,12 @@ from tradeapp.market.base import MarketFeed, PairSpec, json_safe
 from tradeapp.market.state import (  # noqa: F401 - readers of the published state import them from here too
     EXTENSION_KEY,
     PUBLISHED_TTL,
-    _redis,
     book_key,
     last_book,
     last_quote,
     pair_status,
     quote_key,
+    redis_or_none,
     status_key,
 )
 from tradeapp.models import TradingPair
@@ -159,7 +161,7 @@ class FeedRunner:
         with self.app.app_context():
             pairs = self.active_pairs()
             self.feed.set_pairs(pairs)
-            redis = _redis(self.app)
+            redis = redis_or_none(self.app)
             now = self.clock()
             for spec in pairs:
                 if self.retry_at.get(spec.symbol, now) > now:

@@ -31,7 +31,7 @@ def status_key(symbol: str) -> str:
 PUBLISHED_TTL = 86400
 
 
-def _redis(app: Flask):
+def redis_or_none(app: Flask):
     """The app's Redis client when Redis is configured, else None."""
     if not (app.config.get("REDIS_URL") or "tradeapp.redis" in app.extensions):
         return None
@@ -42,7 +42,7 @@ def _published(symbol: str, attr: str, key: str) -> dict | None:
     runner = current_app.extensions.get(EXTENSION_KEY)
     if runner is not None and symbol in getattr(runner, attr):
         return getattr(runner, attr)[symbol]
-    redis = _redis(current_app)
+    redis = redis_or_none(current_app)
     raw = redis.get(key) if redis is not None else None
     return json.loads(raw) if raw else None
 
