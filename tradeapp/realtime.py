@@ -1,16 +1,13 @@
-"""The one place that emits Socket.IO events, and the connection handler.
+"""The one place that emits Socket.IO events (a leaf: services emit through it after commit).
 
 Rooms: ``user:<id>`` (every connection of a user), ``staff`` (staff consoles) and
-``ticker:<symbol>`` (prices). In production the app is initialised with the Redis message
+``ticker:<symbol>`` (prices); who joins which is decided in :mod:`tradeapp.sockets`. In production the app is initialised with the Redis message
 queue, so workers and the feed process emit through the same calls.
 """
 
 import logging
 
-from flask import g, request
-from flask_login import current_user
-from flask_socketio import ConnectionRefusedError, join_room, leave_room
-
+from tradeapp.currencies import get_currency
 from tradeapp.extensions import socketio
 
 log = logging.getLogger(__name__)
@@ -42,66 +39,11 @@ def emit_orderbook(symbol: str, book: dict) -> None:
     socketio.emit("orderbook", data, to=ticker_room(symbol))
 
 
-def _connecting_user(auth):
-    from tradeapp.auth import user_from_access_token
-
-    if isinstance(auth, dict) and auth.get("token"):
-        return user_from_access_token(str(auth["token"]))
-    # Flask-Login caches the user on ``g``; an app context shared with an earlier connection
-    # (tests, or a caller's own context) must not lend that user to this one.
-    g.pop("_login_user", None)
-    if current_user.is_authenticated:
-        return current_user._get_current_object()
-    return None
-
-
-def register_events() -> None:
-    @socketio.on("connect")
-    def on_connect(auth=None):
-        user = _connecting_user(auth)
-        if user is None:
-            # Anonymous visitors may still watch public prices.
-            if isinstance(auth, dict) and auth.get("token"):
-                raise ConnectionRefusedError("invalid token")
-            return True
-        join_room(user_room(user.id))
-        if user.is_staff:
-            from flask import session
-
-            # Web staff must have passed two-factor; API tokens for staff are only issued with it.
-            if (isinstance(auth, dict) and auth.get("token")) or session.get("staff_2fa_ok"):
-                join_room("staff")
-        log.debug("socket %s joined as user %s", request.sid, user.id)
-        return True
-
-    @socketio.on("subscribe")
-    def on_subscribe(data):
-        for symbol in _symbols(data):
-            join_room(ticker_room(symbol))
-        return {"ok": True}
-
-    @socketio.on("unsubscribe")
-    def on_unsubscribe(data):
-        for symbol in _symbols(data):
-            leave_room(ticker_room(symbol))
-        return {"ok": True}
-
-
-def _symbols(data) -> list[str]:
-    """The well-formed symbols of a ``{"symbols": [...]}`` message (at most 50)."""
-    symbols = data.get("symbols") if isinstance(data, dict) else None
-    if not isinstance(symbols, list):
-        return []
-    return [s for s in symbols[:50] if isinstance(s, str) and 3 <= len(s) <= 20]
-
-
 # -- money events (funds) ----------------------------------------------------------------------
 
 
 def wallet_payload(wallet) -> dict:
     """``wallet_updated``: the wallet's balances, to the currency's precision."""
-    from tradeapp.currencies import get_currency
-
     quantum = get_currency(wallet.currency).quantum
     return {
         "currency": wallet.currency,
@@ -118,8 +60,6 @@ def wallet_updated(wallet) -> None:
 
 def transaction_created(txn) -> None:
     """Tell a customer about a new or changed history line (``transaction``); call after commit."""
-    from tradeapp.currencies import get_currency
-
     quantum = get_currency(txn.currency).quantum
     emit_to_user(
         txn.user_id,

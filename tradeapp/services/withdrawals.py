@@ -1,6 +1,6 @@
 """Withdrawals: request (a hold of amount + fee), cancel, staff approval and rejection, payouts.
 
-Lifecycle (one transition function, :func:`transition`)::
+Lifecycle (``Withdrawal.__states__``, :data:`tradeapp.models.funds.WITHDRAWAL_STATES`)::
 
     pending ──approve (1 or 2 staff)──▶ approved ──payout job──▶ processing ──▶ completed
        │                                   │                          └──────▶ failed
@@ -12,9 +12,10 @@ and ``fees`` platform accounts when the payout succeeds, and released on cancel,
 failed payout.
 
 Limits (per currency below; 24 hours by KYC level in :mod:`tradeapp.services.compliance`) and
-the dual-approval threshold ``WITHDRAWAL_DUAL_APPROVAL_OVER`` are compared in USD-equivalent,
-converted with the static rates in :data:`USD_RATES` (indicative rates for limits only, never
-for moving money).
+the dual-approval threshold ``WITHDRAWAL_DUAL_APPROVAL_OVER`` are compared in USD-equivalent at
+live prices (:func:`tradeapp.services.trading.prices.convert`; a stale price still counts, the
+limits are indicative). A currency no market prices cannot be checked against the limit, so its
+withdrawal is refused until one does, and always needs two approvers.
 """
 
 import logging
@@ -22,7 +23,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -36,8 +37,11 @@ from tradeapp.models import AuditLog, Deposit, Hold, Transaction, User, Withdraw
 from tradeapp.models.funds import DESTINATION_TYPES
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, compliance, ledger
+from tradeapp.queues import enqueue
+from tradeapp.services import audit, compliance, ledger, rows
 from tradeapp.services.ledger import Leg
+from tradeapp.services.trading import prices
+from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 D = Decimal
@@ -62,16 +66,6 @@ RULES: dict[str, CurrencyRule] = {
     "USDT": CurrencyRule(D("10"), D("50000"), D("1")),
 }
 
-#: indicative USD value of one unit, for limits and the dual-approval threshold only
-USD_RATES: dict[str, Decimal] = {
-    "USD": D("1"),
-    "EUR": D("1.08"),
-    "GBP": D("1.27"),
-    "BTC": D("60000"),
-    "ETH": D("3000"),
-    "USDT": D("1"),
-}
-
 #: crypto networks a currency can be sent on
 NETWORKS: dict[str, tuple[str, ...]] = {
     "BTC": ("bitcoin",),
@@ -87,15 +81,6 @@ IBAN_PATTERN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 
 DESTINATION_LABELS = {"bank_account": "Bank account", "crypto_wallet": "Crypto wallet"}
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"approved", "rejected", "cancelled"}),
-    "approved": frozenset({"processing", "rejected"}),
-    "processing": frozenset({"completed", "failed"}),
-    "completed": frozenset(),
-    "failed": frozenset(),
-    "rejected": frozenset(),
-    "cancelled": frozenset(),
-}
 #: statuses that do not count against the 24-hour limit (the money never left)
 NOT_COUNTED = ("cancelled", "rejected", "failed")
 #: rejection presets offered to staff (free text may be added)
@@ -107,6 +92,8 @@ REJECTION_PRESETS = (
 )
 
 MANAGE = "withdrawals.manage"
+#: the payout job, by name (services never import job modules)
+PAYOUT_JOB = "tradeapp.jobs.payouts.send_payout"
 
 
 class LimitExceeded(DomainError):
@@ -123,9 +110,25 @@ def rule_for(currency: str) -> CurrencyRule:
     return RULES[get_currency(currency).code]
 
 
-def to_usd(amount: Decimal, currency: str) -> Decimal:
-    """Indicative USD-equivalent of ``amount`` (cents, half up)."""
-    return (amount * USD_RATES[get_currency(currency).code]).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+class PriceUnavailable(DomainError):
+    """No market prices the currency, so the withdrawal cannot be checked against the limits."""
+
+    status = 503
+    code = "price_unavailable"
+
+
+def to_usd(amount: Decimal, currency: str) -> Decimal | None:
+    """USD-equivalent of ``amount`` at live prices (cents, half up); None when no market prices it."""
+    converted = prices.convert(amount, currency, "USD")
+    return converted.amount if converted is not None else None
+
+
+def _usd_for_limits(amount: Decimal, currency: str) -> Decimal:
+    usd = to_usd(amount, currency)
+    if usd is None:
+        message = f"There is no {currency} price right now to check your withdrawal limit; please try again later."
+        raise PriceUnavailable(message, {"amount": [message]})
+    return usd
 
 
 def dual_approval_threshold() -> Decimal:
@@ -134,19 +137,13 @@ def dual_approval_threshold() -> Decimal:
 
 def approvals_required(w: Withdrawal) -> int:
     """Two distinct approvers above ``WITHDRAWAL_DUAL_APPROVAL_OVER`` (USD-equivalent), else one."""
-    return 2 if to_usd(w.amount, w.currency) > dual_approval_threshold() else 1
+    usd = to_usd(w.amount, w.currency)
+    return 2 if usd is None or usd > dual_approval_threshold() else 1
 
 
 def idempotency_key(w: Withdrawal) -> str:
     """The provider key for this withdrawal's payout: the same on every attempt."""
     return f"payout-{w.id}"
-
-
-def transition(w: Withdrawal, new_status: str) -> None:
-    """Move ``w`` to ``new_status`` or raise IllegalTransition."""
-    if new_status not in TRANSITIONS.get(w.status, frozenset()):
-        raise IllegalTransition(f"A {w.status} withdrawal cannot become {new_status}.")
-    w.status = new_status
 
 
 def _iban_ok(iban: str) -> bool:
@@ -212,12 +209,7 @@ def validate_destination(currency: str, destination_type: str, details) -> tuple
 
 
 def _lock(withdrawal_id: int) -> Withdrawal:
-    w = db.session.scalar(
-        select(Withdrawal)
-        .where(Withdrawal.id == withdrawal_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    w = rows.lock(Withdrawal, withdrawal_id)
     if w is None:
         raise NotFound("No such withdrawal.")
     return w
@@ -232,33 +224,19 @@ def _snapshot(w: Withdrawal) -> dict:
     return {"status": w.status, "amount": str(w.amount), "currency": w.currency, "approvals": len(w.approvals)}
 
 
-def _after_commit(func, *args, **kwargs) -> None:
-    """Run a side effect of a committed change; its failure must not undo or hide the change."""
-    try:
-        func(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - logged; the money state is already committed
-        log.exception("side effect %s failed", getattr(func, "__name__", func))
-
-
 def pending_count() -> int:
+    """The staff queue's length (the ``withdrawals`` counter, pushed after every change)."""
     return db.session.scalar(select(func.count()).select_from(Withdrawal).where(Withdrawal.status == "pending"))
 
 
-def emit_counters() -> None:
-    """Tell staff consoles the queue length."""
-    from tradeapp import realtime
-
-    realtime.emit_to_staff("queue_counters", {"withdrawals": pending_count()})
-
-
-def _tell_user(w: Withdrawal, message: str, level: str, mail_template: str | None = None, subject: str = "") -> None:
-    from tradeapp import realtime
-    from tradeapp.mail import send_mail
-
-    realtime.emit_to_user(w.user_id, "withdrawal_status", {"id": w.id, "status": w.status})
-    realtime.emit_to_user(w.user_id, "notification", {"message": message, "level": level})
+def _tell_user(
+    uow: UnitOfWork, w: Withdrawal, message: str, level: str, mail_template: str | None = None, subject: str = ""
+) -> None:
+    """The status event, a notification and (optionally) an e-mail, once the change committed."""
+    uow.emit_to_user(w.user_id, "withdrawal_status", {"id": w.id, "status": w.status})
+    uow.emit_to_user(w.user_id, "notification", {"message": message, "level": level})
     if mail_template:
-        send_mail(w.user.email, subject, mail_template, user=w.user, withdrawal=w)
+        uow.mail(w.user.email, subject, mail_template, user=w.user, withdrawal=w)
 
 
 # -- customer operations ---------------------------------------------------------------------------
@@ -267,14 +245,16 @@ def _tell_user(w: Withdrawal, message: str, level: str, mail_template: str | Non
 def daily_usage_usd(user: User, now=None) -> Decimal:
     """USD-equivalent of the user's withdrawals in the last 24 hours that may still leave or left."""
     since = (now or utcnow()) - timedelta(hours=24)
-    rows = db.session.execute(
+    totals: dict[str, Decimal] = {}
+    for currency, amount in db.session.execute(
         select(Withdrawal.currency, Withdrawal.amount).where(
             Withdrawal.user_id == user.id,
             Withdrawal.created_at >= since,
             Withdrawal.status.not_in(NOT_COUNTED),
         )
-    )
-    return sum((to_usd(amount, currency) for currency, amount in rows), D(0))
+    ):
+        totals[currency] = totals.get(currency, D(0)) + amount
+    return sum((_usd_for_limits(amount, currency) for currency, amount in totals.items()), D(0))
 
 
 def request_withdrawal(
@@ -314,12 +294,12 @@ def request_withdrawal(
         raise ValidationFailed("Invalid withdrawal request.", errors)
     rule = RULES[code]
 
-    try:
+    with unit_of_work():
         # One request per user at a time: the 24-hour sum is read under the user's row lock.
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
         limit = compliance.withdrawal_daily_limit_usd(user)
         used = daily_usage_usd(user)
-        if used + to_usd(value, code) > limit:
+        if used + _usd_for_limits(value, code) > limit:
             left = max(limit - used, D(0))
             raise LimitExceeded(
                 f"This exceeds your 24-hour withdrawal limit of {limit:,} USD (about {left:,} USD left).",
@@ -354,11 +334,6 @@ def request_withdrawal(
         db.session.add(w)
         db.session.flush()
         audit.record(user, "withdrawal.requested", w, after=_snapshot(w))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(emit_counters)
     return w
 
 
@@ -370,19 +345,12 @@ def cancel_withdrawal(user: User, w: Withdrawal) -> Withdrawal:
     """
     if w.user_id != user.id:
         raise NotFound("No such withdrawal.")
-    try:
+    with unit_of_work():
         w = _lock(w.id)
         before = _snapshot(w)
-        if w.status != "pending":
-            raise IllegalTransition(f"Only a pending withdrawal can be cancelled; this one is {w.status}.")
-        transition(w, "cancelled")
+        w.transition_to("cancelled", f"Only a pending withdrawal can be cancelled; this one is {w.status}.")
         _release(w, "cancelled", "Cancelled by the customer.")
         audit.record(user, "withdrawal.cancelled", w, before=before, after=_snapshot(w))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(emit_counters)
     return w
 
 
@@ -398,45 +366,43 @@ def approve_withdrawal(staff: User, w: Withdrawal) -> Withdrawal:
     """
     _require_manager(staff)
     try:
-        w = _lock(w.id)
-        if w.user_id == staff.id:
-            raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
-        if w.status != "pending":
-            raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
-        if any(a.approver_id == staff.id for a in w.approvals):
-            raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
-        before = _snapshot(w)
-        db.session.add(WithdrawalApproval(withdrawal_id=w.id, approver_id=staff.id))
-        db.session.flush()
-        db.session.refresh(w, ["approvals"])
-        required = approvals_required(w)
-        if len(w.approvals) >= required:
-            transition(w, "approved")
-            w.approved_by_id = staff.id
-            w.decided_at = utcnow()
-        after = {**_snapshot(w), "required": required}
-        audit.record(staff, "withdrawal.approved", w, before=before, after=after)
-        db.session.commit()
+        with unit_of_work() as uow:
+            w = _approve(uow, staff, w)
     except IntegrityError as exc:
-        db.session.rollback()
         raise Conflict(
             "You have already approved this withdrawal; another person must.", code="already_approved"
         ) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    return w
+
+
+def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
+    w = _lock(w.id)
+    if w.user_id == staff.id:
+        raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
+    if w.status != "pending":
+        raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
+    if any(a.approver_id == staff.id for a in w.approvals):
+        raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
+    before = _snapshot(w)
+    db.session.add(WithdrawalApproval(withdrawal_id=w.id, approver_id=staff.id))
+    db.session.flush()
+    db.session.refresh(w, ["approvals"])
+    required = approvals_required(w)
+    if len(w.approvals) >= required:
+        w.transition_to("approved")
+        w.approved_by_id = staff.id
+        w.decided_at = utcnow()
+    after = {**_snapshot(w), "required": required}
+    audit.record(staff, "withdrawal.approved", w, before=before, after=after)
     if w.status == "approved":
-        _after_commit(queue_payout, w.id)
-        _after_commit(_tell_user, w, "Your withdrawal was approved and is being sent.", "info")
-    _after_commit(emit_counters)
+        uow.after_commit(queue_payout, w.id)
+        _tell_user(uow, w, "Your withdrawal was approved and is being sent.", "info")
     return w
 
 
 def queue_payout(withdrawal_id: int):
-    from tradeapp.jobs import enqueue
-    from tradeapp.jobs.payouts import send_payout
-
-    return enqueue(send_payout, withdrawal_id, queue="payouts", job_id=f"payout-{withdrawal_id}")
+    """Enqueue the payout job (one per withdrawal: the job id deduplicates)."""
+    return enqueue(PAYOUT_JOB, withdrawal_id, queue="payouts", job_id=f"payout-{withdrawal_id}")
 
 
 def reject_withdrawal(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
@@ -452,38 +418,29 @@ def reject_withdrawal(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
         raise ValidationFailed("Give a reason for the customer.", {"reason": ["Give a reason for the customer."]})
     if len(reason) > 500:
         raise ValidationFailed("The reason is too long.", {"reason": ["At most 500 characters."]})
-    try:
+    with unit_of_work() as uow:
         w = _lock(w.id)
         before = _snapshot(w)
-        transition(w, "rejected")
+        w.transition_to("rejected")
         w.rejection_reason = reason
         w.decided_at = utcnow()
         _release(w, "cancelled", f"Rejected: {reason}")
         audit.record(staff, "withdrawal.rejected", w, before=before, after={**_snapshot(w), "reason": reason})
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(
-        _tell_user, w, f"Your withdrawal was rejected: {reason}", "error", "withdrawal_rejected", "Withdrawal rejected"
-    )
-    _after_commit(emit_counters)
+        _tell_user(
+            uow, w, f"Your withdrawal was rejected: {reason}", "error", "withdrawal_rejected", "Withdrawal rejected"
+        )
     return w
 
 
 def mark_payout_paid(staff: User, w: Withdrawal) -> Withdrawal:
     """Finance confirms a manually exported bank payout was paid."""
     _require_manager(staff)
-    try:
+    with unit_of_work() as uow:
         w = _lock_manual(staff, w)
         before = _snapshot(w)
         _complete(w, w.payout_ref or f"manual-{idempotency_key(w)}", actor=staff)
         audit.record(staff, "withdrawal.paid", w, before=before, after=_snapshot(w))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(_notify_completed, w)
+        _notify_completed(uow, w)
     return w
 
 
@@ -493,16 +450,12 @@ def mark_payout_failed(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
     reason = " ".join((reason or "").split())
     if not reason:
         raise ValidationFailed("Say why the payment failed.", {"reason": ["Say why the payment failed."]})
-    try:
+    with unit_of_work() as uow:
         w = _lock_manual(staff, w)
         before = _snapshot(w)
         _fail(w, reason)
         audit.record(staff, "withdrawal.payout_failed", w, before=before, after={**_snapshot(w), "reason": reason})
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(_notify_failed, w)
+        _notify_failed(uow, w)
     return w
 
 
@@ -526,45 +479,35 @@ def process_payout(withdrawal_id: int) -> str:
     provider for the payout made with the same idempotency key instead of paying again.
     Returns the withdrawal's status afterwards (unchanged when there was nothing to do).
     """
-    try:
+    with unit_of_work() as uow:
         w = _lock(withdrawal_id)
         if w.status not in ("approved", "processing"):
-            db.session.rollback()
+            uow.rollback()
             return w.status  # completed, failed, rejected…: nothing to do
         if w.status == "approved":
-            transition(w, "processing")
+            w.transition_to("processing")
             w.payout_provider = payouts.provider_name_for(w.destination_type)
             w.transaction.status = "processing"
         w.payout_attempts += 1
         key = idempotency_key(w)
         provider = payouts.get_provider(w.payout_provider)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
 
     result = provider.lookup(key) or provider.send(w, key)
 
-    try:
+    with unit_of_work() as uow:
         w = _lock(withdrawal_id)
         if w.status != "processing":
-            db.session.rollback()
+            uow.rollback()
             return w.status
         if result.status == payouts.SENT:
             _complete(w, result.ref)
+            _notify_completed(uow, w)
         elif result.status == payouts.FAILED:
             _fail(w, result.message or "The payout provider refused the payment.", ref=result.ref)
+            _notify_failed(uow, w)
         else:
             w.payout_ref = result.ref
             w.transaction.external_id = result.ref
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    if w.status == "completed":
-        _after_commit(_notify_completed, w)
-    elif w.status == "failed":
-        _after_commit(_notify_failed, w)
     return w.status
 
 
@@ -577,7 +520,7 @@ def _release(w: Withdrawal, tx_status: str, note: str) -> None:
 
 
 def _complete(w: Withdrawal, ref: str, actor: User | None = None) -> None:
-    transition(w, "completed")
+    w.transition_to("completed")
     hold = db.session.get(Hold, w.hold_id)
     legs = [Leg(ledger.platform_account("payouts_in_flight", w.currency), w.amount)]
     if w.fee > 0:
@@ -602,7 +545,7 @@ def _complete(w: Withdrawal, ref: str, actor: User | None = None) -> None:
 
 
 def _fail(w: Withdrawal, reason: str, ref: str | None = None) -> None:
-    transition(w, "failed")
+    w.transition_to("failed")
     w.failure_reason = reason
     if ref:
         w.payout_ref = ref
@@ -610,8 +553,9 @@ def _fail(w: Withdrawal, reason: str, ref: str | None = None) -> None:
     _release(w, "failed", f"Payout failed: {reason}")
 
 
-def _notify_completed(w: Withdrawal) -> None:
+def _notify_completed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
+        uow,
         w,
         f"Your withdrawal of {w.amount} {w.currency} was sent.",
         "success",
@@ -620,8 +564,9 @@ def _notify_completed(w: Withdrawal) -> None:
     )
 
 
-def _notify_failed(w: Withdrawal) -> None:
+def _notify_failed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
+        uow,
         w,
         f"Your withdrawal of {w.amount} {w.currency} failed; the funds are available again.",
         "error",
@@ -690,7 +635,7 @@ def risk_facts(user: User) -> RiskFacts:
             Deposit.user_id == user.id, Deposit.status == "completed"
         )
     ).all()
-    deposits_usd = sum((to_usd(credited or amount, cur) for cur, amount, credited in deposits), D(0))
+    deposits_usd = sum((to_usd(credited or amount, cur) or D(0) for cur, amount, credited in deposits), D(0))
     completed = db.session.scalar(
         select(func.count())
         .select_from(Withdrawal)
@@ -726,5 +671,5 @@ def risk_facts(user: User) -> RiskFacts:
 
 def record_manual_export(actor: User, withdrawal_ids: list[int]) -> None:
     """Audit that ``actor`` downloaded bank details of these withdrawals for manual payout."""
-    audit.record(actor, "withdrawals.exported", None, after={"ids": withdrawal_ids})
-    db.session.commit()
+    with unit_of_work():
+        audit.record(actor, "withdrawals.exported", None, after={"ids": withdrawal_ids})
