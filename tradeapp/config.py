@@ -119,6 +119,19 @@ class Config:
 
         # Socket.IO
         self.SOCKETIO_MESSAGE_QUEUE = None if self.EMBEDDED else self.REDIS_URL
+        #: the message queue's Redis pub/sub channel (Flask-SocketIO's default name), the same in
+        #: every process that emits (web, worker, feed) and in the realtime process that delivers
+        self.SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "flask-socketio")
+        #: browsers' sockets are served by the web process itself (embedded mode) or, in
+        #: production, by the separate ``realtime`` process; then the web process only emits
+        #: through the message queue (write-only) and refuses socket connections
+        self.REALTIME_IN_WEB = env_bool("REALTIME_IN_WEB", self.EMBEDDED)
+        #: where ``python -m tradeapp.realtime_server`` listens (the reverse proxy routes
+        #: ``/socket.io/`` there)
+        self.REALTIME_HOST = os.environ.get("REALTIME_HOST", "127.0.0.1")
+        self.REALTIME_PORT = env_int("REALTIME_PORT", 5001)
+        #: threads that authenticate realtime handshakes (one database query each)
+        self.REALTIME_AUTH_THREADS = env_int("REALTIME_AUTH_THREADS", 4)
 
         # Market feed
         self.MARKET_FEED = os.environ.get("MARKET_FEED", "simulated")
@@ -235,6 +248,7 @@ class TestConfig(Config):
         self.MAIL_BACKEND = "outbox"
         self.JOBS_INLINE = True
         self.SOCKETIO_MESSAGE_QUEUE = None
+        self.REALTIME_IN_WEB = True
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
         self.SERVER_NAME = None

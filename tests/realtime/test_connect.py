@@ -162,3 +162,12 @@ def test_subscribe_ignores_malformed_symbols(app, sockets):
         realtime.emit_ticker(symbol, {"symbol": symbol})
 
     assert [e["args"][0]["symbol"] for e in sc.get_received()] == ["ETH/USD"]
+
+
+def test_the_web_process_refuses_sockets_when_the_realtime_process_serves_them(app):
+    app.config["REALTIME_IN_WEB"] = False
+    try:
+        sc = socketio.test_client(app)
+        assert not sc.is_connected()
+    finally:
+        app.config["REALTIME_IN_WEB"] = True
