@@ -8,7 +8,8 @@ connections go to the separate ``realtime`` process (see README, Operations).
 
 import os
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"
+# every interface, as the Procfile's other processes: the reverse proxy or platform router is in front
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '5000')}"  # noqa: S104
 workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
 threads = int(os.environ.get("WEB_THREADS") or 4)
 worker_class = "gthread"

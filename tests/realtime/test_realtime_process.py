@@ -99,9 +99,7 @@ async def _session(base: str, emitter: SocketIO, emit, **connect) -> tuple[socke
     return transport, received
 
 
-def test_session_cookie_joins_the_user_room_and_receives_queued_events(
-    realtime, client, user, create_user
-):
+def test_session_cookie_joins_the_user_room_and_receives_queued_events(realtime, client, user, create_user):
     base, emitter = realtime
     alice, other = user.id, create_user().id
     client.environ_base["HTTP_USER_AGENT"] = AGENT
