@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,6 +89,9 @@ def create_server(app: Flask) -> tuple[socketio.AsyncServer, web.Application]:
     aio.router.add_get("/healthz", healthz)
 
     async def shutdown(_aio):
+        # Close every socket (browsers reconnect to another realtime process) and stop the
+        # Redis listener, so that a deploy's SIGTERM ends the process promptly.
+        await sio.shutdown()
         executor.shutdown(wait=False, cancel_futures=True)
 
     aio.on_shutdown.append(shutdown)
@@ -109,7 +113,21 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("the realtime process needs REDIS_URL (embedded mode serves sockets from app.py)")
     _sio, aio = create_server(app)
     log.warning("realtime: Socket.IO on http://%s:%s/socket.io/", args.host, args.port)
-    web.run_app(aio, host=args.host, port=args.port, print=None, access_log=None)
+    # The app's objects live as long as the process: keep them out of the garbage collector's
+    # scans (a full collection over them stalls every socket's delivery).
+    gc.freeze()
+    web.run_app(
+        aio, host=args.host, port=args.port, print=None, access_log=None, shutdown_timeout=5, loop=_event_loop()
+    )
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is available (about twice the sends per CPU second), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 if __name__ == "__main__":
