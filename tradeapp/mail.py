@@ -3,11 +3,15 @@
 import smtplib
 import ssl
 import uuid
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesParser
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from flask import current_app, render_template
+
+from tradeapp.queues import enqueue
 
 
 def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:
@@ -55,18 +59,12 @@ def deliver(msg: EmailMessage) -> str:
 
 def send_mail(to: str, subject: str, template: str, **context) -> None:
     """Render now, deliver through the mail queue (in-process in embedded mode)."""
-    from tradeapp.jobs import enqueue
-    from tradeapp.jobs.mail import send_rendered
-
     msg = build_message(to, subject, template, **context)
-    enqueue(send_rendered, bytes(msg).decode("utf-8", "replace"), queue="mail")
+    enqueue("tradeapp.jobs.mail.send_rendered", bytes(msg).decode("utf-8", "replace"), queue="mail")
 
 
 def outbox_messages(limit: int = 50) -> list[dict]:
     """The newest messages in the outbox folder (dev page and tests)."""
-    from email import policy
-    from email.parser import BytesParser
-
     outbox = Path(current_app.config["MAIL_OUTBOX_DIR"])
     if not outbox.exists():
         return []

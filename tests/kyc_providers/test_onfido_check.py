@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from werkzeug.datastructures import FileStorage
 
-from tradeapp.kyc_providers import OnfidoProvider, get_provider, on_submitted
+from tradeapp.jobs.kyc import start_provider_check
+from tradeapp.kyc_providers import OnfidoProvider, get_provider
 from tradeapp.kyc_providers.countries import alpha3
 from tradeapp.models.kyc import KYCDocument
 from tradeapp.services.kyc import submit_kyc
@@ -173,19 +174,18 @@ def test_with_kyc_provider_onfido_a_submission_is_sent_inline(app, db, fake_onfi
     monkeypatch.setitem(app.config, "KYC_PROVIDER", "onfido")
     assert app.config["JOBS_INLINE"] is True
 
-    doc = submit()  # the service calls on_submitted after commit
+    doc = submit()  # the service enqueues the provider check after commit
 
     assert len(fake_onfido.of("POST", "/checks")) == 1
     doc = fresh(db, doc)
     assert doc.provider == "onfido" and doc.provider_check_id
 
-    on_submitted(doc.id)  # a second hand-off (a duplicated job) changes nothing
+    start_provider_check(doc.id, "onfido")  # a second hand-off (a duplicated job) changes nothing
     assert len(fake_onfido.of("POST", "/applicants/")) == 1
 
 
 def test_with_the_manual_provider_nothing_is_sent(db, fake_onfido, submit):
     doc = submit()
-    on_submitted(doc.id)
     assert fake_onfido.requests == []
     assert fresh(db, doc).provider == "manual"
 

@@ -330,12 +330,13 @@ def test_insufficient_funds_writes_nothing(db, customer):
     assert_books_clean()
 
 
-def test_transition_function_refuses_illegal_moves():
+def test_state_machine_refuses_illegal_moves():
     w = Withdrawal(status="completed")
     with pytest.raises(IllegalTransition):
-        service.transition(w, "pending")
+        w.transition_to("pending")
+    assert w.status == "completed"
     w.status = "pending"
-    service.transition(w, "approved")
+    w.transition_to("approved")
     assert w.status == "approved"
 
 

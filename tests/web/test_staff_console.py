@@ -495,12 +495,16 @@ def test_audit_log_has_no_edit_controls(admin, audit_rows):
 def test_other_blueprints_can_add_sidebar_links_with_counters(app, create_staff):
     from flask_login import login_user
 
+    from tradeapp import domains
     from tradeapp.blueprints.staff import views
 
-    before = list(views.NAV)
+    registry = domains.registry(app)
+    before = list(registry.nav)
     try:
-        views.add_nav("Queues", "KYC review", "staff.dashboard", "kyc.review", counter="kyc_pending", prefix="x.")
-        views.add_counter("kyc_pending", lambda: 4)
+        domains.add_nav(
+            app, "Queues", "KYC review", "staff.dashboard", "kyc.review", counter="kyc_pending", prefix="x."
+        )
+        domains.add_counter(app, "kyc_pending", lambda: 4)
         compliance, support = create_staff("compliance"), create_staff("support")
         with app.test_request_context("/staff/"):
             login_user(compliance)
@@ -512,10 +516,10 @@ def test_other_blueprints_can_add_sidebar_links_with_counters(app, create_staff)
             assert sections.index("People") < sections.index("Queues")
             assert "KYC review" not in [i["label"] for i in views.nav_for(support)]  # no kyc.review
         with pytest.raises(KeyError):
-            views.add_nav("Queues", "Bad", "staff.dashboard", "no.such.permission")
+            domains.add_nav(app, "Queues", "Bad", "staff.dashboard", "no.such.permission")
     finally:
-        views.NAV[:] = before
-        views.COUNTERS.pop("kyc_pending", None)
+        registry.nav[:] = before
+        registry.counters.pop("kyc_pending", None)
 
 
 def _browser_fields(html, action):

@@ -1,23 +1,21 @@
-"""RQ jobs: named queues and one enqueue helper.
+"""RQ jobs: the ``job`` decorator, and the enqueue seam re-exported from :mod:`tradeapp.queues`.
 
-In embedded mode (``JOBS_INLINE``) a job runs in-process at once, so ``make run`` needs no
-Redis; otherwise it goes to the named RQ queue and a ``rq worker`` runs it. Jobs take ids
-and plain values, run in an app context and must be safe to run twice.
+Jobs take ids and plain values, run in an app context and must be safe to run twice. Services
+enqueue them by dotted name through ``enqueue`` (the same function as ``tradeapp.queues.enqueue``).
 """
 
 import functools
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from flask import current_app, has_app_context
-from redis import Redis
-from rq import Queue, Retry, get_current_job
+from flask import has_app_context
+from rq import get_current_job
+
+from tradeapp.queues import QUEUES, enqueue, get_queue, redis_connection
 
 log = logging.getLogger(__name__)
 
-#: queues by purpose; ``rq worker`` listens to all of them in this priority order
-QUEUES = ("orders", "payouts", "mail", "signals", "bots", "default", "maintenance")
+__all__ = ["QUEUES", "enqueue", "get_queue", "job", "redis_connection"]
 
 _app = None
 
@@ -26,6 +24,8 @@ def _job_app():
     """The Flask app a worker process runs jobs in (built once per process)."""
     global _app
     if _app is None:
+        # Imported here: the app factory imports every blueprint and CLI (jobs among them), and a
+        # web process that only enqueues never builds a worker app.
         from tradeapp import create_app
 
         _app = create_app()
@@ -46,44 +46,3 @@ def job(func: Callable) -> Callable:
             return func(*args, **kwargs)
 
     return wrapper
-
-
-def redis_connection() -> Redis:
-    """The app's Redis client (one connection pool per app; tests may put their own in place)."""
-    conn = current_app.extensions.get("tradeapp.redis")
-    if conn is None:
-        url = current_app.config["REDIS_URL"]
-        if not url:
-            raise RuntimeError("REDIS_URL is not set")
-        conn = current_app.extensions["tradeapp.redis"] = Redis.from_url(url)
-    return conn
-
-
-def get_queue(name: str = "default") -> Queue:
-    if name not in QUEUES:
-        raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=redis_connection())
-
-
-def enqueue(
-    func: Callable, *args: Any, queue: str = "default", job_id: str | None = None, retries: int = 3, **kwargs: Any
-):
-    """Run ``func(*args, **kwargs)`` as a job: in-process when inline, on RQ otherwise.
-
-    ``job_id`` deduplicates: a job with that id still queued is not enqueued again.
-    """
-    if current_app.config["JOBS_INLINE"]:
-        log.debug("running job %s inline", func.__name__)
-        return func(*args, **kwargs)
-    q = get_queue(queue)
-    if job_id is not None:
-        existing = q.fetch_job(job_id)
-        if existing is not None and existing.get_status(refresh=True) in ("queued", "scheduled", "deferred"):
-            return existing
-    return q.enqueue(
-        func,
-        *args,
-        job_id=job_id,
-        retry=Retry(max=retries, interval=[5, 30, 120][:retries]) if retries else None,
-        **kwargs,
-    )

@@ -1,8 +1,9 @@
-"""KYC expiry: approvals older than KYC_VALIDITY_DAYS stop counting (daily; safe to run twice)."""
+"""KYC jobs: hand a submission to its provider; expire approvals older than KYC_VALIDITY_DAYS (daily)."""
 
 import logging
 
 from tradeapp.jobs import job
+from tradeapp.kyc_providers import get_provider
 
 log = logging.getLogger(__name__)
 
@@ -15,3 +16,9 @@ def expire_kyc_approvals() -> int:
     count = expire_approvals()
     log.info("expired %d KYC approvals", count)
     return count
+
+
+@job
+def start_provider_check(document_id: int, provider_name: str) -> None:
+    """Hand a submission to its provider (enqueued after the submission committed; idempotent per document)."""
+    get_provider(provider_name).start_check(document_id)

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, U
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
+from tradeapp.models.states import Stateful, StateMachine
 from tradeapp.models.types import Money, UTCDateTime, utcnow
 from tradeapp.models.users import User
 
@@ -29,6 +30,35 @@ DEPOSIT_METHODS = ("bank_transfer", "card", "crypto")
 DEPOSIT_STATUSES = ("pending", "completed", "failed", "rejected", "refunded")
 WITHDRAWAL_STATUSES = ("pending", "approved", "processing", "completed", "failed", "rejected", "cancelled")
 DESTINATION_TYPES = ("bank_account", "crypto_wallet")
+
+#: a card payment that failed may still succeed on a retry of the same PaymentIntent (Stripe lets
+#: the customer try another card)
+DEPOSIT_STATES = StateMachine(
+    "deposit",
+    {
+        "pending": ("completed", "failed", "rejected"),
+        "completed": ("refunded",),
+        "failed": ("completed",),
+        "rejected": (),
+        "refunded": (),
+    },
+)
+#: pending ──approve (1 or 2 staff)──▶ approved ──payout job──▶ processing ──▶ completed | failed;
+#: pending or approved ──reject──▶ rejected; pending ──cancel (owner)──▶ cancelled
+WITHDRAWAL_STATES = StateMachine(
+    "withdrawal",
+    {
+        "pending": ("approved", "rejected", "cancelled"),
+        "approved": ("processing", "rejected"),
+        "processing": ("completed", "failed"),
+        "completed": (),
+        "failed": (),
+        "rejected": (),
+        "cancelled": (),
+    },
+)
+assert set(DEPOSIT_STATES.statuses) == set(DEPOSIT_STATUSES)
+assert set(WITHDRAWAL_STATES.statuses) == set(WITHDRAWAL_STATUSES)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -71,8 +101,10 @@ class Transaction(db.Model):
     counterparty: Mapped[User | None] = relationship(foreign_keys=[counterparty_id])
 
 
-class Deposit(db.Model):
+class Deposit(Stateful, db.Model):
     """A request to add money by card, bank transfer or crypto."""
+
+    __states__ = DEPOSIT_STATES
 
     __tablename__ = "deposits"
     __table_args__ = (
@@ -122,8 +154,10 @@ class CryptoAddress(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class Withdrawal(db.Model):
+class Withdrawal(Stateful, db.Model):
     """A request to send money out; staff approve it, a payout job sends it."""
+
+    __states__ = WITHDRAWAL_STATES
 
     __tablename__ = "withdrawals"
     __table_args__ = (

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
+from tradeapp.models.states import Stateful, StateMachine
 from tradeapp.models.types import UTCDateTime, utcnow
 from tradeapp.models.users import User
 
@@ -19,10 +20,17 @@ KYC_DOCUMENT_TYPES = ("passport", "drivers_license", "national_id")
 #: pending → approved | rejected; approved → expired (after KYC_VALIDITY_DAYS)
 KYC_SUBMISSION_STATUSES = ("pending", "approved", "rejected", "expired")
 KYC_FILE_KINDS = ("front", "back", "selfie", "address_proof")
+KYC_STATES = StateMachine(
+    "submission",
+    {"pending": ("approved", "rejected"), "approved": ("expired",), "rejected": (), "expired": ()},
+)
+assert KYC_STATES.statuses == KYC_SUBMISSION_STATUSES
 
 
-class KYCDocument(db.Model):
+class KYCDocument(Stateful, db.Model):
     """One identity-verification submission."""
+
+    __states__ = KYC_STATES
 
     __tablename__ = "kyc_documents"
     __table_args__ = (

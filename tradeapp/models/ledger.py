@@ -14,6 +14,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstra
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
+from tradeapp.models.states import Stateful, StateMachine
 from tradeapp.models.types import Money, UTCDateTime, utcnow
 
 #: platform account codes; clearing accounts mirror money held at an outside rail
@@ -31,6 +32,8 @@ PLATFORM_ACCOUNTS = {
 }
 
 HOLD_STATUSES = ("active", "posted", "released")
+#: a hold closes once nothing remains: posted when any of it was spent, released when none was
+HOLD_STATES = StateMachine("hold", {"active": ("posted", "released"), "posted": (), "released": ()})
 
 
 class Wallet(db.Model):
@@ -112,8 +115,10 @@ class Posting(db.Model):
     entry: Mapped[JournalEntry] = relationship(back_populates="postings")
 
 
-class Hold(db.Model):
+class Hold(Stateful, db.Model):
     """Money reserved in a wallet, later posted (wholly or in parts) or released."""
+
+    __states__ = HOLD_STATES
 
     __tablename__ = "holds"
     __table_args__ = (

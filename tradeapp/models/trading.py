@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from tradeapp.extensions import db
 from tradeapp.models.ledger import Hold
+from tradeapp.models.states import Stateful, StateMachine
 from tradeapp.models.types import Money, UTCDateTime, utcnow
 
 
@@ -52,6 +53,18 @@ ORDER_SIDES = ("buy", "sell")
 ORDER_STATUSES = ("open", "partially_filled", "filled", "cancelled", "rejected")
 #: an order the trigger check still watches
 LIVE_STATUSES = ("open", "partially_filled")
+#: fills move an order forward; a market order that found (some) nothing ends cancelled or rejected
+ORDER_STATES = StateMachine(
+    "order",
+    {
+        "open": ("partially_filled", "filled", "cancelled", "rejected"),
+        "partially_filled": ("partially_filled", "filled", "cancelled"),
+        "filled": (),
+        "cancelled": (),
+        "rejected": (),
+    },
+)
+assert ORDER_STATES.statuses == ORDER_STATUSES
 ORDER_SOURCES = ("manual", "bot", "copy_trade", "signal", "position")
 #: which side of the book a resting order watches and which way the price must cross:
 #: buys watch the ask, sells the bid; ``down`` fires when the price falls to the trigger, ``up`` when it rises
@@ -62,8 +75,10 @@ def _in(column: str, values) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class Order(db.Model):
+class Order(Stateful, db.Model):
     """A customer's instruction to buy or sell; its funds are held in the ledger until filled or cancelled."""
+
+    __states__ = ORDER_STATES
 
     __tablename__ = "orders"
     __table_args__ = (

@@ -38,21 +38,13 @@ from tradeapp.payments.base import from_minor, to_minor
 from tradeapp.permissions import has_permission
 from tradeapp.services import audit, ledger
 from tradeapp.services.ledger import Leg
+from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
 METHODS = {"card": "Card", "bank_transfer": "Bank transfer", "crypto": "Crypto"}
 #: platform clearing account per rail
 CLEARING = {"card": "clearing:card", "bank_transfer": "clearing:bank", "crypto": "clearing:crypto"}
-#: the deposit state machine; a card payment that failed may still succeed on a retry of the
-#: same PaymentIntent (Stripe lets the customer try another card)
-TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"completed", "failed", "rejected"},
-    "failed": {"completed"},
-    "completed": {"refunded"},
-    "rejected": set(),
-    "refunded": set(),
-}
 TX_HASH_RE = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read over the phone
 
@@ -71,16 +63,6 @@ def fiat_currencies() -> list[str]:
 
 def crypto_networks() -> dict[str, list[str]]:
     return {cur: nets for cur, nets in current_app.config.get("CRYPTO_NETWORKS", {}).items() if cur in CURRENCIES}
-
-
-def transition(deposit: Deposit, new_status: str) -> None:
-    """Move ``deposit`` to ``new_status``.
-
-    :raise IllegalTransition: when the state machine does not allow it
-    """
-    if new_status not in TRANSITIONS.get(deposit.status, set()):
-        raise IllegalTransition(f"A {deposit.status} deposit cannot become {new_status}.")
-    deposit.status = new_status
 
 
 def _amount(currency: str, amount, allowed: list[str], method: str) -> tuple[str, Decimal]:
@@ -150,7 +132,7 @@ def _details(deposit: Deposit, **changes) -> None:
 
 def _credit(deposit: Deposit, amount: Decimal, external_id: str, actor: User | None = None) -> None:
     """Post the credit and complete the deposit and its transaction (caller holds the row lock)."""
-    transition(deposit, "completed")
+    deposit.transition_to("completed")
     wallet = ledger.wallet_for(deposit.user_id, deposit.currency)
     clearing = ledger.platform_account(CLEARING[deposit.payment_method], deposit.currency)
     entry = ledger.post(
@@ -178,15 +160,11 @@ def _staff_check(staff: User, deposit: Deposit) -> None:
         raise PermissionDenied("You cannot confirm or reject your own deposit.")
 
 
-def _abort():
-    db.session.rollback()
-
-
-# -- after commit --------------------------------------------------------------------------------
+# -- telling people --------------------------------------------------------------------------------
 
 
 def pending_count() -> int:
-    """Bank and crypto deposits waiting for finance."""
+    """Bank and crypto deposits waiting for finance (the ``deposits`` counter, pushed after every change)."""
     return db.session.scalar(
         select(func.count())
         .select_from(Deposit)
@@ -194,21 +172,18 @@ def pending_count() -> int:
     )
 
 
-def _notify(deposit: Deposit, message: str, level: str = "success", counters: bool = True) -> None:
-    """Tell the customer (and the staff queue) once the change is committed."""
-    try:
-        if deposit.status in ("completed", "refunded"):
-            realtime.wallet_updated(ledger.wallet_for(deposit.user_id, deposit.currency))
-        realtime.emit_to_user(
-            deposit.user_id,
-            "deposit",
-            {"id": deposit.id, "status": deposit.status, "currency": deposit.currency},
-        )
-        realtime.emit_to_user(deposit.user_id, "notification", {"message": message, "level": level})
-        if counters:
-            realtime.emit_to_staff("queue_counters", {"deposits": pending_count()})
-    except Exception:  # noqa: BLE001 - the money is committed; a lost push must not undo a 200
-        log.exception("could not emit deposit %s update", deposit.id)
+def _notify(uow: UnitOfWork, deposit: Deposit, message: str, level: str = "success") -> None:
+    """Tell the customer once the change is committed: wallet, deposit status, a notification."""
+    uow.after_commit(_push_wallet, deposit)
+    uow.emit_to_user(
+        deposit.user_id, "deposit", {"id": deposit.id, "status": deposit.status, "currency": deposit.currency}
+    )
+    uow.emit_to_user(deposit.user_id, "notification", {"message": message, "level": level})
+
+
+def _push_wallet(deposit: Deposit) -> None:
+    if deposit.status in ("completed", "refunded"):
+        realtime.wallet_updated(ledger.wallet_for(deposit.user_id, deposit.currency))
 
 
 def _money(amount: Decimal, currency: str) -> str:
@@ -238,29 +213,25 @@ def create_card_deposit(user: User, currency: str, amount, provider_name: str | 
         provider = get_provider(provider_name)
     except ProviderError as exc:
         raise ServiceUnavailable("Card payments are not available right now.") from exc
-    try:
+    with unit_of_work():
         deposit = _new_deposit(user, "card", currency, amount, provider.name)
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
     try:
         intent = provider.create_intent(
             amount_minor=to_minor(amount, currency), currency=currency, deposit_id=deposit.id
         )
     except ProviderError as exc:
         log.warning("payment intent for deposit %s failed: %s", deposit.id, exc)
-        deposit = _lock(deposit.id)
-        transition(deposit, "failed")
-        deposit.transaction.status = "failed"
-        _details(deposit, failure="The card processor could not be reached.")
-        db.session.commit()
+        with unit_of_work():
+            deposit = _lock(deposit.id)
+            deposit.transition_to("failed")
+            deposit.transaction.status = "failed"
+            _details(deposit, failure="The card processor could not be reached.")
         raise ServiceUnavailable("The card processor could not be reached; please try again.") from exc
-    deposit = _lock(deposit.id)
-    deposit.provider_ref = intent.id
-    deposit.transaction.external_id = intent.id
-    _details(deposit, client_secret=intent.client_secret, intent_status=intent.status)
-    db.session.commit()
+    with unit_of_work():
+        deposit = _lock(deposit.id)
+        deposit.provider_ref = intent.id
+        deposit.transaction.external_id = intent.id
+        _details(deposit, client_secret=intent.client_secret, intent_status=intent.status)
     return CardDeposit(deposit, intent.client_secret)
 
 
@@ -270,14 +241,14 @@ def complete_card_deposit(provider: str, provider_ref: str, amount_received_mino
     Called by the Stripe webhook and by the sandbox card form. Unknown intents are ignored
     (``None``); a deposit that is already completed or refunded is returned unchanged.
     """
-    try:
+    with unit_of_work() as uow:
         deposit = _lock_by_ref(provider, provider_ref)
         if deposit is None:
-            db.session.rollback()
+            uow.rollback()
             log.info("payment %s/%s matches no deposit; ignored", provider, provider_ref)
             return None
         if deposit.status in ("completed", "refunded", "rejected"):
-            db.session.rollback()  # a replay: nothing to do
+            uow.rollback()  # a replay: nothing to do
             return deposit
         if (currency or "").upper() != deposit.currency or int(amount_received_minor) <= 0:
             _details(
@@ -285,35 +256,26 @@ def complete_card_deposit(provider: str, provider_ref: str, amount_received_mino
                 attention=f"Payment reported {amount_received_minor} {currency}; expected {deposit.currency}.",
             )
             audit.record(None, "deposit.payment_mismatch", deposit, after=deposit.payment_details, ip="")
-            db.session.commit()
-            realtime.emit_to_staff("deposit_attention", {"id": deposit.id})
+            uow.emit_to_staff("deposit_attention", {"id": deposit.id})
             return deposit
         amount = from_minor(int(amount_received_minor), deposit.currency)
         _credit(deposit, amount, provider_ref)
         _details(deposit, intent_status="succeeded", failure=None)
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
-    _notify(deposit, f"Your card deposit of {_money(amount, deposit.currency)} is in your wallet.", counters=False)
+        _notify(uow, deposit, f"Your card deposit of {_money(amount, deposit.currency)} is in your wallet.")
     return deposit
 
 
 def mark_card_failed(provider: str, provider_ref: str, message: str = "") -> Deposit | None:
     """Record a failed card payment (the customer may retry the same intent)."""
-    try:
+    with unit_of_work() as uow:
         deposit = _lock_by_ref(provider, provider_ref)
         if deposit is None or deposit.status != "pending":
-            db.session.rollback()  # unknown, already failed, or a late failure after success
+            uow.rollback()  # unknown, already failed, or a late failure after success
             return deposit
-        transition(deposit, "failed")
+        deposit.transition_to("failed")
         deposit.transaction.status = "failed"
         _details(deposit, failure=(message or "The payment failed.")[:300], intent_status="requires_payment_method")
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
-    _notify(deposit, f"Your card deposit failed: {message or 'the payment was declined'}.", "error", counters=False)
+        _notify(uow, deposit, f"Your card deposit failed: {message or 'the payment was declined'}.", "error")
     return deposit
 
 
@@ -323,16 +285,16 @@ def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor:
     ``amount_refunded_minor`` is the charge's cumulative refunded amount, so replays and partial
     refunds are handled by the difference with what was already processed.
     """
-    try:
+    with unit_of_work() as uow:
         deposit = _lock_by_ref(provider, provider_ref)
         if deposit is None or deposit.status not in ("completed", "refunded"):
-            db.session.rollback()
+            uow.rollback()
             return deposit
         details = deposit.payment_details or {}
         already = int(details.get("refunded_minor", 0))
         delta_minor = int(amount_refunded_minor) - already
         if delta_minor <= 0:
-            db.session.rollback()  # a replay, or an older event arriving late
+            uow.rollback()  # a replay, or an older event arriving late
             return deposit
         delta = from_minor(delta_minor, deposit.currency)
         wallet = ledger.wallet_for(deposit.user_id, deposit.currency)
@@ -371,18 +333,14 @@ def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor:
             )
             audit.record(None, "deposit.refund_unrecovered", deposit, after={"amount": str(delta)}, ip="")
         if fully_refunded and deposit.status == "completed":
-            transition(deposit, "refunded")
+            deposit.transition_to("refunded")
         _details(deposit, **changes)
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
-    if recovered:
-        _notify(
-            deposit, f"A card refund of {_money(delta, deposit.currency)} was taken from your wallet.", "info", False
-        )
-    else:
-        realtime.emit_to_staff("deposit_attention", {"id": deposit.id})
+        if recovered:
+            _notify(
+                uow, deposit, f"A card refund of {_money(delta, deposit.currency)} was taken from your wallet.", "info"
+            )
+        else:
+            uow.emit_to_staff("deposit_attention", {"id": deposit.id})
     return deposit
 
 
@@ -427,18 +385,13 @@ def bank_details() -> dict:
 def create_bank_deposit(user: User, currency: str, amount) -> Deposit:
     """Announce a bank transfer: a pending deposit with a unique reference to quote on the transfer."""
     currency, amount = _amount(currency, amount, fiat_currencies(), "bank_transfer")
-    try:
+    with unit_of_work():
         reference = _bank_reference()
         deposit = _new_deposit(
             user, "bank_transfer", currency, amount, "bank", reference=reference, bank=bank_details()
         )
         deposit.provider_ref = reference
         deposit.transaction.external_id = reference
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
-    realtime.emit_to_staff("queue_counters", {"deposits": pending_count()})
     return deposit
 
 
@@ -449,7 +402,7 @@ def confirm_bank_deposit(staff: User, deposit: Deposit, amount=None) -> Deposit:
     :raise IllegalTransition: not pending (already confirmed or rejected)
     :raise ValidationFailed: a bad amount
     """
-    try:
+    with unit_of_work() as uow:
         deposit = _lock(deposit.id)
         if deposit.payment_method != "bank_transfer":
             raise ValidationFailed("This is not a bank transfer deposit.")
@@ -463,11 +416,7 @@ def confirm_bank_deposit(staff: User, deposit: Deposit, amount=None) -> Deposit:
         audit.record(
             staff, "deposit.confirm", deposit, before=before, after={"status": "completed", "credited": str(received)}
         )
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
-    _notify(deposit, f"Your bank transfer of {_money(received, deposit.currency)} is in your wallet.")
+        _notify(uow, deposit, f"Your bank transfer of {_money(received, deposit.currency)} is in your wallet.")
     return deposit
 
 
@@ -481,7 +430,7 @@ def _parse(amount, currency: str) -> Decimal:
 def reject_deposit(staff: User, deposit: Deposit, reason: str) -> Deposit:
     """Finance could not match the money (or it never came): reject with a reason the customer sees."""
     reason = (reason or "").strip()
-    try:
+    with unit_of_work() as uow:
         if not reason:
             raise ValidationFailed("Give a reason.", {"reason": ["Give a reason: the customer will see it."]})
         if len(reason) > 500:
@@ -492,7 +441,7 @@ def reject_deposit(staff: User, deposit: Deposit, reason: str) -> Deposit:
         _staff_check(staff, deposit)
         if deposit.status != "pending":
             raise IllegalTransition(f"This deposit is already {deposit.status}.")
-        transition(deposit, "rejected")
+        deposit.transition_to("rejected")
         deposit.rejection_reason = reason
         deposit.confirmed_by_id = staff.id
         deposit.transaction.status = "failed"
@@ -504,11 +453,7 @@ def reject_deposit(staff: User, deposit: Deposit, reason: str) -> Deposit:
             before={"status": "pending"},
             after={"status": "rejected", "reason": reason},
         )
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
-    _notify(deposit, f"Your deposit #{deposit.id} was rejected: {reason}", "error")
+        _notify(uow, deposit, f"Your deposit #{deposit.id} was rejected: {reason}", "error")
     return deposit
 
 
@@ -559,13 +504,9 @@ def _address_row(user_id: int, currency: str, network: str) -> CryptoAddress:
 
 def crypto_address(user: User, currency: str, network: str = "") -> CryptoAddress:
     """The user's (demo) deposit address for ``currency`` on ``network``, created on first use."""
-    try:
+    with unit_of_work():
         currency, network = _network(currency, network)
         row = _address_row(user.id, currency, network)
-        db.session.commit()
-    except Exception:
-        _abort()
-        raise
     return row
 
 
@@ -610,66 +551,63 @@ def create_crypto_deposit(user: User, currency: str, network: str, amount, tx_ha
     if errors:
         raise ValidationFailed("Invalid input.", errors)
     try:
-        if normalized and _tx_hash_taken(normalized):
-            raise ValidationFailed("This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash")
-        address = _address_row(user.id, currency, network)
-        deposit = _new_deposit(user, "crypto", currency, value, "crypto", network=network, address=address.address)
-        if normalized:
-            deposit.provider_ref = normalized
-            deposit.transaction.external_id = normalized
-            _details(deposit, tx_hash=normalized)
-        db.session.flush()
-        db.session.commit()
+        with unit_of_work():
+            if normalized and _tx_hash_taken(normalized):
+                raise ValidationFailed(
+                    "This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash"
+                )
+            address = _address_row(user.id, currency, network)
+            deposit = _new_deposit(user, "crypto", currency, value, "crypto", network=network, address=address.address)
+            if normalized:
+                deposit.provider_ref = normalized
+                deposit.transaction.external_id = normalized
+                _details(deposit, tx_hash=normalized)
+            db.session.flush()
     except IntegrityError as exc:
-        _abort()
         raise ValidationFailed(
             "This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash"
         ) from exc
-    except Exception:
-        _abort()
-        raise
-    realtime.emit_to_staff("queue_counters", {"deposits": pending_count()})
     return deposit
 
 
 def confirm_crypto_deposit(staff: User, deposit: Deposit, tx_hash: str | None = None, amount=None) -> Deposit:
     """Finance found the transaction on chain: credit it. A tx hash can credit only one deposit."""
     try:
-        deposit = _lock(deposit.id)
-        if deposit.payment_method != "crypto":
-            raise ValidationFailed("This is not a crypto deposit.")
-        _staff_check(staff, deposit)
-        if deposit.status != "pending":
-            raise IllegalTransition(f"This deposit is already {deposit.status}.")
-        if not tx_hash and not deposit.provider_ref:
-            raise ValidationFailed("Invalid input.", {"tx_hash": ["Enter the transaction hash."]})
-        normalized = normalize_tx_hash(tx_hash) if tx_hash else deposit.provider_ref
-        received = deposit.amount if amount in (None, "") else _parse(amount, deposit.currency)
-        if _tx_hash_taken(normalized, exclude_id=deposit.id):
-            raise ValidationFailed("This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash")
-        before = {"status": deposit.status, "amount": str(deposit.amount), "tx_hash": deposit.provider_ref}
-        deposit.provider_ref = normalized
-        _details(deposit, tx_hash=normalized)
-        db.session.flush()  # the unique constraint speaks here if another confirmation raced us
-        _credit(deposit, received, normalized, actor=staff)
-        deposit.confirmed_by_id = staff.id
-        audit.record(
-            staff,
-            "deposit.confirm",
-            deposit,
-            before=before,
-            after={"status": "completed", "credited": str(received), "tx_hash": normalized},
-        )
-        db.session.commit()
+        with unit_of_work() as uow:
+            return _confirm_crypto(uow, staff, deposit, tx_hash, amount)
     except IntegrityError as exc:
-        _abort()
         raise ValidationFailed(
             "This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash"
         ) from exc
-    except Exception:
-        _abort()
-        raise
-    _notify(deposit, f"Your {deposit.currency} deposit of {_money(received, deposit.currency)} is in your wallet.")
+
+
+def _confirm_crypto(uow: UnitOfWork, staff: User, deposit: Deposit, tx_hash: str | None, amount) -> Deposit:
+    deposit = _lock(deposit.id)
+    if deposit.payment_method != "crypto":
+        raise ValidationFailed("This is not a crypto deposit.")
+    _staff_check(staff, deposit)
+    if deposit.status != "pending":
+        raise IllegalTransition(f"This deposit is already {deposit.status}.")
+    if not tx_hash and not deposit.provider_ref:
+        raise ValidationFailed("Invalid input.", {"tx_hash": ["Enter the transaction hash."]})
+    normalized = normalize_tx_hash(tx_hash) if tx_hash else deposit.provider_ref
+    received = deposit.amount if amount in (None, "") else _parse(amount, deposit.currency)
+    if _tx_hash_taken(normalized, exclude_id=deposit.id):
+        raise ValidationFailed("This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash")
+    before = {"status": deposit.status, "amount": str(deposit.amount), "tx_hash": deposit.provider_ref}
+    deposit.provider_ref = normalized
+    _details(deposit, tx_hash=normalized)
+    db.session.flush()  # the unique constraint speaks here if another confirmation raced us
+    _credit(deposit, received, normalized, actor=staff)
+    deposit.confirmed_by_id = staff.id
+    audit.record(
+        staff,
+        "deposit.confirm",
+        deposit,
+        before=before,
+        after={"status": "completed", "credited": str(received), "tx_hash": normalized},
+    )
+    _notify(uow, deposit, f"Your {deposit.currency} deposit of {_money(received, deposit.currency)} is in your wallet.")
     return deposit
 
 

@@ -32,10 +32,13 @@ from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument, KYCFile
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
 from tradeapp.services import audit
+from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
 REVIEW = "kyc.review"
+#: the job that hands a submission to an automatic provider (by name: services never import jobs)
+PROVIDER_CHECK_JOB = "tradeapp.jobs.kyc.start_provider_check"
 
 DOCUMENT_TYPE_LABELS = {"passport": "Passport", "drivers_license": "Driving licence", "national_id": "National ID card"}
 
@@ -368,78 +371,72 @@ def submit_kyc(user: User, data: dict, files: dict) -> KYCDocument:
         raise refusal
     clean, uploads = _validate(data, files, now.date())
 
-    fernet = _fernet()
     number = clean.pop("document_number")
     written: list[str] = []
     try:
-        # Lock the user: two submits at once queue here (PostgreSQL); the partial unique index
-        # catches whatever gets past it (SQLite serialises writers anyway).
-        locked = db.session.scalars(select(User).where(User.id == user.id).with_for_update()).one()
-        latest = latest_submission(locked)
-        refusal = _refusal(latest, now)
-        if refusal is not None:
-            raise refusal
-        if latest is not None and latest.status == "approved":
-            latest.status = "expired"  # its approval lapsed; the expiry job has not run yet
-        doc = KYCDocument(
-            user_id=locked.id,
-            status="pending",
-            document_number_encrypted=fernet.encrypt(number.encode()).decode(),
-            document_number_last4=re.sub(r"[ -]", "", number)[-4:],
-            submitted_at=now,
-            rejection_reason="",
-            provider=current_app.config.get("KYC_PROVIDER", "manual") or "manual",
-            **clean,
-        )
-        db.session.add(doc)
-        for upload in uploads:
-            key = _write_encrypted(upload.data)
-            written.append(key)
-            doc.files.append(
-                KYCFile(
-                    kind=upload.kind,
-                    storage_key=key,
-                    content_type=upload.content_type,
-                    size=len(upload.data),
-                    sha256=hashlib.sha256(upload.data).hexdigest(),
-                )
-            )
-        before = locked.kyc_status
-        locked.kyc_status = "pending"
-        locked.is_verified = False
-        db.session.flush()
-        audit.record(
-            locked,
-            "kyc.submitted",
-            doc,
-            before={"kyc_status": before},
-            after={"kyc_status": "pending", "document_type": doc.document_type, "files": len(uploads)},
-        )
-        db.session.commit()
+        with unit_of_work() as uow:
+            doc = _store(uow, user, clean, uploads, number, now, written)
     except IntegrityError:
-        db.session.rollback()
         _delete(written)
         raise KycAlreadyPending("Your identity documents are already being reviewed.") from None
     except BaseException:
-        db.session.rollback()
         _delete(written)
         raise
-
     log.info("kyc submission %s stored (user %s, %d files)", doc.id, doc.user_id, len(uploads))
-    _after_submit(doc.id)
     return doc
 
 
-def _after_submit(document_id: int) -> None:
-    """Hand the submission to the provider and refresh the staff counters (after commit)."""
-    from tradeapp import kyc_providers, realtime
-
-    try:
-        kyc_providers.on_submitted(document_id)
-    except Exception:
-        # The submission is stored and queued for people either way.
-        log.exception("kyc provider hand-off failed for submission %s", document_id)
-    realtime.emit_to_staff("queue_counters", {"kyc": pending_count()})
+def _store(uow: UnitOfWork, user: User, clean: dict, uploads: list, number: str, now, written: list[str]):
+    fernet = _fernet()
+    # Lock the user: two submits at once queue here (PostgreSQL); the partial unique index
+    # catches whatever gets past it (SQLite serialises writers anyway).
+    locked = db.session.scalars(select(User).where(User.id == user.id).with_for_update()).one()
+    latest = latest_submission(locked)
+    refusal = _refusal(latest, now)
+    if refusal is not None:
+        raise refusal
+    if latest is not None and latest.status == "approved":
+        latest.transition_to("expired")  # its approval lapsed; the expiry job has not run yet
+    doc = KYCDocument(
+        user_id=locked.id,
+        status="pending",
+        document_number_encrypted=fernet.encrypt(number.encode()).decode(),
+        document_number_last4=re.sub(r"[ -]", "", number)[-4:],
+        submitted_at=now,
+        rejection_reason="",
+        provider=current_app.config.get("KYC_PROVIDER", "manual") or "manual",
+        **clean,
+    )
+    db.session.add(doc)
+    for upload in uploads:
+        key = _write_encrypted(upload.data)
+        written.append(key)
+        doc.files.append(
+            KYCFile(
+                kind=upload.kind,
+                storage_key=key,
+                content_type=upload.content_type,
+                size=len(upload.data),
+                sha256=hashlib.sha256(upload.data).hexdigest(),
+            )
+        )
+    before = locked.kyc_status
+    locked.kyc_status = "pending"
+    locked.is_verified = False
+    db.session.flush()
+    audit.record(
+        locked,
+        "kyc.submitted",
+        doc,
+        before={"kyc_status": before},
+        after={"kyc_status": "pending", "document_type": doc.document_type, "files": len(uploads)},
+    )
+    # Hand the submission to an automatic provider, if one is configured; it is stored and
+    # queued for people either way.
+    provider = current_app.config.get("KYC_PROVIDER", "manual") or "manual"
+    if provider != "manual":
+        uow.enqueue(PROVIDER_CHECK_JOB, doc.id, provider, job_id=f"kyc-check-{doc.id}")
+    return doc
 
 
 def expire_approvals(now: datetime | None = None) -> int:
@@ -451,9 +448,12 @@ def expire_approvals(now: datetime | None = None) -> int:
     them. The submission itself keeps ``expired`` as history. Each user gets an e-mail asking
     them to verify again. Safe to run twice: a second run finds nothing to expire.
     """
-    from tradeapp.mail import send_mail
-
     now = now or utcnow()
+    with unit_of_work() as uow:
+        return _expire(uow, now)
+
+
+def _expire(uow: UnitOfWork, now: datetime) -> int:
     docs = list(
         db.session.scalars(
             select(KYCDocument)
@@ -464,7 +464,7 @@ def expire_approvals(now: datetime | None = None) -> int:
     )
     notify: list[tuple[str, str]] = []
     for doc in docs:
-        doc.status = "expired"
+        doc.transition_to("expired")
         user = doc.user
         if user.kyc_status == "approved":
             latest = latest_submission(user)
@@ -480,9 +480,8 @@ def expire_approvals(now: datetime | None = None) -> int:
             after={"status": "expired", "kyc_status": user.kyc_status},
             ip="",
         )
-    db.session.commit()
     for email, name in notify:
-        send_mail(email, "Please verify your identity again", "kyc_expired", name=name)
+        uow.mail(email, "Please verify your identity again", "kyc_expired", name=name)
     if docs:
         log.info("expired %d KYC approvals", len(docs))
     return len(docs)

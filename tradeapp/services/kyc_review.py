@@ -16,24 +16,18 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import Select, func, select
 
-from tradeapp.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
+from tradeapp.errors import NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import User
 from tradeapp.permissions import has_permission
 from tradeapp.services import audit
+from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
 REVIEW = "kyc.review"
-
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"approved", "rejected"}),
-    "approved": frozenset({"expired"}),
-    "rejected": frozenset(),
-    "expired": frozenset(),
-}
 
 #: rejection reasons offered to reviewers; "Other" needs free text
 REJECTION_PRESETS = (
@@ -47,13 +41,6 @@ REJECTION_PRESETS = (
 
 DOCUMENT_TYPE_LABELS = {"passport": "Passport", "drivers_license": "Driver's licence", "national_id": "National ID"}
 assert set(DOCUMENT_TYPE_LABELS) == set(KYC_DOCUMENT_TYPES)
-
-
-def transition(doc: KYCDocument, new_status: str) -> None:
-    """Move ``doc`` to ``new_status`` or raise IllegalTransition (409)."""
-    if new_status not in TRANSITIONS.get(doc.status, frozenset()):
-        raise IllegalTransition(f"This submission is {doc.status}, not pending.")
-    doc.status = new_status
 
 
 # -- the queue -----------------------------------------------------------------------------------
@@ -137,46 +124,28 @@ def _check_reviewer(actor: User | None, doc: KYCDocument) -> None:
         raise PermissionDenied("You cannot review your own submission; another person must.", code="self_review")
 
 
-def _after_commit(func, *args, **kwargs) -> None:
-    """Run a side effect of a committed decision; its failure must not undo or hide it."""
-    try:
-        func(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - logged; the decision is already committed
-        log.exception("KYC side effect %s failed", getattr(func, "__name__", func))
-
-
-def emit_counters() -> None:
-    """Tell staff consoles the queue length."""
-    from tradeapp import realtime
-
-    realtime.emit_to_staff("queue_counters", {"kyc": pending_count()})
-
-
-def _tell_user(doc: KYCDocument) -> None:
-    from tradeapp import realtime
-    from tradeapp.mail import send_mail
-
-    user = doc.user
+def _tell_user(uow: UnitOfWork, doc: KYCDocument, user: User) -> None:
+    """The verdict by e-mail and a ``kyc_status`` event, once it committed."""
     if doc.status == "approved":
-        send_mail(user.email, "Your identity is verified", "kyc_approved", user=user, doc=doc)
+        uow.mail(user.email, "Your identity is verified", "kyc_approved", user=user, doc=doc)
     else:
-        send_mail(user.email, "Your identity verification was not accepted", "kyc_rejected", user=user, doc=doc)
+        uow.mail(user.email, "Your identity verification was not accepted", "kyc_rejected", user=user, doc=doc)
     payload = {"status": doc.status, "id": doc.id}
     if doc.status == "rejected":
         payload["reason"] = doc.rejection_reason
-    realtime.emit_to_user(user.id, "kyc_status", payload)
+    uow.emit_to_user(user.id, "kyc_status", payload)
 
 
 def _decide(actor: User | None, doc: KYCDocument, status: str, action: str, reason: str = "", note: str = ""):
     _check_reviewer(actor, doc)
-    try:
+    with unit_of_work() as uow:
         doc = _lock(doc.id)
         _check_reviewer(actor, doc)
         user = db.session.scalar(
             select(User).where(User.id == doc.user_id).with_for_update().execution_options(populate_existing=True)
         )
         before = {"status": doc.status, "kyc_status": user.kyc_status, "is_verified": user.is_verified}
-        transition(doc, status)
+        doc.transition_to(status, f"This submission is {doc.status}, not pending.")
         now = utcnow()
         doc.reviewed_at = now
         doc.reviewed_by_id = actor.id if actor is not None else None
@@ -195,13 +164,8 @@ def _decide(actor: User | None, doc: KYCDocument, status: str, action: str, reas
         if status == "rejected":
             after["reason"] = reason
         audit.record(actor, action, doc, before=before, after=after)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
+        _tell_user(uow, doc, user)
     log.info("kyc submission %s %s by %s", doc.id, status, actor.id if actor is not None else "provider")
-    _after_commit(_tell_user, doc)
-    _after_commit(emit_counters)
     return doc
 
 

@@ -13,7 +13,8 @@ from tradeapp.models import Transaction, User, Wallet
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import ZERO, Leg
-from tradeapp.services.rows import commit_keeping, insert_all
+from tradeapp.services.rows import insert_all
+from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,7 @@ def transfer(
     reference = _reference()
     now = utcnow()
     sender_id, recipient_id = sender.id, recipient.id
-    session = db.session()
-    try:
+    with unit_of_work() as uow:
         source, target = _wallets(sender_id, recipient_id, code)
         entry = ledger.post(
             "transfer",
@@ -141,13 +141,15 @@ def transfer(
             **common,
         )
         insert_all([sent, received])
-        commit_keeping((sender, recipient, source, target, sent, received))
-    except Exception:
-        session.rollback()
-        raise
+        # What this transaction wrote stays loaded: the answer and the events use it as it is.
+        uow.keep(sender, recipient, source, target, sent, received)
+        # Both sides are told once the money moved; a lost notification never undoes the transfer.
+        uow.after_commit(realtime.wallet_updated, source)
+        uow.after_commit(realtime.wallet_updated, target)
+        uow.after_commit(realtime.transaction_created, sent)
+        uow.after_commit(realtime.transaction_created, received)
 
     log.info("transfer %s: %s %s from user %s to user %s", reference, value, code, sender_id, recipient_id)
-    _announce(source, target, sent, received)
     return sent, received
 
 
@@ -160,14 +162,3 @@ def _wallets(sender_id: int, recipient_id: int, currency: str):
     source = found.get(sender_id) or ledger.wallet_for(sender_id, currency)
     target = found.get(recipient_id) or ledger.wallet_for(recipient_id, currency)
     return source, target
-
-
-def _announce(source, target, sent, received) -> None:
-    """Socket.IO events for both sides; the transfer stands whether or not they are delivered."""
-    try:
-        realtime.wallet_updated(source)
-        realtime.wallet_updated(target)
-        realtime.transaction_created(sent)
-        realtime.transaction_created(received)
-    except Exception:  # noqa: BLE001 - the money moved; a lost notification is only cosmetic
-        log.exception("could not announce a transfer")

@@ -1,6 +1,6 @@
 """Withdrawals: request (a hold of amount + fee), cancel, staff approval and rejection, payouts.
 
-Lifecycle (one transition function, :func:`transition`)::
+Lifecycle (``Withdrawal.__states__``, :data:`tradeapp.models.funds.WITHDRAWAL_STATES`)::
 
     pending ──approve (1 or 2 staff)──▶ approved ──payout job──▶ processing ──▶ completed
        │                                   │                          └──────▶ failed
@@ -36,8 +36,10 @@ from tradeapp.models import AuditLog, Deposit, Hold, Transaction, User, Withdraw
 from tradeapp.models.funds import DESTINATION_TYPES
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
+from tradeapp.queues import enqueue
 from tradeapp.services import audit, compliance, ledger
 from tradeapp.services.ledger import Leg
+from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 D = Decimal
@@ -87,15 +89,6 @@ IBAN_PATTERN = re.compile(r"^[A-Z]{2}\d{2}[A-Z0-9]{11,30}$")
 
 DESTINATION_LABELS = {"bank_account": "Bank account", "crypto_wallet": "Crypto wallet"}
 
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"approved", "rejected", "cancelled"}),
-    "approved": frozenset({"processing", "rejected"}),
-    "processing": frozenset({"completed", "failed"}),
-    "completed": frozenset(),
-    "failed": frozenset(),
-    "rejected": frozenset(),
-    "cancelled": frozenset(),
-}
 #: statuses that do not count against the 24-hour limit (the money never left)
 NOT_COUNTED = ("cancelled", "rejected", "failed")
 #: rejection presets offered to staff (free text may be added)
@@ -107,6 +100,8 @@ REJECTION_PRESETS = (
 )
 
 MANAGE = "withdrawals.manage"
+#: the payout job, by name (services never import job modules)
+PAYOUT_JOB = "tradeapp.jobs.payouts.send_payout"
 
 
 class LimitExceeded(DomainError):
@@ -140,13 +135,6 @@ def approvals_required(w: Withdrawal) -> int:
 def idempotency_key(w: Withdrawal) -> str:
     """The provider key for this withdrawal's payout: the same on every attempt."""
     return f"payout-{w.id}"
-
-
-def transition(w: Withdrawal, new_status: str) -> None:
-    """Move ``w`` to ``new_status`` or raise IllegalTransition."""
-    if new_status not in TRANSITIONS.get(w.status, frozenset()):
-        raise IllegalTransition(f"A {w.status} withdrawal cannot become {new_status}.")
-    w.status = new_status
 
 
 def _iban_ok(iban: str) -> bool:
@@ -232,33 +220,19 @@ def _snapshot(w: Withdrawal) -> dict:
     return {"status": w.status, "amount": str(w.amount), "currency": w.currency, "approvals": len(w.approvals)}
 
 
-def _after_commit(func, *args, **kwargs) -> None:
-    """Run a side effect of a committed change; its failure must not undo or hide the change."""
-    try:
-        func(*args, **kwargs)
-    except Exception:  # noqa: BLE001 - logged; the money state is already committed
-        log.exception("side effect %s failed", getattr(func, "__name__", func))
-
-
 def pending_count() -> int:
+    """The staff queue's length (the ``withdrawals`` counter, pushed after every change)."""
     return db.session.scalar(select(func.count()).select_from(Withdrawal).where(Withdrawal.status == "pending"))
 
 
-def emit_counters() -> None:
-    """Tell staff consoles the queue length."""
-    from tradeapp import realtime
-
-    realtime.emit_to_staff("queue_counters", {"withdrawals": pending_count()})
-
-
-def _tell_user(w: Withdrawal, message: str, level: str, mail_template: str | None = None, subject: str = "") -> None:
-    from tradeapp import realtime
-    from tradeapp.mail import send_mail
-
-    realtime.emit_to_user(w.user_id, "withdrawal_status", {"id": w.id, "status": w.status})
-    realtime.emit_to_user(w.user_id, "notification", {"message": message, "level": level})
+def _tell_user(
+    uow: UnitOfWork, w: Withdrawal, message: str, level: str, mail_template: str | None = None, subject: str = ""
+) -> None:
+    """The status event, a notification and (optionally) an e-mail, once the change committed."""
+    uow.emit_to_user(w.user_id, "withdrawal_status", {"id": w.id, "status": w.status})
+    uow.emit_to_user(w.user_id, "notification", {"message": message, "level": level})
     if mail_template:
-        send_mail(w.user.email, subject, mail_template, user=w.user, withdrawal=w)
+        uow.mail(w.user.email, subject, mail_template, user=w.user, withdrawal=w)
 
 
 # -- customer operations ---------------------------------------------------------------------------
@@ -314,7 +288,7 @@ def request_withdrawal(
         raise ValidationFailed("Invalid withdrawal request.", errors)
     rule = RULES[code]
 
-    try:
+    with unit_of_work():
         # One request per user at a time: the 24-hour sum is read under the user's row lock.
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
         limit = compliance.withdrawal_daily_limit_usd(user)
@@ -354,11 +328,6 @@ def request_withdrawal(
         db.session.add(w)
         db.session.flush()
         audit.record(user, "withdrawal.requested", w, after=_snapshot(w))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(emit_counters)
     return w
 
 
@@ -370,19 +339,12 @@ def cancel_withdrawal(user: User, w: Withdrawal) -> Withdrawal:
     """
     if w.user_id != user.id:
         raise NotFound("No such withdrawal.")
-    try:
+    with unit_of_work():
         w = _lock(w.id)
         before = _snapshot(w)
-        if w.status != "pending":
-            raise IllegalTransition(f"Only a pending withdrawal can be cancelled; this one is {w.status}.")
-        transition(w, "cancelled")
+        w.transition_to("cancelled", f"Only a pending withdrawal can be cancelled; this one is {w.status}.")
         _release(w, "cancelled", "Cancelled by the customer.")
         audit.record(user, "withdrawal.cancelled", w, before=before, after=_snapshot(w))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(emit_counters)
     return w
 
 
@@ -398,45 +360,43 @@ def approve_withdrawal(staff: User, w: Withdrawal) -> Withdrawal:
     """
     _require_manager(staff)
     try:
-        w = _lock(w.id)
-        if w.user_id == staff.id:
-            raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
-        if w.status != "pending":
-            raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
-        if any(a.approver_id == staff.id for a in w.approvals):
-            raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
-        before = _snapshot(w)
-        db.session.add(WithdrawalApproval(withdrawal_id=w.id, approver_id=staff.id))
-        db.session.flush()
-        db.session.refresh(w, ["approvals"])
-        required = approvals_required(w)
-        if len(w.approvals) >= required:
-            transition(w, "approved")
-            w.approved_by_id = staff.id
-            w.decided_at = utcnow()
-        after = {**_snapshot(w), "required": required}
-        audit.record(staff, "withdrawal.approved", w, before=before, after=after)
-        db.session.commit()
+        with unit_of_work() as uow:
+            w = _approve(uow, staff, w)
     except IntegrityError as exc:
-        db.session.rollback()
         raise Conflict(
             "You have already approved this withdrawal; another person must.", code="already_approved"
         ) from exc
-    except Exception:
-        db.session.rollback()
-        raise
+    return w
+
+
+def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
+    w = _lock(w.id)
+    if w.user_id == staff.id:
+        raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
+    if w.status != "pending":
+        raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
+    if any(a.approver_id == staff.id for a in w.approvals):
+        raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
+    before = _snapshot(w)
+    db.session.add(WithdrawalApproval(withdrawal_id=w.id, approver_id=staff.id))
+    db.session.flush()
+    db.session.refresh(w, ["approvals"])
+    required = approvals_required(w)
+    if len(w.approvals) >= required:
+        w.transition_to("approved")
+        w.approved_by_id = staff.id
+        w.decided_at = utcnow()
+    after = {**_snapshot(w), "required": required}
+    audit.record(staff, "withdrawal.approved", w, before=before, after=after)
     if w.status == "approved":
-        _after_commit(queue_payout, w.id)
-        _after_commit(_tell_user, w, "Your withdrawal was approved and is being sent.", "info")
-    _after_commit(emit_counters)
+        uow.after_commit(queue_payout, w.id)
+        _tell_user(uow, w, "Your withdrawal was approved and is being sent.", "info")
     return w
 
 
 def queue_payout(withdrawal_id: int):
-    from tradeapp.jobs import enqueue
-    from tradeapp.jobs.payouts import send_payout
-
-    return enqueue(send_payout, withdrawal_id, queue="payouts", job_id=f"payout-{withdrawal_id}")
+    """Enqueue the payout job (one per withdrawal: the job id deduplicates)."""
+    return enqueue(PAYOUT_JOB, withdrawal_id, queue="payouts", job_id=f"payout-{withdrawal_id}")
 
 
 def reject_withdrawal(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
@@ -452,38 +412,29 @@ def reject_withdrawal(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
         raise ValidationFailed("Give a reason for the customer.", {"reason": ["Give a reason for the customer."]})
     if len(reason) > 500:
         raise ValidationFailed("The reason is too long.", {"reason": ["At most 500 characters."]})
-    try:
+    with unit_of_work() as uow:
         w = _lock(w.id)
         before = _snapshot(w)
-        transition(w, "rejected")
+        w.transition_to("rejected")
         w.rejection_reason = reason
         w.decided_at = utcnow()
         _release(w, "cancelled", f"Rejected: {reason}")
         audit.record(staff, "withdrawal.rejected", w, before=before, after={**_snapshot(w), "reason": reason})
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(
-        _tell_user, w, f"Your withdrawal was rejected: {reason}", "error", "withdrawal_rejected", "Withdrawal rejected"
-    )
-    _after_commit(emit_counters)
+        _tell_user(
+            uow, w, f"Your withdrawal was rejected: {reason}", "error", "withdrawal_rejected", "Withdrawal rejected"
+        )
     return w
 
 
 def mark_payout_paid(staff: User, w: Withdrawal) -> Withdrawal:
     """Finance confirms a manually exported bank payout was paid."""
     _require_manager(staff)
-    try:
+    with unit_of_work() as uow:
         w = _lock_manual(staff, w)
         before = _snapshot(w)
         _complete(w, w.payout_ref or f"manual-{idempotency_key(w)}", actor=staff)
         audit.record(staff, "withdrawal.paid", w, before=before, after=_snapshot(w))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(_notify_completed, w)
+        _notify_completed(uow, w)
     return w
 
 
@@ -493,16 +444,12 @@ def mark_payout_failed(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
     reason = " ".join((reason or "").split())
     if not reason:
         raise ValidationFailed("Say why the payment failed.", {"reason": ["Say why the payment failed."]})
-    try:
+    with unit_of_work() as uow:
         w = _lock_manual(staff, w)
         before = _snapshot(w)
         _fail(w, reason)
         audit.record(staff, "withdrawal.payout_failed", w, before=before, after={**_snapshot(w), "reason": reason})
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    _after_commit(_notify_failed, w)
+        _notify_failed(uow, w)
     return w
 
 
@@ -526,45 +473,35 @@ def process_payout(withdrawal_id: int) -> str:
     provider for the payout made with the same idempotency key instead of paying again.
     Returns the withdrawal's status afterwards (unchanged when there was nothing to do).
     """
-    try:
+    with unit_of_work() as uow:
         w = _lock(withdrawal_id)
         if w.status not in ("approved", "processing"):
-            db.session.rollback()
+            uow.rollback()
             return w.status  # completed, failed, rejected…: nothing to do
         if w.status == "approved":
-            transition(w, "processing")
+            w.transition_to("processing")
             w.payout_provider = payouts.provider_name_for(w.destination_type)
             w.transaction.status = "processing"
         w.payout_attempts += 1
         key = idempotency_key(w)
         provider = payouts.get_provider(w.payout_provider)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
 
     result = provider.lookup(key) or provider.send(w, key)
 
-    try:
+    with unit_of_work() as uow:
         w = _lock(withdrawal_id)
         if w.status != "processing":
-            db.session.rollback()
+            uow.rollback()
             return w.status
         if result.status == payouts.SENT:
             _complete(w, result.ref)
+            _notify_completed(uow, w)
         elif result.status == payouts.FAILED:
             _fail(w, result.message or "The payout provider refused the payment.", ref=result.ref)
+            _notify_failed(uow, w)
         else:
             w.payout_ref = result.ref
             w.transaction.external_id = result.ref
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    if w.status == "completed":
-        _after_commit(_notify_completed, w)
-    elif w.status == "failed":
-        _after_commit(_notify_failed, w)
     return w.status
 
 
@@ -577,7 +514,7 @@ def _release(w: Withdrawal, tx_status: str, note: str) -> None:
 
 
 def _complete(w: Withdrawal, ref: str, actor: User | None = None) -> None:
-    transition(w, "completed")
+    w.transition_to("completed")
     hold = db.session.get(Hold, w.hold_id)
     legs = [Leg(ledger.platform_account("payouts_in_flight", w.currency), w.amount)]
     if w.fee > 0:
@@ -602,7 +539,7 @@ def _complete(w: Withdrawal, ref: str, actor: User | None = None) -> None:
 
 
 def _fail(w: Withdrawal, reason: str, ref: str | None = None) -> None:
-    transition(w, "failed")
+    w.transition_to("failed")
     w.failure_reason = reason
     if ref:
         w.payout_ref = ref
@@ -610,8 +547,9 @@ def _fail(w: Withdrawal, reason: str, ref: str | None = None) -> None:
     _release(w, "failed", f"Payout failed: {reason}")
 
 
-def _notify_completed(w: Withdrawal) -> None:
+def _notify_completed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
+        uow,
         w,
         f"Your withdrawal of {w.amount} {w.currency} was sent.",
         "success",
@@ -620,8 +558,9 @@ def _notify_completed(w: Withdrawal) -> None:
     )
 
 
-def _notify_failed(w: Withdrawal) -> None:
+def _notify_failed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
+        uow,
         w,
         f"Your withdrawal of {w.amount} {w.currency} failed; the funds are available again.",
         "error",
@@ -726,5 +665,5 @@ def risk_facts(user: User) -> RiskFacts:
 
 def record_manual_export(actor: User, withdrawal_ids: list[int]) -> None:
     """Audit that ``actor`` downloaded bank details of these withdrawals for manual payout."""
-    audit.record(actor, "withdrawals.exported", None, after={"ids": withdrawal_ids})
-    db.session.commit()
+    with unit_of_work():
+        audit.record(actor, "withdrawals.exported", None, after={"ids": withdrawal_ids})

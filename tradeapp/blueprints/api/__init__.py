@@ -300,6 +300,23 @@ def _error_response_doc(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": ErrorSchema}}}
 
 
+# -- registration ------------------------------------------------------------------------------
+
+
+def init_app(app) -> None:
+    """The API's own pages: the OpenAPI document and its docs."""
+    app.register_blueprint(bp)
+
+
+def register_api(*blueprints: ApiBlueprint) -> None:
+    """Register a domain's API blueprints (bearer tokens, not cookies: no CSRF)."""
+    from tradeapp.extensions import api, csrf
+
+    for blp in blueprints:
+        csrf.exempt(blp)
+        api.register_blueprint(blp)
+
+
 # -- schema and docs -----------------------------------------------------------------------------
 
 

@@ -5,7 +5,6 @@ from flask_login import current_user
 
 from tradeapp.blueprints.deposits.forms import ConfirmDepositForm, RejectDepositForm
 from tradeapp.blueprints.deposits.payment_details import public_details
-from tradeapp.blueprints.staff.views import add_counter, add_nav
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models.funds import Deposit
@@ -16,15 +15,6 @@ from tradeapp.web import get_or_404, is_htmx, render, staff_required
 
 bp = Blueprint("staff_deposits", __name__, url_prefix="/staff/deposits")
 
-add_nav(
-    "Finance",
-    "Deposits",
-    "staff_deposits.deposits_queue",
-    "deposits.manage",
-    counter="deposits",
-    prefix="staff_deposits.",
-)
-add_counter("deposits", deposits.pending_count)
 
 QUEUE_LIMIT = 200
 

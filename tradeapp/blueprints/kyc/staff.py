@@ -3,7 +3,6 @@
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from tradeapp.blueprints.staff.views import add_counter, add_nav
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
@@ -18,9 +17,6 @@ bp = Blueprint("staff_kyc", __name__, url_prefix="/staff/kyc")
 REVIEW = kyc_review.REVIEW
 #: the queue's age filter: label by minimum age in hours
 AGE_CHOICES = (("", "Any age"), ("1", "Older than 1 h"), ("24", "Older than 24 h"), ("72", "Older than 3 days"))
-
-add_nav("Compliance", "KYC queue", "staff_kyc.queue", REVIEW, counter="kyc", prefix="staff_kyc.")
-add_counter("kyc", kyc_review.pending_count)
 
 
 def age_label(dt) -> str:

@@ -36,9 +36,3 @@ def user_ledger(user_id: int):
         lines=ledger_queries.user_postings(user, currency),
         currency=currency,
     )
-
-
-def register_nav() -> None:
-    from tradeapp.blueprints.staff.views import add_nav
-
-    add_nav("Finance", "Ledger", "staff_ledger.report", "ledger.view", prefix="staff_ledger.")

@@ -1,11 +1,9 @@
-"""Staff console: second factor, dashboard, roles and the audit log; the sidebar's registry."""
-
-from collections.abc import Callable
-from dataclasses import dataclass
+"""Staff console: second factor, dashboard, roles and the audit log; the sidebar built from what domains register."""
 
 from flask import Blueprint, Flask, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
+from tradeapp import domains
 from tradeapp.errors import DomainError
 from tradeapp.extensions import limiter
 from tradeapp.models.types import utcnow
@@ -23,56 +21,16 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 # -- sidebar -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class NavEntry:
-    """One sidebar link, shown to staff holding ``permission``."""
-
-    section: str
-    label: str
-    endpoint: str
-    permission: str
-    #: name of a live counter (see COUNTERS); the page shows its value and Socket.IO updates it
-    counter: str | None = None
-    #: endpoint prefix that marks the link active; defaults to the endpoint
-    prefix: str | None = None
-
-
-#: The sidebar below "Dashboard", in order; other blueprints append with ``add_nav``.
-NAV: list[NavEntry] = []
 #: Sidebar sections in display order; a section not listed goes just before "Administration".
 SECTION_ORDER = ["People", "Compliance", "Finance", "Loans", "Trading", "Products", "Reports", "Administration"]
-#: Live counters by name: a function returning the current value (e.g. a queue's length).
-COUNTERS: dict[str, Callable[[], int]] = {}
-
-
-def add_nav(
-    section: str,
-    label: str,
-    endpoint: str,
-    permission: str,
-    counter: str | None = None,
-    prefix: str | None = None,
-) -> None:
-    """Add a sidebar link (idempotent per endpoint, so re-importing a module is harmless)."""
-    if permission not in PERMISSIONS:
-        raise KeyError(f"unknown permission {permission!r}")
-    entry = NavEntry(section, label, endpoint, permission, counter, prefix)
-    for i, existing in enumerate(NAV):
-        if existing.endpoint == endpoint:
-            NAV[i] = entry
-            return
-    NAV.append(entry)
-
-
-def add_counter(name: str, func: Callable[[], int]) -> None:
-    COUNTERS[name] = func
 
 
 def nav_for(user) -> list[dict]:
     """Links ``user`` may follow, grouped by section (a section title only before its first link)."""
     if not getattr(user, "is_staff", False):
         return []
-    visible = [e for e in NAV if has_permission(user, e.permission)]
+    registry = domains.registry()
+    visible = [e for e in registry.nav if has_permission(user, e.permission)]
     appearance = list(dict.fromkeys(e.section for e in visible))
     unlisted = SECTION_ORDER.index("Administration") - 0.5
     order = sorted(
@@ -83,8 +41,8 @@ def nav_for(user) -> list[dict]:
     for section in order:
         for i, entry in enumerate(e for e in visible if e.section == section):
             count = None
-            if entry.counter and entry.counter in COUNTERS:
-                count = COUNTERS[entry.counter]()
+            if entry.counter and entry.counter in registry.counters:
+                count = registry.counters[entry.counter].count()
             items.append(
                 {
                     "section": section if i == 0 else None,
@@ -98,7 +56,7 @@ def nav_for(user) -> list[dict]:
     return items
 
 
-def register_nav(app: Flask) -> None:
+def register_template_helpers(app: Flask) -> None:
     """Template helpers for the console: ``staff_nav()``, ``can(permission)``, role labels, paging.
 
     Globals rather than a context processor, so imported macros see them too.
@@ -122,11 +80,6 @@ def page_url(number: int) -> str:
     args = {**request.args.to_dict(), "page": number}
     args.pop("part", None)
     return url_for(request.endpoint, **(request.view_args or {}), **args)
-
-
-add_nav("People", "Users", "staff_users.users_listing", "users.view", prefix="staff_users.")
-add_nav("Administration", "Roles", "staff.roles_listing", "roles.manage", prefix="staff.roles")
-add_nav("Administration", "Audit log", "staff.audit_listing", "audit.view", prefix="staff.audit")
 
 
 # -- second factor -------------------------------------------------------------------------------

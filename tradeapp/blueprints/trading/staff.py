@@ -5,7 +5,6 @@ from flask_login import current_user
 from redis.exceptions import RedisError
 
 from tradeapp.blueprints.staff.forms import EmptyForm
-from tradeapp.blueprints.staff.views import add_nav
 from tradeapp.errors import DomainError
 from tradeapp.models import TradingPair
 from tradeapp.models.types import utcnow
@@ -19,8 +18,6 @@ bp = Blueprint("staff_trading", __name__, url_prefix="/staff/pairs")
 MANAGE = pairs.MANAGE
 #: how often the feed status panel refreshes itself
 FEED_POLL_SECONDS = 5
-
-add_nav("Trading", "Pairs", "staff_trading.pairs", MANAGE, prefix="staff_trading.")
 
 
 def _edit_form(pair: TradingPair) -> PairForm:

@@ -5,7 +5,6 @@ from decimal import Decimal
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
-from tradeapp.blueprints.staff.views import add_nav
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Order, User
@@ -21,9 +20,6 @@ bp = Blueprint("staff_orders", __name__, url_prefix="/staff/trading")
 VIEW = "trading.view"
 #: cancelling a customer's order releases their funds (compliance and admins)
 CANCEL = "orders.cancel"
-
-add_nav("Trading", "Orders", "staff_orders.orders_listing", VIEW, prefix="staff_orders.order")
-add_nav("Trading", "Trades", "staff_orders.trades_listing", VIEW, prefix="staff_orders.trades")
 
 
 def num(value, places: int | None = None) -> str:

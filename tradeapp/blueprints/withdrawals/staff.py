@@ -7,7 +7,6 @@ from flask import Blueprint, Response, flash, redirect, url_for
 from flask_login import current_user
 
 from tradeapp.blueprints.staff.forms import EmptyForm
-from tradeapp.blueprints.staff.views import add_counter, add_nav
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Withdrawal
@@ -22,16 +21,6 @@ bp = Blueprint("staff_withdrawals", __name__, url_prefix="/staff/withdrawals")
 
 MANAGE = withdrawals.MANAGE
 QUEUE_SIZE = 100
-
-add_nav(
-    "Finance",
-    "Withdrawals",
-    "staff_withdrawals.withdrawals_queue",
-    MANAGE,
-    counter="withdrawals",
-    prefix="staff_withdrawals.",
-)
-add_counter("withdrawals", withdrawals.pending_count)
 
 
 def _row_context(w: Withdrawal, **extra) -> dict:

@@ -26,9 +26,9 @@ from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import Leg
-from tradeapp.services.rows import commit_keeping
 from tradeapp.services.trading import fills, positions, prices
 from tradeapp.services.trading.fills import ZERO
+from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -97,28 +97,18 @@ def crossed_order_ids(pair_id: int, bid: Decimal, ask: Decimal, limit: int = TRI
     return ids
 
 
-# -- the unit of work ------------------------------------------------------------------------------
+# -- one order transaction ------------------------------------------------------------------------------
 
 
 @dataclass
 class Outcome:
-    """What one order transaction has locked and learnt, and the events to send once it committed."""
+    """What one order transaction has locked and learnt; its events go to the unit of work."""
 
-    events: list[tuple[int, str, dict]] = field(default_factory=list)
+    uow: UnitOfWork
     #: the owner's (quote, base) wallets of the pair, once locked in this transaction
     wallets: tuple[Wallet, Wallet] | None = None
     #: exact cumulative notional per order, once known in this transaction
     notional: dict[int, Decimal] = field(default_factory=dict)
-
-    def add(self, user_id: int, event: str, payload: dict) -> None:
-        self.events.append((user_id, event, payload))
-
-    def send(self) -> None:
-        for user_id, event, payload in self.events:
-            try:
-                realtime.emit_to_user(user_id, event, payload)
-            except Exception:  # noqa: BLE001 - the money moved; a lost notification is cosmetic
-                log.exception("could not send %s to user %s", event, user_id)
 
 
 def lock_pair_wallets(user_id: int, pair: TradingPair) -> tuple[Wallet, Wallet]:
@@ -199,7 +189,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     order.filled_quantity = order.filled_quantity + fill.quantity
     order.fee = order.fee + fee
     order.average_price = (after / order.filled_quantity).quantize(fills.PRICE_QUANTUM)
-    order.status = "filled" if order.filled_quantity == order.quantity else "partially_filled"
+    order.transition_to("filled" if order.filled_quantity == order.quantity else "partially_filled")
     if order.status == "filled":
         order.executed_at = now
         order.trigger_key = order.trigger_price = None
@@ -238,8 +228,8 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
                 completed_at=now,
             )
         )
-    outcome.add(order.user_id, "trade", realtime.trade_payload(trade, pair))
-    outcome.add(order.user_id, "position", realtime.position_payload(position, pair))
+    outcome.uow.emit_to_user(order.user_id, "trade", realtime.trade_payload(trade, pair))
+    outcome.uow.emit_to_user(order.user_id, "position", realtime.position_payload(position, pair))
     return trade
 
 
@@ -278,7 +268,7 @@ def stop_cover(stop_price: Decimal, pstep: Decimal) -> Decimal:
 def finish_market(order: Order, nothing_reason: str) -> None:
     """A market execution is over: cancel what did not fill and give back the unused hold."""
     if order.status != "filled":
-        order.status = "cancelled" if order.filled_quantity > 0 else "rejected"
+        order.transition_to("cancelled" if order.filled_quantity > 0 else "rejected")
         order.status_reason = (
             f"Only {order.filled_quantity.normalize():f} could fill within the slippage limit; the rest was cancelled."
             if order.filled_quantity > 0
@@ -295,8 +285,10 @@ def release_rest(order: Order) -> None:
         ledger.release_hold(hold)
 
 
-def commit(outcome: Outcome, order: Order) -> Order:
-    outcome.add(order.user_id, "order", realtime.order_payload(order, order.pair))
+def announce(outcome: Outcome, order: Order) -> Order:
+    """The order's and its wallets' events for after the commit; what this transaction wrote stays loaded."""
+    uow = outcome.uow
+    uow.emit_to_user(order.user_id, "order", realtime.order_payload(order, order.pair))
     wallets = outcome.wallets or db.session.scalars(
         select(Wallet).where(
             Wallet.user_id == order.user_id,
@@ -304,10 +296,9 @@ def commit(outcome: Outcome, order: Order) -> Order:
         )
     )
     for wallet in wallets:
-        outcome.add(order.user_id, "wallet_updated", realtime.wallet_payload(wallet))
-    # what this transaction wrote stays loaded: the caller answers with it without reading it back
-    commit_keeping([order, order.pair, *(outcome.wallets or ())])
-    outcome.send()
+        uow.emit_to_user(order.user_id, "wallet_updated", realtime.wallet_payload(wallet))
+    # the caller answers with these without reading them back
+    uow.keep(order, order.pair, *(outcome.wallets or ()))
     return order
 
 
@@ -316,14 +307,14 @@ def commit(outcome: Outcome, order: Order) -> Order:
 
 def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
     """Fill a resting order if the quote crossed its trigger (own transaction; safe to repeat)."""
-    outcome = Outcome()
-    try:
+    with unit_of_work() as uow:
+        outcome = Outcome(uow)
         order = lock_order(order_id)
         if order is None or not order.is_live or order.trigger_key is None:
-            db.session.rollback()
+            uow.rollback()
             return False
         if not is_crossed(order.trigger_key, order.trigger_price, quote["bid"], quote["ask"]):
-            db.session.rollback()
+            uow.rollback()
             return False
         outcome.wallets = lock_pair_wallets(order.user_id, order.pair)
         if order.order_type == "limit":
@@ -331,18 +322,15 @@ def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
             if order.status == "filled":
                 release_rest(order)
             if not trades:
-                db.session.rollback()
+                uow.rollback()
                 return False
         else:
             order.triggered_at = utcnow()
             execute(order, book, market_cap(order, book), "taker", outcome)
             finish_market(order, "Triggered, but no offers were within the slippage limit; the order was cancelled.")
         db.session.flush()
-        commit(outcome, order)
+        announce(outcome, order)
         return True
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def check_triggers(symbol: str, batch: int = TRIGGER_BATCH) -> int:

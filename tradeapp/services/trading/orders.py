@@ -40,8 +40,8 @@ from tradeapp.services.trading import fills, prices
 from tradeapp.services.trading.execution import (
     BOOK_DEPTH,
     Outcome,
+    announce,
     check_triggers,
-    commit,
     crossed_order_ids,
     execute,
     execute_resting,
@@ -58,6 +58,7 @@ from tradeapp.services.trading.execution import (
     trigger_price_of,
 )
 from tradeapp.services.trading.fills import ZERO
+from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +277,8 @@ def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | Non
         and (best <= req.price if req.side == "buy" else best >= req.price)
     )
     book = prices.live_book(pair, BOOK_DEPTH) if marketable else None
-    outcome = Outcome()
-    try:
+    with unit_of_work() as uow:
+        outcome = Outcome(uow)
         order = Order(
             user_id=user_id,
             pair_id=pair.id,
@@ -334,10 +335,7 @@ def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | Non
                 order.trigger_key = trigger_key(req.order_type, req.side)
                 order.trigger_price = trigger_price_of(order)
         db.session.flush()
-        commit(outcome, order)
-    except Exception:
-        db.session.rollback()
-        raise
+        announce(outcome, order)
     log.info(
         "order %s: %s %s %s %s → %s", order.id, order.order_type, order.side, req.quantity, pair.symbol, order.status
     )
@@ -351,7 +349,7 @@ def _cancel(order: Order, reason: str) -> Order:
     if not order.is_live:
         raise IllegalTransition(f"This order is already {order.status.replace('_', ' ')}.")
     release_rest(order)
-    order.status = "cancelled"
+    order.transition_to("cancelled")
     order.status_reason = reason
     order.trigger_key = order.trigger_price = None
     db.session.flush()
@@ -364,16 +362,12 @@ def cancel_order(user: User, order_id: int) -> Order:
     :raise NotFound: not the user's order
     :raise IllegalTransition: already filled, cancelled or rejected
     """
-    outcome = Outcome()
-    try:
+    with unit_of_work() as uow:
         order = lock_order(order_id, user.id)
         if order is None:
             raise NotFound("No such order.")
         _cancel(order, "Cancelled by you.")
-        commit(outcome, order)
-    except Exception:
-        db.session.rollback()
-        raise
+        announce(Outcome(uow), order)
     return order
 
 
@@ -382,8 +376,7 @@ def staff_cancel(actor: User, order_id: int, reason: str) -> Order:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Give a reason.", {"reason": ["Say why the order is cancelled."]})
-    outcome = Outcome()
-    try:
+    with unit_of_work() as uow:
         order = lock_order(order_id)
         if order is None:
             raise NotFound("No such order.")
@@ -392,10 +385,7 @@ def staff_cancel(actor: User, order_id: int, reason: str) -> Order:
         audit.record(
             actor, "order.cancel", order, before={"status": before}, after={"status": "cancelled", "reason": reason}
         )
-        commit(outcome, order)
-    except Exception:
-        db.session.rollback()
-        raise
+        announce(Outcome(uow), order)
     return order
 
 

@@ -20,6 +20,7 @@ from tradeapp.models.types import utcnow
 from tradeapp.services.ledger import _insert
 from tradeapp.services.trading import fills, prices
 from tradeapp.services.trading.fills import ZERO
+from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,7 @@ def set_protection(user: User, position_id: int, data: dict) -> Position:
 
     :raise ValidationFailed: not a price, a closed position, or on the wrong side of the bid
     """
-    try:
+    with unit_of_work() as uow:
         position = db.session.scalar(
             select(Position)
             .where(Position.id == position_id, Position.user_id == user.id)
@@ -193,12 +194,7 @@ def set_protection(user: User, position_id: int, data: dict) -> Position:
         for name, value in values.items():
             setattr(position, name, value)
         position.updated_at = utcnow()
-        payload = realtime.position_payload(position, pair)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
-    realtime.emit_to_user(user.id, "position", payload)
+        uow.emit_to_user(user.id, "position", realtime.position_payload(position, pair))
     return position
 
 
@@ -244,7 +240,7 @@ def crossed_position_ids(pair_id: int, bid: Decimal) -> list[int]:
 
 def fire_protection(position_id: int, bid: Decimal) -> Order | None:
     """Close a position whose stop-loss or take-profit the bid crossed; the protection fires once."""
-    try:
+    with unit_of_work() as uow:
         position = db.session.scalar(
             select(Position)
             .where(Position.id == position_id)
@@ -252,20 +248,16 @@ def fire_protection(position_id: int, bid: Decimal) -> Order | None:
             .execution_options(populate_existing=True)
         )
         if position is None or position.quantity <= 0:
-            db.session.rollback()
+            uow.rollback()
             return None
         hit_stop = position.stop_loss is not None and bid <= position.stop_loss
         hit_target = position.take_profit is not None and bid >= position.take_profit
         if not (hit_stop or hit_target):
-            db.session.rollback()
+            uow.rollback()
             return None
         which = "stop-loss" if hit_stop else "take-profit"
         position.stop_loss = position.take_profit = None
         user_id, pair_id = position.user_id, position.pair_id
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     position = db.session.scalar(select(Position).where(Position.id == position_id))
     log.info("position %s: %s hit at bid %s (pair %s)", position_id, which, bid, pair_id)
     return _close(user_id, position, source_reason=f"{which} hit")
