@@ -52,6 +52,7 @@ def main() -> int:
     parser.add_argument("--sort", default="tottime", help="pstats sort key (tottime, cumulative)")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--dump", type=Path, help="directory for the .prof files")
+    parser.add_argument("--callers", help="also print the callers of functions matching this pattern")
     parser.add_argument("--sql", action="store_true", help="also print the SQL statements of one call of each")
     args = parser.parse_args()
 
@@ -104,6 +105,8 @@ def main() -> int:
                     total = stats.total_tt / args.calls * 1000
                     print(f"== {kind}: {args.calls} calls, {total:.2f} ms of CPU per call")
                     stats.sort_stats(args.sort).print_stats(args.top)
+                    if args.callers:
+                        stats.print_callers(args.callers)
                     print(out.getvalue())
                     if args.dump:
                         args.dump.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,14 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = (
             database_url(db_url) if db_url else (f"sqlite:///{self.INSTANCE_DIR / 'tradeapp.sqlite3'}")
         )
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A ping before every checkout is one more round trip per request. Without it a connection
+        # the server dropped fails one request, and SQLAlchemy then discards the whole pool; with
+        # DB_POOL_PRE_PING=true every request pays for never seeing that. Connections are renewed
+        # after DB_POOL_RECYCLE seconds (before idle-connection killers in between get to them).
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_pre_ping": env_bool("DB_POOL_PRE_PING", False),
+            "pool_recycle": env_int("DB_POOL_RECYCLE", 300),
+        }
         self.SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
         self.SITE_NAME = os.environ.get("SITE_NAME", "tradeapp")
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
