@@ -19,7 +19,7 @@ help:
 	@echo "make orders         rq worker for the orders queue (trigger checks; no fork per job)"
 	@echo "make scheduler      rq cron (run exactly one)"
 	@echo "make feed           market feed process"
-	@echo "make lint           ruff check + ruff format --check"
+	@echo "make lint           ruff check + ruff format --check + lint-imports (the import contracts)"
 	@echo "make migrate-check  migrations match the models (scratch SQLite)"
 	@echo "make bench          every benchmark in bench/ (make bench-<name> runs bench/<name>_bench.py)"
 
@@ -51,6 +51,7 @@ run: $(VENV)/.requirements.stamp
 test: $(VENV)/.requirements-dev.stamp
 	@echo "Tests use PostgreSQL + Redis when reachable (TEST_PG_ADMIN_URL, TEST_REDIS_URL), else SQLite + fakeredis;"
 	@echo "TEST_DATABASE=sqlite forces SQLite. The 'tradeapp tests on ...' header line says which this run uses."
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 web: $(VENV)/.requirements.stamp
@@ -75,6 +76,7 @@ feed: $(VENV)/.requirements.stamp
 lint: $(VENV)/.requirements-dev.stamp
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Upgrade a scratch SQLite database, then ask Alembic whether the models need a new revision.
 migrate-check: $(VENV)/.requirements.stamp

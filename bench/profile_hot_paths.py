@@ -92,7 +92,10 @@ def main() -> int:
                         client.post(path, data=data, headers=headers, content_type="application/json")
                     if args.sql:
                         print_statements(
-                            app, lambda: client.post(path, data=data, headers=headers, content_type="application/json")
+                            app,
+                            lambda p=path, d=data: client.post(
+                                p, data=d, headers=headers, content_type="application/json"
+                            ),
                         )
                     profiler = cProfile.Profile(time.process_time)  # CPU, not time spent waiting
                     profiler.enable()

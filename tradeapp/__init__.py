@@ -7,6 +7,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tradeapp.config import Config
 
+# The register_* functions import inside: this module runs first whenever any ``tradeapp.*`` module
+# is imported, so importing the whole app at the top would load it (and loop) for every import.
+
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: extensions, blueprints, error handlers, CLI commands, socket events."""
@@ -22,6 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_jobs(app)
     register_socket_events(app)
     return app
 
@@ -83,7 +87,13 @@ def register_commands(app: Flask) -> None:
     register_cli(app)
 
 
-def register_socket_events(app: Flask) -> None:
-    from tradeapp import realtime
+def register_jobs(app: Flask) -> None:
+    from tradeapp.jobs import feed
 
-    realtime.register_events()
+    feed.init_app(app)
+
+
+def register_socket_events(app: Flask) -> None:
+    from tradeapp import sockets
+
+    sockets.register_events()

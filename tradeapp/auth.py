@@ -1,10 +1,12 @@
 """Who is calling: Flask-Login for pages, JWT for the API and Socket.IO."""
 
 from flask import Flask
+from flask_jwt_extended import decode_token
 from sqlalchemy import select
 
 from tradeapp.extensions import db, jwt, login_manager
 from tradeapp.models import User
+from tradeapp.services.tokens import is_revoked
 
 
 def init_auth(app: Flask) -> None:
@@ -33,15 +35,12 @@ def init_auth(app: Flask) -> None:
     def token_revoked(_header, payload) -> bool:
         if payload.get("type") != "refresh":
             return False
-        from tradeapp.services.tokens import is_revoked
 
         return is_revoked(payload["jti"])
 
 
 def user_from_access_token(token: str) -> User | None:
     """Decode an access JWT (Socket.IO auth); None when invalid, expired or not an access token."""
-    from flask_jwt_extended import decode_token
-
     try:
         payload = decode_token(token)
     except Exception:  # noqa: BLE001 - any decoding failure means no user

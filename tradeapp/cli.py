@@ -4,14 +4,15 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from tradeapp.jobs.cli import jobs_cli
+from tradeapp.services.seed import DEMO_ADMIN, DEMO_CUSTOMER, seed_demo
+
 seed_cli = AppGroup("seed", help="Load data.")
 
 
 @seed_cli.command("demo")
 def seed_demo_command():
     """Trading pairs, a demo customer and a demo admin (idempotent)."""
-    from tradeapp.services.seed import DEMO_ADMIN, DEMO_CUSTOMER, seed_demo
-
     created = seed_demo()
     for line in created:
         click.echo(f"created {line}")
@@ -27,7 +28,5 @@ def seed_demo_command():
 
 def register_cli(app: Flask) -> None:
     """Commands that belong to no domain (domains register theirs in their ``init_app``)."""
-    from tradeapp.jobs.cli import jobs_cli
-
     app.cli.add_command(seed_cli)
     app.cli.add_command(jobs_cli)

@@ -9,7 +9,7 @@ here and everything else to gunicorn (``deploy/nginx.conf``).
 - Its ``AsyncRedisManager`` listens on the channel Flask-SocketIO's message queue publishes to,
   so the web, worker and feed processes keep emitting with ``tradeapp.realtime``'s calls unchanged.
 - A handshake is authenticated exactly as the in-process server does it: the app's
-  :func:`tradeapp.realtime.connection_rooms` runs inside a Flask request context built from the
+  :func:`tradeapp.sockets.connection_rooms` runs inside a Flask request context built from the
   handshake's headers (session cookie through the app's session interface and Flask-Login's
   user loader and session protection, or an access JWT in ``auth``), in a small thread pool
   because it reads the database. Same rooms (``user:<id>``, ``staff``, ``ticker:<symbol>``),
@@ -31,7 +31,8 @@ import socketio
 from aiohttp import web
 from flask import Flask
 
-from tradeapp.realtime import connection_rooms, symbols_of, ticker_room
+from tradeapp.realtime import ticker_room
+from tradeapp.sockets import connection_rooms, symbols_of
 
 log = logging.getLogger(__name__)
 

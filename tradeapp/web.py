@@ -3,7 +3,7 @@
 import functools
 from collections.abc import Callable
 
-from flask import abort, jsonify, make_response, redirect, render_template, request, url_for
+from flask import abort, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from tradeapp.extensions import db
@@ -59,8 +59,6 @@ def staff_required(permission: str = "staff.dashboard") -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            from flask import session
-
             if not current_user.is_authenticated:
                 return _deny_unauthenticated()
             if not current_user.is_staff:

@@ -71,7 +71,7 @@ def fresh(db, doc):
 def test_start_check_sends_applicant_documents_selfie_and_check(db, fake_onfido, submit, files, user):
     doc = submit("drivers_license")
 
-    OnfidoProvider().start_check(doc.id)
+    start_provider_check(doc.id, "onfido")
 
     requests = fake_onfido.requests
     assert [(r["method"], r["path"]) for r in requests] == [
@@ -121,11 +121,9 @@ def test_start_check_sends_applicant_documents_selfie_and_check(db, fake_onfido,
 
 def test_start_check_twice_sends_nothing_the_second_time(db, fake_onfido, submit):
     doc = submit("passport")
-    provider = OnfidoProvider()
-
-    provider.start_check(doc.id)
+    start_provider_check(doc.id, "onfido")
     check_id = fresh(db, doc).provider_check_id
-    provider.start_check(doc.id)
+    start_provider_check(doc.id, "onfido")
 
     assert len(fake_onfido.of("POST", "/applicants/")) == 1
     assert len(fake_onfido.of("POST", "/checks")) == 1
@@ -137,7 +135,7 @@ def test_start_check_twice_sends_nothing_the_second_time(db, fake_onfido, submit
 
 def test_national_id_maps_to_onfido_type(db, fake_onfido, submit):
     doc = submit("national_id")
-    OnfidoProvider().start_check(doc.id)
+    start_provider_check(doc.id, "onfido")
     assert {r["body"]["type"] for r in fake_onfido.of("POST", "/documents")} == {"national_identity_card"}
 
 
@@ -146,13 +144,13 @@ def test_provider_error_raises_so_the_job_retries_and_stores_nothing(db, fake_on
     fake_onfido.fail_with = 500
 
     with pytest.raises(Exception, match="500"):
-        OnfidoProvider().start_check(doc.id)
+        start_provider_check(doc.id, "onfido")
 
     doc = fresh(db, doc)
     assert doc.provider_check_id is None and doc.provider_applicant_id is None
     # The retry succeeds.
     fake_onfido.fail_with = None
-    OnfidoProvider().start_check(doc.id)
+    start_provider_check(doc.id, "onfido")
     assert fresh(db, doc).provider_check_id
 
 
@@ -161,12 +159,12 @@ def test_wrong_api_token_is_an_error(app, db, fake_onfido, submit, monkeypatch):
     monkeypatch.setitem(app.config, "ONFIDO_API_TOKEN", "wrong")
 
     with pytest.raises(Exception, match="401"):
-        OnfidoProvider().start_check(doc.id)
+        start_provider_check(doc.id, "onfido")
     assert fresh(db, doc).provider_check_id is None
 
 
 def test_missing_submission_is_a_no_op(db, fake_onfido):
-    OnfidoProvider().start_check(987654)
+    start_provider_check(987654, "onfido")
     assert fake_onfido.requests == []
 
 
@@ -206,7 +204,7 @@ def test_countries_become_alpha3(alpha2, expected):
 
 def test_date_of_birth_is_sent_as_iso(db, fake_onfido, submit):
     doc = submit()
-    OnfidoProvider().start_check(doc.id)
+    start_provider_check(doc.id, "onfido")
     assert fake_onfido.of("POST", "/applicants/")[0]["body"]["dob"] == date(1990, 5, 17).isoformat()
 
 

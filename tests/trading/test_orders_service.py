@@ -228,7 +228,7 @@ def test_others_orders_and_positions_are_not_found(trader, create_user):
     with pytest.raises(NotFound):
         positions.get_position(other, position.id)
     with pytest.raises(NotFound):
-        positions.close_position(other, position.id)
+        orders.close_position(other, position.id)
 
 
 def test_position_entry_is_volume_weighted_and_close_sells_it(trader, market):
@@ -241,7 +241,7 @@ def test_position_entry_is_volume_weighted_and_close_sells_it(trader, market):
     assert value["current_price"] == D("51990")
     assert value["unrealized_pnl"] == D("985.00")
 
-    order = positions.close_position(trader, position.id)
+    order = orders.close_position(trader, position.id)
     assert order.status == "filled" and order.source == "position" and order.quantity == 1
     db.session.expire_all()
     position = db.session.scalars(positions.positions_query(trader, open_only=False)).one()

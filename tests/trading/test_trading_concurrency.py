@@ -167,7 +167,7 @@ def test_random_trading_session_keeps_the_books_exact(app, db, create_user, mark
                 orders.cancel_order(user, placed[step[1] % len(placed)])
             elif kind == "close":
                 for position in db.session.scalars(positions.positions_query(user)).all():
-                    positions.close_position(user, position.id)
+                    orders.close_position(user, position.id)
         except DomainError:
             db.session.rollback()
         report = ledger.check()

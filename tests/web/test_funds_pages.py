@@ -3,6 +3,7 @@
 import csv
 import io
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -101,19 +102,23 @@ def test_unpriced_currency_shows_a_dash(logged_in_client, db, user):
     assert "left out" in html
 
 
-def test_usd_value_degrades_to_none_without_a_price(app, db, monkeypatch):
-    from tradeapp.services import wallets
+def test_usd_value_degrades_to_none_without_a_price(app, db, market, monkeypatch):
+    from tradeapp.services.trading import prices
 
-    assert wallets.usd_value("USD", D("12.34")) == D("12.34")
-    monkeypatch.setattr("tradeapp.market.runner.last_quote", lambda symbol: {"last": "20000.00"})
-    assert wallets.usd_value("BTC", D("0.5")) == D("10000.00")
+    def usd(amount, currency):
+        converted = prices.convert(D(amount), currency, "USD")
+        return converted.amount if converted is not None else None
+
+    assert usd("12.34", "USD") == D("12.34")
+    monkeypatch.setattr(prices, "last_quote", lambda symbol: {"last": "20000.00", "received_at": time.time()})
+    assert usd("0.5", "BTC") == D("10000.00")
 
     def broken(symbol):
         raise ConnectionError("redis down")
 
-    monkeypatch.setattr("tradeapp.market.runner.last_quote", broken)
-    monkeypatch.setitem(app.config, "MARKET_FEED", "ccxt")
-    assert wallets.usd_value("BTC", D("0.5")) is None
+    monkeypatch.setattr(prices, "last_quote", broken)
+    monkeypatch.setitem(app.config, "MARKET_FEED", "ccxt")  # a real exchange is asked only about its pairs
+    assert usd("0.5", "BTC") is None
 
 
 # -- transfer ----------------------------------------------------------------------------------------

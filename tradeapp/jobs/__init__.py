@@ -15,12 +15,12 @@ from tradeapp.queues import QUEUES, enqueue, get_queue, redis_connection
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QUEUES", "enqueue", "get_queue", "job", "redis_connection"]
+__all__ = ["QUEUES", "enqueue", "get_queue", "job", "job_app", "redis_connection"]
 
 _app = None
 
 
-def _job_app():
+def job_app():
     """The Flask app a worker process runs jobs in (built once per process)."""
     global _app
     if _app is None:
@@ -42,7 +42,7 @@ def job(func: Callable) -> Callable:
             log.info("job %s: %s.%s", current.id, func.__module__, func.__name__)
         if has_app_context():
             return func(*args, **kwargs)
-        with _job_app().app_context():
+        with job_app().app_context():
             return func(*args, **kwargs)
 
     return wrapper

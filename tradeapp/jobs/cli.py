@@ -3,14 +3,15 @@
 import click
 from flask.cli import AppGroup
 
+from tradeapp.jobs.maintenance import purge_all
+from tradeapp.jobs.schedule import SCHEDULE
+
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 
 
 @jobs_cli.command("purge")
 def purge_command():
     """Run the housekeeping purges now, in this process."""
-    from tradeapp.jobs.maintenance import purge_all
-
     for what, count in purge_all().items():
         click.echo(f"purged {count} {what.replace('_', ' ')}")
 
@@ -18,8 +19,6 @@ def purge_command():
 @jobs_cli.command("list-schedule")
 def list_schedule_command():
     """Print the periodic jobs that ``rq cron tradeapp.jobs.schedule`` enqueues."""
-    from tradeapp.jobs.schedule import SCHEDULE
-
     for entry in SCHEDULE:
         func = entry["func"]
         when = f"cron {entry['cron']!r} (UTC)" if entry.get("cron") else f"every {entry['interval']} s"

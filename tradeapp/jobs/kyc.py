@@ -3,7 +3,8 @@
 import logging
 
 from tradeapp.jobs import job
-from tradeapp.kyc_providers import get_provider
+from tradeapp.services import kyc_checks
+from tradeapp.services.kyc import expire_approvals
 
 log = logging.getLogger(__name__)
 
@@ -11,8 +12,6 @@ log = logging.getLogger(__name__)
 @job
 def expire_kyc_approvals() -> int:
     """Expire approvals past their ``expires_at`` and ask their users to verify again."""
-    from tradeapp.services.kyc import expire_approvals
-
     count = expire_approvals()
     log.info("expired %d KYC approvals", count)
     return count
@@ -21,4 +20,4 @@ def expire_kyc_approvals() -> int:
 @job
 def start_provider_check(document_id: int, provider_name: str) -> None:
     """Hand a submission to its provider (enqueued after the submission committed; idempotent per document)."""
-    get_provider(provider_name).start_check(document_id)
+    kyc_checks.start_provider_check(document_id, provider_name)

@@ -5,6 +5,7 @@ import logging
 from flask import current_app
 
 from tradeapp.jobs import job
+from tradeapp.services import idempotency, maintenance, tokens
 
 log = logging.getLogger(__name__)
 
@@ -12,9 +13,7 @@ log = logging.getLogger(__name__)
 @job
 def purge_expired_tokens() -> int:
     """Delete refresh tokens that expired, or were revoked longer ago than TOKEN_RETENTION_DAYS."""
-    from tradeapp.services.tokens import purge_expired
-
-    count = purge_expired(current_app.config["TOKEN_RETENTION_DAYS"])
+    count = tokens.purge_expired(current_app.config["TOKEN_RETENTION_DAYS"])
     log.info("purged %d refresh tokens", count)
     return count
 
@@ -22,9 +21,7 @@ def purge_expired_tokens() -> int:
 @job
 def purge_login_throttles() -> int:
     """Delete failed-login counters that are unlocked and older than a day."""
-    from tradeapp.services.maintenance import purge_login_throttles as purge
-
-    count = purge()
+    count = maintenance.purge_login_throttles()
     log.info("purged %d login throttles", count)
     return count
 
@@ -32,9 +29,7 @@ def purge_login_throttles() -> int:
 @job
 def purge_idempotency_records() -> int:
     """Delete idempotency records past the 24 hours their keys are honoured for."""
-    from tradeapp.services.idempotency import purge_idempotency_records as purge
-
-    count = purge()
+    count = idempotency.purge_idempotency_records()
     log.info("purged %d idempotency records", count)
     return count
 

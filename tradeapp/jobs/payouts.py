@@ -3,6 +3,7 @@
 import logging
 
 from tradeapp.jobs import job
+from tradeapp.services.withdrawals import process_payout
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +15,6 @@ def send_payout(withdrawal_id: int) -> str:
     Enqueued with ``job_id=f"payout-{id}"`` and RQ retries; a run on a withdrawal that is
     already completed, failed or rejected does nothing.
     """
-    from tradeapp.services.withdrawals import process_payout
-
     status = process_payout(withdrawal_id)
     log.info("payout for withdrawal %s: %s", withdrawal_id, status)
     return status

@@ -3,6 +3,7 @@
 import logging
 
 from tradeapp.jobs import job
+from tradeapp.services.trading import orders
 
 log = logging.getLogger(__name__)
 
@@ -14,8 +15,6 @@ def check_triggers(symbol: str) -> int:
     The feed enqueues it with a per-pair job id, so ticks never pile up checks; each order is
     settled in its own transaction under its row lock, so a repeated run changes nothing.
     """
-    from tradeapp.services.trading import orders
-
     executed = orders.check_triggers(symbol)
     if executed:
         log.info("trigger check %s: %d orders executed", symbol, executed)

@@ -8,23 +8,23 @@ import logging
 
 from rq import SimpleWorker, Worker
 
-from tradeapp.jobs import _job_app
+from tradeapp.extensions import db
+from tradeapp.jobs import job_app
 
 
 class AppWorker(Worker):
     """An RQ worker whose forked work horses inherit a ready app."""
 
     def bootstrap(self, *args, **kwargs):
-        _job_app()
+        job_app()
         # RQ logs through its own handlers; the app's root handler would print every line twice.
         logging.getLogger("rq").propagate = False
         return super().bootstrap(*args, **kwargs)
 
     def main_work_horse(self, job, queue):
         # SQLAlchemy's fork rule: the child must not reuse the parent's pooled connections.
-        from tradeapp.extensions import db
 
-        with _job_app().app_context():
+        with job_app().app_context():
             db.engine.dispose(close=False)
         return super().main_work_horse(job, queue)
 
@@ -39,16 +39,14 @@ class OrdersWorker(SimpleWorker):
     """
 
     def bootstrap(self, *args, **kwargs):
-        _job_app()
+        job_app()
         logging.getLogger("rq").propagate = False
         return super().bootstrap(*args, **kwargs)
 
     def execute_job(self, job, queue):
-        from tradeapp.extensions import db
-
         try:
             return super().execute_job(job, queue)
         finally:
             # one job's session must not leak into the next
-            with _job_app().app_context():
+            with job_app().app_context():
                 db.session.remove()

@@ -1,6 +1,6 @@
 """The interface every KYC provider adapter implements, and its errors."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from tradeapp.errors import DomainError
 
@@ -25,9 +25,14 @@ class KycProvider:
     #: whether ``/webhooks/kyc/<name>`` accepts callbacks from this provider
     has_webhook = False
 
-    def start_check(self, document_id: int) -> None:
-        """Send the submission to the provider (runs as a job, after the submission committed)."""
+    def start_check(self, doc, read_file: Callable) -> tuple[str, str] | None:
+        """Send the submission (``read_file(kyc_file)`` gives a file's bytes); (applicant id, check id) or None."""
+        return None
 
-    def handle_webhook(self, body: bytes, headers: Mapping[str, str]) -> str:
-        """Verify and apply one webhook; returns a short outcome for the response and the log."""
+    def completed_check(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, dict] | None:
+        """Verify a webhook: (check id, event object) of a completed check, or None for other events."""
+        raise NotImplementedError
+
+    def fetch_check(self, check_id: str) -> dict:
+        """The provider's current view of the check (``result``: ``clear`` or ``consider``)."""
         raise NotImplementedError

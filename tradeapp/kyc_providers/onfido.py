@@ -16,9 +16,10 @@ A small documented subset of Onfido's API v3.6 (base URL ``ONFIDO_API_URL``, hea
   "completed_at_iso8601", "href"}}}``. Only ``check.completed`` is acted on; the verdict is read
   back from ``GET /checks/{id}`` rather than trusted from the webhook body.
 
-HTTP errors raise, so the RQ job (enqueued with ``Retry``) tries again. ``start_check`` stores
-its ids in one commit at the end, so a run that failed half-way leaves nothing behind and the
-retry starts over with a new applicant. Nothing personal is logged: ids and verdicts only.
+HTTP errors raise, so the RQ job (enqueued with ``Retry``) tries again. The adapter only speaks
+HTTP: :mod:`tradeapp.services.kyc_checks` loads the submission, stores the ids in one unit of
+work at the end (a run that failed half-way leaves nothing behind and the retry starts over with
+a new applicant) and records verdicts. Nothing personal is logged: ids and verdicts only.
 """
 
 import hashlib
@@ -26,17 +27,14 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import requests
 from flask import current_app
-from sqlalchemy import select
 
-from tradeapp.extensions import db
 from tradeapp.kyc_providers.base import KycProvider, ProviderUnavailable, WebhookRejected
 from tradeapp.kyc_providers.countries import alpha3
 from tradeapp.models.kyc import KYCDocument, KYCFile
-from tradeapp.services import audit
 
 log = logging.getLogger(__name__)
 
@@ -84,28 +82,20 @@ class OnfidoProvider(KycProvider):
         response.raise_for_status()
         return response.json()
 
-    def _upload(self, path: str, applicant_id: str, kyc_file: KYCFile, **fields: str) -> dict:
-        from tradeapp.services.kyc import read_file
-
+    def _upload(self, path: str, applicant_id: str, kyc_file: KYCFile, data: bytes, **fields: str) -> dict:
         # The file name is ours, never the customer's.
         name = f"{kyc_file.kind}.{_EXTENSIONS.get(kyc_file.content_type, 'bin')}"
         return self._request(
             "POST",
             path,
             data={"applicant_id": applicant_id, **fields},
-            files={"file": (name, read_file(kyc_file), kyc_file.content_type)},
+            files={"file": (name, data, kyc_file.content_type)},
         )
 
     # -- submission ----------------------------------------------------------------------------
 
-    def start_check(self, document_id: int) -> None:
-        """Create the applicant, upload the documents and selfie, start the check; store the ids."""
-        doc = db.session.get(KYCDocument, document_id)
-        if doc is None:
-            log.warning("onfido: submission %s not found; nothing to check", document_id)
-            return
-        if doc.provider_check_id:
-            return  # already sent: a retried or duplicated job
+    def start_check(self, doc: KYCDocument, read_file: Callable[[KYCFile], bytes]) -> tuple[str, str]:
+        """Create the applicant, upload the documents and selfie, start the check: (applicant id, check id)."""
         user = doc.user
         applicant = self._request(
             "POST",
@@ -123,21 +113,22 @@ class OnfidoProvider(KycProvider):
         for side in ("front", "back"):
             if side in files:
                 uploaded = self._upload(
-                    "/documents", applicant_id, files[side], type=DOCUMENT_TYPES[doc.document_type], side=side
+                    "/documents",
+                    applicant_id,
+                    files[side],
+                    read_file(files[side]),
+                    type=DOCUMENT_TYPES[doc.document_type],
+                    side=side,
                 )
                 document_ids.append(uploaded["id"])
         if "selfie" in files:
-            self._upload("/live_photos", applicant_id, files["selfie"])
+            self._upload("/live_photos", applicant_id, files["selfie"], read_file(files["selfie"]))
         check = self._request(
             "POST",
             "/checks",
             json={"applicant_id": applicant_id, "report_names": REPORT_NAMES, "document_ids": document_ids},
         )
-        doc.provider = self.name
-        doc.provider_applicant_id = applicant_id
-        doc.provider_check_id = check["id"]
-        db.session.commit()
-        log.info("onfido: submission %s sent as check %s", doc.id, check["id"])
+        return applicant_id, check["id"]
 
     # -- webhook -------------------------------------------------------------------------------
 
@@ -161,55 +152,21 @@ class OnfidoProvider(KycProvider):
             raise WebhookRejected("Invalid payload.", code="invalid_payload")
         return event
 
-    def handle_webhook(self, body: bytes, headers: Mapping[str, str]) -> str:
-        """Record a completed check's verdict; a clear one approves when ``KYC_AUTO_APPROVE``."""
+    def completed_check(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, dict] | None:
+        """The check id and event object of a verified ``check.completed`` webhook; None for other events."""
         payload = self.verify(body, headers)["payload"]
         if payload.get("resource_type") != "check" or payload.get("action") != "check.completed":
-            return "ignored"
+            return None
         obj = payload.get("object") if isinstance(payload.get("object"), dict) else {}
         check_id = str(obj.get("id") or "")
         if not _ID.match(check_id):
             raise WebhookRejected("Invalid payload.", {"object.id": ["Not a check id."]}, code="invalid_payload")
-        doc = self._document_for(check_id)
-        if doc is None:
-            log.info("onfido: check %s matches no submission; ignored", check_id)
-            return "unknown_check"
-        if doc.provider_result:
-            return "duplicate"  # a replay: the verdict is already recorded
-        db.session.rollback()  # read only so far; hold no transaction across the HTTP call
+        return check_id, obj
+
+    def fetch_check(self, check_id: str) -> dict:
+        """``GET /checks/{id}``: the verdict is read back rather than trusted from the webhook body."""
         try:
-            check = self._request("GET", f"/checks/{check_id}")
+            return self._request("GET", f"/checks/{check_id}")
         except requests.RequestException as exc:
             log.warning("onfido: fetching check %s failed: %s", check_id, type(exc).__name__)
             raise ProviderUnavailable("The provider could not be reached; try again later.") from None
-        return self._record(check_id, check, obj)
-
-    def _document_for(self, check_id: str, lock: bool = False) -> KYCDocument | None:
-        query = select(KYCDocument).filter_by(provider=self.name, provider_check_id=check_id)
-        if lock:
-            query = query.with_for_update().execution_options(populate_existing=True)
-        return db.session.execute(query).scalar_one_or_none()
-
-    def _record(self, check_id: str, check: dict, event_object: dict) -> str:
-        # Locked again after the HTTP call: of two concurrent deliveries, one records, one sees it done.
-        doc = self._document_for(check_id, lock=True)
-        if doc is None or doc.provider_result:
-            db.session.rollback()
-            return "duplicate"
-        result = str(check.get("result") or "")[:30]
-        doc.provider_result = result or "unknown"
-        doc.provider_details = {
-            "check_id": check_id,
-            "status": str(check.get("status") or event_object.get("status") or ""),
-            "result": result,
-            "completed_at": str(event_object.get("completed_at_iso8601") or check.get("completed_at_iso8601") or ""),
-        }
-        audit.record(None, "kyc.provider_result", doc, after={"provider": self.name, "result": doc.provider_result})
-        log.info("onfido: check %s for submission %s: %s", check_id, doc.id, doc.provider_result)
-        if result == "clear" and current_app.config.get("KYC_AUTO_APPROVE") and doc.status == "pending":
-            from tradeapp.services.kyc_review import approve_kyc
-
-            approve_kyc(None, doc, note="auto-approved: provider clear")  # commits the verdict too
-            return "approved"
-        db.session.commit()
-        return "recorded"

@@ -6,6 +6,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from tradeapp.market.runner import FeedRunner
+
 feed_cli = AppGroup("feed", help="Market feed.")
 
 
@@ -14,8 +16,6 @@ feed_cli = AppGroup("feed", help="Market feed.")
 @click.option("--interval", type=float, default=None, help="Seconds between rounds (default: FEED_INTERVAL).")
 def run_command(once, interval):
     """Publish quotes for every active pair until stopped (Ctrl-C or SIGTERM)."""
-    from tradeapp.market.runner import FeedRunner
-
     runner = FeedRunner(current_app._get_current_object(), interval=interval)
     if once:
         quotes = runner.tick_once()

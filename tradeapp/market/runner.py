@@ -3,8 +3,10 @@
 It runs as its own process in production (``flask --app wsgi feed run``, emitting through the
 Socket.IO Redis message queue) and as a background task of ``python app.py`` in embedded mode.
 The last quote per pair is kept in memory and, when Redis is configured, under ``quote:<SYMBOL>``
-so any process can read it (``last_quote``). A failing pair is logged and retried with back-off;
-the loop itself never dies.
+so any process can read it (:mod:`tradeapp.market.state`). A failing pair is logged and retried
+with back-off; the loop itself never dies. What a tick sets off beyond prices (the trigger check,
+stored candles) is the app's :class:`FeedHooks`, supplied by ``tradeapp.jobs.feed``: the feed is
+a leaf and imports neither services nor jobs.
 """
 
 import json
@@ -13,6 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
@@ -20,18 +23,52 @@ from sqlalchemy import select
 from tradeapp import realtime
 from tradeapp.extensions import db, socketio
 from tradeapp.market.base import MarketFeed, PairSpec, json_safe
+from tradeapp.market.state import (  # noqa: F401 - readers of the published state import them from here too
+    EXTENSION_KEY,
+    PUBLISHED_TTL,
+    book_key,
+    last_book,
+    last_quote,
+    pair_status,
+    quote_key,
+    redis_or_none,
+    status_key,
+)
 from tradeapp.models import TradingPair
 
 log = logging.getLogger(__name__)
 
 #: longest pause before retrying a failing pair, in seconds
 MAX_BACKOFF = 60.0
-EXTENSION_KEY = "tradeapp.feed"
+#: the app's feed hooks (``app.extensions[HOOKS_KEY]``), see :func:`set_hooks`
+HOOKS_KEY = "tradeapp.feed_hooks"
+#: order book levels published per side
+BOOK_DEPTH = 20
+#: seconds between refreshes of a pair's stored candles
+CANDLE_SYNC_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class FeedHooks:
+    """What the rest of the app does with the feed; supplied by the jobs side (``tradeapp.jobs.feed``).
+
+    ``on_tick(symbol)`` runs after each published quote (it schedules the trigger check);
+    ``sync_candles(pair, feed, backfill)`` stores a pair's latest bars.
+    """
+
+    on_tick: Callable[[str], object] | None = None
+    sync_candles: Callable[[TradingPair, MarketFeed, bool], object] | None = None
+
+
+def set_hooks(app: Flask, hooks: FeedHooks) -> None:
+    """Give every FeedRunner of ``app`` these hooks (unless it is built with its own)."""
+    app.extensions[HOOKS_KEY] = hooks
 
 
 def build_feed(app: Flask) -> MarketFeed:
     """The feed named by MARKET_FEED: ``simulated`` (default) or ``ccxt``."""
     name = app.config["MARKET_FEED"]
+    # Each feed is imported when chosen: ccxt takes seconds to import, the simulated feed loads its data.
     if name == "simulated":
         from tradeapp.market.simulated import SimulatedFeed
 
@@ -86,59 +123,6 @@ def _ccxt_credentials(app: Flask) -> dict[str, dict[str, str]]:
     return credentials
 
 
-def quote_key(symbol: str) -> str:
-    return f"quote:{symbol}"
-
-
-def book_key(symbol: str) -> str:
-    return f"book:{symbol}"
-
-
-def status_key(symbol: str) -> str:
-    return f"feedstatus:{symbol}"
-
-
-#: published prices outlive the feed by a day, so a dead feed shows as stale instead of vanishing
-PUBLISHED_TTL = 86400
-#: order book levels published per side
-BOOK_DEPTH = 20
-#: seconds between refreshes of a pair's stored candles
-CANDLE_SYNC_SECONDS = 60.0
-
-
-def _redis(app: Flask):
-    """The app's Redis client when Redis is configured, else None."""
-    if not (app.config.get("REDIS_URL") or "tradeapp.redis" in app.extensions):
-        return None
-    from tradeapp.jobs import redis_connection
-
-    return redis_connection()
-
-
-def _published(symbol: str, attr: str, key: str) -> dict | None:
-    runner = current_app.extensions.get(EXTENSION_KEY)
-    if runner is not None and symbol in getattr(runner, attr):
-        return getattr(runner, attr)[symbol]
-    redis = _redis(current_app)
-    raw = redis.get(key) if redis is not None else None
-    return json.loads(raw) if raw else None
-
-
-def last_quote(symbol: str) -> dict | None:
-    """The newest published quote for ``symbol`` (JSON-safe dict), from this process or Redis."""
-    return _published(symbol, "quotes", quote_key(symbol))
-
-
-def last_book(symbol: str) -> dict | None:
-    """The newest published order book for ``symbol`` (JSON-safe dict), from this process or Redis."""
-    return _published(symbol, "books", book_key(symbol))
-
-
-def pair_status(symbol: str) -> dict | None:
-    """``{failures, last_error}`` while the feed fails for ``symbol``; None when it is healthy."""
-    return _published(symbol, "statuses", status_key(symbol))
-
-
 class FeedRunner:
     """Polls a feed for every active pair and publishes the quotes."""
 
@@ -148,8 +132,10 @@ class FeedRunner:
         feed: MarketFeed | None = None,
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        hooks: FeedHooks | None = None,
     ) -> None:
         self.app = app
+        self.hooks = hooks or app.extensions.get(HOOKS_KEY) or FeedHooks()
         self.feed = feed or build_feed(app)
         self.interval = float(app.config["FEED_INTERVAL"] if interval is None else interval)
         self.clock = clock
@@ -175,7 +161,7 @@ class FeedRunner:
         with self.app.app_context():
             pairs = self.active_pairs()
             self.feed.set_pairs(pairs)
-            redis = _redis(self.app)
+            redis = redis_or_none(self.app)
             now = self.clock()
             for spec in pairs:
                 if self.retry_at.get(spec.symbol, now) > now:
@@ -196,10 +182,10 @@ class FeedRunner:
 
     def sync_candles(self) -> list[str]:
         """Store the latest bars of healthy pairs, once a minute each (a backfill the first time)."""
-        from tradeapp.services.trading import candles
-
         now = self.clock()
         synced = []
+        if self.hooks.sync_candles is None:
+            return synced
         with self.app.app_context():
             due = [
                 symbol
@@ -211,7 +197,7 @@ class FeedRunner:
                 return synced
             for pair in db.session.scalars(select(TradingPair).where(TradingPair.symbol.in_(due))):
                 try:
-                    candles.sync(pair, self.feed, backfill=pair.symbol not in self.candles_synced)
+                    self.hooks.sync_candles(pair, self.feed, pair.symbol not in self.candles_synced)
                     synced.append(pair.symbol)
                 except Exception:  # noqa: BLE001 - charts fall back to the feed; retried next minute
                     log.exception("feed: storing candles of %s failed", pair.symbol)
@@ -233,12 +219,11 @@ class FeedRunner:
         realtime.emit_orderbook(symbol, book)
 
     def _check_orders(self, symbol: str) -> None:
-        """Schedule the trigger check of this pair's resting orders (one queued check per pair)."""
-        from tradeapp.jobs import enqueue
-        from tradeapp.jobs.trading import check_triggers
-
+        """Hand the tick to the ``on_tick`` hook (the jobs side schedules the pair's trigger check)."""
+        if self.hooks.on_tick is None:
+            return
         try:
-            enqueue(check_triggers, symbol, queue="orders", job_id=f"triggers-{symbol.replace('/', '-')}", retries=0)
+            self.hooks.on_tick(symbol)
         except Exception:  # noqa: BLE001 - the next tick schedules it again
             log.exception("feed: could not schedule the order check of %s", symbol)
 

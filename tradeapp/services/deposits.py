@@ -36,7 +36,7 @@ from tradeapp.models.types import utcnow
 from tradeapp.payments import ProviderError, SandboxProvider, get_provider
 from tradeapp.payments.base import from_minor, to_minor
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, ledger
+from tradeapp.services import audit, ledger, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
@@ -111,9 +111,7 @@ def _new_deposit(user: User, method: str, currency: str, amount: Decimal, provid
 
 
 def _lock(deposit_id: int) -> Deposit:
-    return db.session.scalar(
-        select(Deposit).where(Deposit.id == deposit_id).with_for_update().execution_options(populate_existing=True)
-    )
+    return rows.lock(Deposit, deposit_id)
 
 
 def _lock_by_ref(provider: str, provider_ref: str) -> Deposit | None:
@@ -488,7 +486,7 @@ def _address_row(user_id: int, currency: str, network: str) -> CryptoAddress:
     row = db.session.scalar(query)
     if row is None:
         db.session.execute(
-            ledger._insert(CryptoAddress)
+            rows.upsert_insert(CryptoAddress)
             .values(
                 user_id=user_id,
                 currency=currency,
@@ -638,7 +636,7 @@ def pending_queue_query():
 
 def attention_query():
     """Deposits flagged for a person (unrecovered refunds, mismatched payments)."""
-    rows = db.session.scalars(
+    found = db.session.scalars(
         select(Deposit).where(Deposit.payment_method == "card").order_by(Deposit.id.desc()).limit(500)
     )
-    return [d for d in rows if (d.payment_details or {}).get("attention")]
+    return [d for d in found if (d.payment_details or {}).get("attention")]

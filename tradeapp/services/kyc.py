@@ -259,6 +259,7 @@ def _check_file(kind: str, storage, errors: list[str]) -> _Upload | None:
         errors.append(f"Upload {allowed}.")
         return None
     if content_type.startswith("image/"):
+        # Pillow is imported on the first image upload, not at every process start.
         from PIL import Image, UnidentifiedImageError
 
         try:

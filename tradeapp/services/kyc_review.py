@@ -22,7 +22,7 @@ from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import User
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit
+from tradeapp.services import audit, rows
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,7 @@ def history(doc: KYCDocument) -> list[KYCDocument]:
 
 
 def _lock(document_id: int) -> KYCDocument:
-    doc = db.session.scalar(
-        select(KYCDocument)
-        .where(KYCDocument.id == document_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    doc = rows.lock(KYCDocument, document_id)
     if doc is None:
         raise NotFound("No such submission.")
     return doc

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import bindparam, event, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -24,7 +22,9 @@ from tradeapp.extensions import db
 from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, User, Wallet
 from tradeapp.models.ledger import PLATFORM_ACCOUNTS
 from tradeapp.models.types import utcnow
-from tradeapp.services.rows import insert_all
+from tradeapp.services import audit
+from tradeapp.services.rows import insert_all, upsert_insert
+from tradeapp.services.uow import unit_of_work
 
 ZERO = Decimal(0)
 _WALLETS = Wallet.__table__
@@ -57,10 +57,6 @@ class Leg:
 # -- accounts ----------------------------------------------------------------------------------
 
 
-def _insert(model):
-    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
-
-
 def wallet_for(user: User | int, currency: str) -> Wallet:
     """The user's wallet in ``currency``, created (race-safely) on first use."""
     user_id = user if isinstance(user, int) else user.id
@@ -69,7 +65,7 @@ def wallet_for(user: User | int, currency: str) -> Wallet:
     if wallet is None:
         now = utcnow()
         db.session.execute(
-            _insert(Wallet)
+            upsert_insert(Wallet)
             .values(
                 user_id=user_id, currency=currency, balance=ZERO, locked_balance=ZERO, created_at=now, updated_at=now
             )
@@ -88,7 +84,7 @@ def platform_account(code: str, currency: str) -> PlatformAccount:
     account = db.session.scalar(query)
     if account is None:
         db.session.execute(
-            _insert(PlatformAccount)
+            upsert_insert(PlatformAccount)
             .values(code=code, currency=currency, balance=ZERO, created_at=utcnow())
             .on_conflict_do_nothing(index_elements=["code", "currency"])
         )
@@ -576,4 +572,18 @@ def check() -> LedgerReport:
     else:
         closed = db.session.execute(select(Hold.id, Hold.remaining).where(Hold.status != "active"))
         report.open_closed_holds = [hold_id for hold_id, remaining in closed if remaining != 0]
+    return report
+
+
+def reconcile() -> LedgerReport:
+    """Run :func:`check`; on drift, audit it and (after commit) alert staff consoles and e-mail admins and finance."""
+    report = check()
+    if report.ok:
+        return report
+    problems = report.problems()[:50]
+    with unit_of_work() as uow:
+        audit.record(None, "ledger.drift_detected", after={"problems": problems}, ip="")
+        uow.emit_to_staff("ledger_alert", {"problems": len(report.problems()), "first": problems[:5]})
+        for admin in db.session.scalars(select(User).where(User.role.in_(("admin", "finance")), User.is_active_flag)):
+            uow.mail(admin.email, "Ledger reconciliation found drift", "ledger_alert", problems=problems)
     return report

@@ -1,4 +1,4 @@
-"""Inserting new rows on the hot money paths without the unit of work's bookkeeping.
+"""Row helpers: locking a row by id, dialect upserts, and inserting new rows on the hot money paths.
 
 A flush of a few new objects issues one ``INSERT … RETURNING id`` but spends far more time in
 the unit of work than in the statement. :func:`insert_all` issues that statement itself and
@@ -9,11 +9,28 @@ callers keep working with ordinary model instances (lazy loads, later changes, r
 import functools
 from collections.abc import Sequence
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tradeapp.extensions import db
+
+
+def lock(model, ident: int):
+    """``SELECT … FOR UPDATE`` the row ``ident`` of ``model``, fresh from the database; None when there is none."""
+    return db.session.scalar(
+        select(model)
+        .where(inspect(model).primary_key[0] == ident)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+def upsert_insert(model):
+    """The dialect's INSERT for ``model``, which offers ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
+    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
 
 
 @functools.cache

@@ -1,14 +1,17 @@
 """Demo data for ``flask seed demo``: idempotent, safe to run on every start."""
 
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import func, select
 
+from tradeapp.errors import DomainError
 from tradeapp.extensions import db
-from tradeapp.models import TradingPair, User
+from tradeapp.models import Order, TradingPair, Transaction, User, Wallet
 from tradeapp.models.types import utcnow
-from tradeapp.services import passwords
+from tradeapp.services import ledger, passwords
+from tradeapp.services.trading import orders, prices
+from tradeapp.services.trading.pairs import get_pair
 from tradeapp.services.users import _new_referral_code
 
 DEMO_CUSTOMER = {"email": "demo@tradeapp.local", "username": "demo", "password": "Demo-trader-2026!"}
@@ -103,9 +106,6 @@ DEMO_FUNDS = (("USD", "25000"), ("BTC", "0.5"), ("ETH", "4"))
 
 def seed_demo_funds() -> list[str]:
     """Give the demo customer money through real ledger entries (only while they have no wallets)."""
-    from tradeapp.models import Transaction, Wallet
-    from tradeapp.services import ledger
-
     user = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER["email"]))
     if user is None or db.session.scalar(select(Wallet.id).where(Wallet.user_id == user.id).limit(1)):
         return []
@@ -146,13 +146,6 @@ STEPS.append(seed_demo_funds)
 
 def seed_demo_trading() -> list[str]:
     """A few real orders for the demo customer (only while they have none): a position and a resting limit."""
-    from decimal import ROUND_DOWN
-
-    from tradeapp.errors import DomainError
-    from tradeapp.models import Order
-    from tradeapp.services.trading import orders, prices
-    from tradeapp.services.trading.pairs import get_pair
-
     user = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER["email"]))
     if user is None or db.session.scalar(select(Order.id).where(Order.user_id == user.id).limit(1)):
         return []

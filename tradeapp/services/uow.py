@@ -90,6 +90,7 @@ class UnitOfWork:
         """Roll back now and end the unit without committing; its effects are dropped."""
         self.rolled_back = True
         self.effects.clear()
+        self.changed.clear()
         db.session.rollback()
 
     def _run_effects(self) -> None:
@@ -133,15 +134,17 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     unit = session.info[_KEY] = UnitOfWork()
     try:
         yield unit
-        if not unit.rolled_back:
-            if unit.kept:
-                commit_keeping(unit.kept)
-            else:
-                session.commit()
+        if unit.rolled_back:
+            session.rollback()  # whatever the block did after its rollback is not kept either
+        elif unit.kept:
+            commit_keeping(unit.kept)
+        else:
+            session.commit()
     except BaseException:
         session.info.pop(_KEY, None)
         session.rollback()
         raise
     finally:
         session.info.pop(_KEY, None)
-    unit._run_effects()
+    if not unit.rolled_back:
+        unit._run_effects()

@@ -2,7 +2,6 @@
 
 import csv
 import io
-import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,11 +14,9 @@ from tradeapp.currencies import CURRENCIES, CurrencyError, get_currency
 from tradeapp.extensions import db
 from tradeapp.models import Transaction, User, Wallet
 from tradeapp.models.funds import TRANSACTION_STATUSES, TRANSACTION_TYPES
-
-log = logging.getLogger(__name__)
+from tradeapp.services.trading import prices
 
 ZERO = Decimal(0)
-USD_CENT = Decimal("0.01")
 
 
 def fmt(amount: Decimal | None, currency: str) -> str:
@@ -57,58 +54,6 @@ def wallet_or_empty(user: User, currency: str) -> Wallet:
     return wallet
 
 
-# -- prices ------------------------------------------------------------------------------------------
-
-_simulated_feed = None
-
-
-def _simulated_last(symbol: str) -> Decimal | None:
-    """The simulated feed's current price for ``symbol`` (embedded/demo fallback)."""
-    global _simulated_feed
-    from flask import current_app
-
-    if current_app.config.get("MARKET_FEED", "simulated") != "simulated":
-        return None
-    from tradeapp.market.base import UnknownSymbol
-    from tradeapp.market.simulated import SimulatedFeed
-
-    if _simulated_feed is None:
-        _simulated_feed = SimulatedFeed(seed=current_app.config.get("FEED_SEED", 42))
-    try:
-        return Decimal(str(_simulated_feed.ticker(symbol)["last"]))
-    except (UnknownSymbol, KeyError, OSError):
-        return None
-
-
-def usd_rate(currency: str) -> Decimal | None:
-    """USD per unit of ``currency``: 1 for USD, else the last ``<CUR>/USD`` quote; None if unknown."""
-    code = currency.upper()
-    if code == "USD":
-        return Decimal(1)
-    symbol = f"{code}/USD"
-    try:
-        from tradeapp.market.runner import last_quote
-
-        quote = last_quote(symbol)
-        if quote and quote.get("last") is not None:
-            return Decimal(str(quote["last"]))
-    except Exception:  # noqa: BLE001 - prices are decoration here: never break a wallets page
-        log.warning("no published quote for %s", symbol, exc_info=True)
-    try:
-        return _simulated_last(symbol)
-    except Exception:  # noqa: BLE001
-        log.warning("no simulated price for %s", symbol, exc_info=True)
-        return None
-
-
-def usd_value(currency: str, amount: Decimal, rates: Mapping[str, Decimal | None] | None = None) -> Decimal | None:
-    """``amount`` of ``currency`` in USD (to the cent), or None when there is no price."""
-    rate = rates[currency] if rates is not None and currency in rates else usd_rate(currency)
-    if rate is None:
-        return None
-    return (Decimal(amount) * rate).quantize(USD_CENT)
-
-
 @dataclass
 class WalletLine:
     wallet: Wallet
@@ -126,12 +71,14 @@ class Portfolio:
 
 
 def portfolio(user: User) -> Portfolio:
+    """Each wallet valued in USD at live prices (:func:`prices.convert`); unpriced ones are left out of the total."""
     result = Portfolio()
-    rates: dict[str, Decimal | None] = {}
+    rates: dict[str, prices.Rate | None] = {}
     for wallet in list_wallets(user):
         if wallet.currency not in rates:
-            rates[wallet.currency] = usd_rate(wallet.currency)
-        usd = usd_value(wallet.currency, wallet.balance, rates)
+            rates[wallet.currency] = prices.rate(wallet.currency, "USD")
+        rate = rates[wallet.currency]
+        usd = prices.convert(wallet.balance, wallet.currency, "USD", at=rate).amount if rate is not None else None
         result.lines.append(WalletLine(wallet, usd))
         if usd is None:
             result.partial = result.partial or wallet.balance != 0

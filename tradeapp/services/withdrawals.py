@@ -12,9 +12,10 @@ and ``fees`` platform accounts when the payout succeeds, and released on cancel,
 failed payout.
 
 Limits (per currency below; 24 hours by KYC level in :mod:`tradeapp.services.compliance`) and
-the dual-approval threshold ``WITHDRAWAL_DUAL_APPROVAL_OVER`` are compared in USD-equivalent,
-converted with the static rates in :data:`USD_RATES` (indicative rates for limits only, never
-for moving money).
+the dual-approval threshold ``WITHDRAWAL_DUAL_APPROVAL_OVER`` are compared in USD-equivalent at
+live prices (:func:`tradeapp.services.trading.prices.convert`; a stale price still counts, the
+limits are indicative). A currency no market prices cannot be checked against the limit, so its
+withdrawal is refused until one does, and always needs two approvers.
 """
 
 import logging
@@ -22,7 +23,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -37,8 +38,9 @@ from tradeapp.models.funds import DESTINATION_TYPES
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
 from tradeapp.queues import enqueue
-from tradeapp.services import audit, compliance, ledger
+from tradeapp.services import audit, compliance, ledger, rows
 from tradeapp.services.ledger import Leg
+from tradeapp.services.trading import prices
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -62,16 +64,6 @@ RULES: dict[str, CurrencyRule] = {
     "BTC": CurrencyRule(D("0.0005"), D("5"), D("0.0002")),
     "ETH": CurrencyRule(D("0.005"), D("100"), D("0.002")),
     "USDT": CurrencyRule(D("10"), D("50000"), D("1")),
-}
-
-#: indicative USD value of one unit, for limits and the dual-approval threshold only
-USD_RATES: dict[str, Decimal] = {
-    "USD": D("1"),
-    "EUR": D("1.08"),
-    "GBP": D("1.27"),
-    "BTC": D("60000"),
-    "ETH": D("3000"),
-    "USDT": D("1"),
 }
 
 #: crypto networks a currency can be sent on
@@ -118,9 +110,25 @@ def rule_for(currency: str) -> CurrencyRule:
     return RULES[get_currency(currency).code]
 
 
-def to_usd(amount: Decimal, currency: str) -> Decimal:
-    """Indicative USD-equivalent of ``amount`` (cents, half up)."""
-    return (amount * USD_RATES[get_currency(currency).code]).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+class PriceUnavailable(DomainError):
+    """No market prices the currency, so the withdrawal cannot be checked against the limits."""
+
+    status = 503
+    code = "price_unavailable"
+
+
+def to_usd(amount: Decimal, currency: str) -> Decimal | None:
+    """USD-equivalent of ``amount`` at live prices (cents, half up); None when no market prices it."""
+    converted = prices.convert(amount, currency, "USD")
+    return converted.amount if converted is not None else None
+
+
+def _usd_for_limits(amount: Decimal, currency: str) -> Decimal:
+    usd = to_usd(amount, currency)
+    if usd is None:
+        message = f"There is no {currency} price right now to check your withdrawal limit; please try again later."
+        raise PriceUnavailable(message, {"amount": [message]})
+    return usd
 
 
 def dual_approval_threshold() -> Decimal:
@@ -129,7 +137,8 @@ def dual_approval_threshold() -> Decimal:
 
 def approvals_required(w: Withdrawal) -> int:
     """Two distinct approvers above ``WITHDRAWAL_DUAL_APPROVAL_OVER`` (USD-equivalent), else one."""
-    return 2 if to_usd(w.amount, w.currency) > dual_approval_threshold() else 1
+    usd = to_usd(w.amount, w.currency)
+    return 2 if usd is None or usd > dual_approval_threshold() else 1
 
 
 def idempotency_key(w: Withdrawal) -> str:
@@ -200,12 +209,7 @@ def validate_destination(currency: str, destination_type: str, details) -> tuple
 
 
 def _lock(withdrawal_id: int) -> Withdrawal:
-    w = db.session.scalar(
-        select(Withdrawal)
-        .where(Withdrawal.id == withdrawal_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    w = rows.lock(Withdrawal, withdrawal_id)
     if w is None:
         raise NotFound("No such withdrawal.")
     return w
@@ -241,14 +245,16 @@ def _tell_user(
 def daily_usage_usd(user: User, now=None) -> Decimal:
     """USD-equivalent of the user's withdrawals in the last 24 hours that may still leave or left."""
     since = (now or utcnow()) - timedelta(hours=24)
-    rows = db.session.execute(
+    totals: dict[str, Decimal] = {}
+    for currency, amount in db.session.execute(
         select(Withdrawal.currency, Withdrawal.amount).where(
             Withdrawal.user_id == user.id,
             Withdrawal.created_at >= since,
             Withdrawal.status.not_in(NOT_COUNTED),
         )
-    )
-    return sum((to_usd(amount, currency) for currency, amount in rows), D(0))
+    ):
+        totals[currency] = totals.get(currency, D(0)) + amount
+    return sum((_usd_for_limits(amount, currency) for currency, amount in totals.items()), D(0))
 
 
 def request_withdrawal(
@@ -293,7 +299,7 @@ def request_withdrawal(
         db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
         limit = compliance.withdrawal_daily_limit_usd(user)
         used = daily_usage_usd(user)
-        if used + to_usd(value, code) > limit:
+        if used + _usd_for_limits(value, code) > limit:
             left = max(limit - used, D(0))
             raise LimitExceeded(
                 f"This exceeds your 24-hour withdrawal limit of {limit:,} USD (about {left:,} USD left).",
@@ -629,7 +635,7 @@ def risk_facts(user: User) -> RiskFacts:
             Deposit.user_id == user.id, Deposit.status == "completed"
         )
     ).all()
-    deposits_usd = sum((to_usd(credited or amount, cur) for cur, amount, credited in deposits), D(0))
+    deposits_usd = sum((to_usd(credited or amount, cur) or D(0) for cur, amount, credited in deposits), D(0))
     completed = db.session.scalar(
         select(func.count())
         .select_from(Withdrawal)

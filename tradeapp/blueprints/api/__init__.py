@@ -18,9 +18,11 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import deepupdate
 from jwt.exceptions import PyJWTError
+from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
 
 from tradeapp.errors import DomainError
+from tradeapp.extensions import api, csrf, db
 from tradeapp.permissions import has_permission
 
 DEFAULT_PAGE_SIZE = 50
@@ -175,10 +177,6 @@ def paginate(query, schema: ma.Schema | None = None, *, page_size: int = DEFAULT
     With ``schema`` the results are dumped here; without it they are the rows themselves, for a
     view whose ``@blp.response(200, page_schema(ItemSchema))`` dumps them.
     """
-    from sqlalchemy import func, select
-
-    from tradeapp.extensions import db
-
     try:
         page = max(int(request.args.get("page", 1)), 1)
         size = min(max(int(request.args.get("page_size", page_size)), 1), MAX_PAGE_SIZE)
@@ -310,8 +308,6 @@ def init_app(app) -> None:
 
 def register_api(*blueprints: ApiBlueprint) -> None:
     """Register a domain's API blueprints (bearer tokens, not cookies: no CSRF)."""
-    from tradeapp.extensions import api, csrf
-
     for blp in blueprints:
         csrf.exempt(blp)
         api.register_blueprint(blp)
@@ -323,8 +319,6 @@ def register_api(*blueprints: ApiBlueprint) -> None:
 @bp.get("/api/schema/")
 def schema():
     """The OpenAPI 3 document, generated from the registered API blueprints."""
-    from tradeapp.extensions import api
-
     # Not jsonify: it sorts keys, and the paths read best in the order the code declares them.
     return current_app.response_class(json.dumps(api.spec.to_dict()), mimetype="application/json")
 

@@ -23,8 +23,10 @@ from collections.abc import Callable
 from copy import deepcopy
 
 from flask import current_app, make_response, request
+from flask_jwt_extended import get_current_user
 from flask_login import current_user
 from flask_smorest.utils import deepupdate
+from werkzeug.exceptions import HTTPException
 
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
@@ -62,8 +64,6 @@ _DOC = {
 
 def _user_id() -> int | None:
     """The token's user (API) or the session's user (web), if any."""
-    from flask_jwt_extended import get_current_user
-
     try:
         user = get_current_user()
     except RuntimeError:  # no token was verified for this request
@@ -117,8 +117,6 @@ def idempotent(view: Callable) -> Callable:
                 db.session.rollback()
                 response = make_response(current_app.handle_user_exception(exc))
             except Exception as exc:
-                from werkzeug.exceptions import HTTPException
-
                 if not isinstance(exc, HTTPException) or (exc.code or 500) >= 500:
                     raise
                 db.session.rollback()

@@ -7,6 +7,7 @@ from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
 from tradeapp.models.types import utcnow
+from tradeapp.services import kyc as kyc_service
 from tradeapp.services import kyc_review
 from tradeapp.web import get_or_404, is_htmx, render, staff_required
 
@@ -63,8 +64,6 @@ def queue():
 
 
 def _review_context(doc: KYCDocument, **extra) -> dict:
-    from tradeapp.services import kyc as kyc_service
-
     return {
         "doc": doc,
         "applicant": doc.user,

@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify, request
 
 from tradeapp.blueprints.api import domain_error_response, error_response
 from tradeapp.kyc_providers import PROVIDERS, ProviderUnavailable, WebhookRejected
+from tradeapp.services import kyc_checks
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def provider_webhook(provider: str):
     if adapter_class is None or not adapter_class.has_webhook:
         return error_response(404, "Unknown KYC provider.")
     try:
-        outcome = adapter_class().handle_webhook(request.get_data(), request.headers)
+        outcome = kyc_checks.handle_webhook(adapter_class(), request.get_data(), request.headers)
     except (WebhookRejected, ProviderUnavailable) as exc:
         log.warning("kyc webhook %s refused: %s", provider, exc.code)
         return domain_error_response(exc)

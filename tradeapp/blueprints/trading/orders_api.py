@@ -227,4 +227,4 @@ def position_close(position_id):
     Only what is available is sold: base currency held by your open sell orders stays.
     Send an `Idempotency-Key` header so a retry never sells twice.
     """
-    return positions.close_position(api_user(), position_id)
+    return orders.close_position(api_user(), position_id)

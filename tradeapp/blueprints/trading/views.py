@@ -470,7 +470,7 @@ def position_close(position_id: int):
         error = "The form expired; reload the page."
     else:
         try:
-            order = positions.close_position(current_user, position_id)
+            order = orders.close_position(current_user, position_id)
         except NotFound:
             raise
         except DomainError as exc:

@@ -1,10 +1,15 @@
 """``flask users create-staff`` and ``flask users otp-code``."""
 
 import click
+import pyotp
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import func, select
 
 from tradeapp.errors import ValidationFailed
+from tradeapp.extensions import db
+from tradeapp.models import User
+from tradeapp.services.staff import create_staff
 
 users_cli = AppGroup("users", help="Manage accounts.")
 
@@ -18,8 +23,6 @@ users_cli = AppGroup("users", help="Manage accounts.")
 @click.option("--totp-secret", default=None, help="Base32 TOTP secret to pre-enrol two-factor.")
 def create_staff_command(email, password, role, totp_secret):
     """Create a staff account with ROLE."""
-    from tradeapp.services.staff import create_staff
-
     try:
         user = create_staff(email, password, role, totp_secret=totp_secret)
     except ValidationFailed as exc:
@@ -36,12 +39,6 @@ def create_staff_command(email, password, role, totp_secret):
 @click.argument("email")
 def otp_code_command(email):
     """Print a staff user's current TOTP code (embedded/dev mode only)."""
-    import pyotp
-    from sqlalchemy import func, select
-
-    from tradeapp.extensions import db
-    from tradeapp.models import User
-
     if not current_app.config["EMBEDDED"]:
         raise click.ClickException("only available in embedded mode")
     user = db.session.scalar(select(User).where(func.lower(User.email) == email.lower()))

@@ -7,6 +7,7 @@ from tradeapp.blueprints.funds.schemas import TransactionSchema
 from tradeapp.currencies import CURRENCIES
 from tradeapp.models.funds import DESTINATION_TYPES, WITHDRAWAL_STATUSES
 from tradeapp.services.wallets import fmt
+from tradeapp.services.withdrawals import approvals_required
 
 AMOUNT_DOC = {"type": "string", "example": "100.00", "description": "Decimal string, the currency's precision."}
 
@@ -41,8 +42,6 @@ class WithdrawalSchema(ma.Schema):
 
 
 def _required(w) -> int:
-    from tradeapp.services.withdrawals import approvals_required
-
     return approvals_required(w)
 
 

@@ -14,7 +14,8 @@ from sqlalchemy import select
 from tradeapp.extensions import db
 from tradeapp.market.base import TIMEFRAMES, MarketFeed
 from tradeapp.models import Candle, TradingPair
-from tradeapp.services.ledger import _insert
+from tradeapp.services.rows import upsert_insert
+from tradeapp.services.uow import unit_of_work
 
 #: bars fetched per timeframe the first time a feed process sees a pair, and on each refresh
 BACKFILL = 500
@@ -31,7 +32,7 @@ def store(pair_id: int, timeframe: str, bars: list[dict]) -> int:
         | {key: Decimal(str(bar[key])) for key in FIELDS}
         for bar in bars
     ]
-    statement = _insert(Candle).values(rows)
+    statement = upsert_insert(Candle).values(rows)
     statement = statement.on_conflict_do_update(
         index_elements=["pair_id", "timeframe", "open_time"],
         set_={key: getattr(statement.excluded, key) for key in FIELDS},
@@ -41,16 +42,12 @@ def store(pair_id: int, timeframe: str, bars: list[dict]) -> int:
 
 
 def sync(pair: TradingPair, feed: MarketFeed, *, backfill: bool = False) -> int:
-    """Fetch the pair's latest bars in every timeframe from ``feed`` and store them (commits)."""
+    """Fetch the pair's latest bars in every timeframe from ``feed`` and store them (one unit of work)."""
     stored = 0
-    try:
+    with unit_of_work():
         for timeframe in TIMEFRAMES:
             bars = feed.candles(pair.symbol, timeframe, limit=BACKFILL if backfill else REFRESH)
             stored += store(pair.id, timeframe, bars)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return stored
 
 

@@ -26,8 +26,8 @@ from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import Leg
-from tradeapp.services.trading import fills, positions, prices
-from tradeapp.services.trading.fills import ZERO
+from tradeapp.services.trading import fills, positions
+from tradeapp.services.trading.fills import ZERO, price_step, quantity_step
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,6 @@ log = logging.getLogger(__name__)
 #: how many crossed orders one trigger check settles before it schedules another
 TRIGGER_BATCH = 500
 BOOK_DEPTH = 20
-
-
-def quantity_step(pair: TradingPair) -> Decimal:
-    """The pair's quantity increment, never finer than the base currency allows."""
-    return fills.step(min(pair.quantity_precision, get_currency(pair.base_currency).decimals))
-
-
-def price_step(pair: TradingPair) -> Decimal:
-    return fills.step(pair.price_precision)
 
 
 # -- triggers ------------------------------------------------------------------------------------
@@ -331,34 +322,3 @@ def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
         db.session.flush()
         announce(outcome, order)
         return True
-
-
-def check_triggers(symbol: str, batch: int = TRIGGER_BATCH) -> int:
-    """Settle the pair's resting orders (and protected positions) the current quote crossed.
-
-    Returns how many orders executed. Stale prices settle nothing.
-    """
-    pair = db.session.scalar(select(TradingPair).where(TradingPair.symbol == symbol))
-    if pair is None or not pair.is_active:
-        return 0
-    try:
-        quote = prices.live_quote(pair)
-        book = prices.live_book(pair, BOOK_DEPTH)
-    except (prices.MarketStale, prices.MarketDataUnavailable) as exc:
-        log.warning("trigger check of %s skipped: %s", symbol, exc)
-        return 0
-    order_ids = crossed_order_ids(pair.id, quote["bid"], quote["ask"], batch)
-    position_ids = positions.crossed_position_ids(pair.id, quote["bid"]) if quote["bid"] is not None else []
-    db.session.rollback()  # end the read before each order gets its own transaction
-    executed = 0
-    for order_id in order_ids:
-        try:
-            executed += execute_resting(order_id, quote, book)
-        except Exception:  # noqa: BLE001 - one broken order must not block the others
-            log.exception("trigger check: order %s failed", order_id)
-    for position_id in position_ids:
-        try:
-            positions.fire_protection(position_id, quote["bid"])
-        except Exception:  # noqa: BLE001
-            log.exception("trigger check: position %s failed", position_id)
-    return executed

@@ -1,4 +1,4 @@
-"""Order arithmetic without I/O: holds, walking the book, rounding of fills, fees and position P&L.
+"""Order arithmetic without I/O: steps, number input, holds, walking the book, rounding of fills, fees, P&L.
 
 Rounding always favours keeping the books whole: a buy is charged its notional and fee rounded
 up to the quote currency's smallest unit, a sell is paid its notional rounded down less its fee
@@ -8,7 +8,10 @@ same as one big one, and the total charged never exceeds the hold placed for the
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
+
+from tradeapp.currencies import get_currency
+from tradeapp.models import TradingPair
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -27,6 +30,39 @@ class Fill:
 def step(places: int) -> Decimal:
     """``10 ** -places``: the smallest price or quantity increment."""
     return Decimal(1).scaleb(-places)
+
+
+def quantity_step(pair: TradingPair) -> Decimal:
+    """The pair's quantity increment, never finer than the base currency allows."""
+    return step(min(pair.quantity_precision, get_currency(pair.base_currency).decimals))
+
+
+def price_step(pair: TradingPair) -> Decimal:
+    return step(pair.price_precision)
+
+
+def parse_number(value, name: str, errors: dict) -> Decimal | None:
+    """A positive, finite, in-range Decimal from form or JSON input; problems go to ``errors[name]``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        errors.setdefault(name, []).append("Enter a number.")
+        return None
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except (InvalidOperation, ValueError):
+        errors.setdefault(name, []).append("Enter a number.")
+        return None
+    if not number.is_finite():
+        errors.setdefault(name, []).append("Enter a number.")
+        return None
+    if number <= 0:
+        errors.setdefault(name, []).append("Must be greater than zero.")
+        return None
+    if abs(number.adjusted()) > 20:
+        errors.setdefault(name, []).append("This number is out of range.")
+        return None
+    return number
 
 
 def fee_on(notional: Decimal, fee_pct: Decimal) -> Decimal:

@@ -25,23 +25,23 @@ Lock order everywhere: the order row, then wallets by id, then platform accounts
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from sqlalchemy import select
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import Order, Trade, TradingPair, User, Wallet
+from tradeapp.models import Order, Position, Trade, TradingPair, User, Wallet
 from tradeapp.models.trading import LIVE_STATUSES, ORDER_SIDES, ORDER_SOURCES, ORDER_TYPES
 from tradeapp.services import audit, ledger
 from tradeapp.services.ledger import InsufficientFunds
-from tradeapp.services.trading import fills, prices
+from tradeapp.services.trading import fills, positions, prices
 from tradeapp.services.trading.execution import (
     BOOK_DEPTH,
+    TRIGGER_BATCH,
     Outcome,
     announce,
-    check_triggers,
     crossed_order_ids,
     execute,
     execute_resting,
@@ -57,7 +57,8 @@ from tradeapp.services.trading.execution import (
     trigger_key,
     trigger_price_of,
 )
-from tradeapp.services.trading.fills import ZERO
+from tradeapp.services.trading.fills import ZERO, parse_number
+from tradeapp.services.trading.pairs import from_url_symbol
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -93,33 +94,8 @@ class OrderRequest:
         return self.quote if self.side == "buy" else self.base
 
 
-def _number(value, name: str, errors: dict) -> Decimal | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except (InvalidOperation, ValueError):
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if not number.is_finite():
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if number <= 0:
-        errors.setdefault(name, []).append("Must be greater than zero.")
-        return None
-    if abs(number.adjusted()) > 20:
-        errors.setdefault(name, []).append("This number is out of range.")
-        return None
-    return number
-
-
 def resolve_pair(data: dict) -> TradingPair:
     """The active pair named by ``symbol`` (``BTC-USD`` or ``BTC/USD``) or ``trading_pair`` (an id)."""
-    from tradeapp.services.trading.pairs import from_url_symbol
-
     if data.get("trading_pair") not in (None, ""):
         try:
             pair = db.session.get(TradingPair, int(data["trading_pair"]))
@@ -148,7 +124,7 @@ def validate(data: dict, pair: TradingPair | None = None) -> OrderRequest:
     if order_type not in ORDER_TYPES:
         errors["order_type"] = [f"One of {', '.join(ORDER_TYPES)}."]
 
-    quantity = _number(data.get("quantity"), "quantity", errors)
+    quantity = parse_number(data.get("quantity"), "quantity", errors)
     if quantity is None and "quantity" not in errors:
         errors["quantity"] = ["Enter the quantity."]
     if quantity is not None:
@@ -167,7 +143,7 @@ def validate(data: dict, pair: TradingPair | None = None) -> OrderRequest:
     pstep = price_step(pair)
     prices_given = {}
     for name in ("price", "stop_price"):
-        value = _number(data.get(name), name, errors)
+        value = parse_number(data.get(name), name, errors)
         if value is not None and value != value.quantize(pstep, ROUND_DOWN):
             errors.setdefault(name, []).append(f"Use steps of {pstep:f} {pair.quote_currency}.")
         prices_given[name] = value
@@ -235,7 +211,7 @@ def preview_order(user: User, data: dict) -> dict:
     notional = notional.quantize(quote_quantum, ROUND_UP if req.side == "buy" else ROUND_DOWN)
     wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user.id, Wallet.currency == req.spends))
     available = wallet.available_balance if wallet is not None else ZERO
-    db.session.rollback()
+    db.session.rollback()  # a preview writes nothing: end the read transaction
     return {
         "symbol": pair.symbol,
         "side": req.side,
@@ -263,10 +239,11 @@ def place_order(user: User, data: dict, *, source: str = "manual", source_id: in
     if source not in ORDER_SOURCES:
         raise ValueError(f"unknown order source {source!r}")
     req = validate(data)
-    return _place(user.id, req, source=source, source_id=source_id)
+    return place(user.id, req, source=source, source_id=source_id)
 
 
-def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+def place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+    """Hold and place an already validated order (placing, closing a position); one unit of work."""
     pair = req.pair
     quote = prices.live_quote(pair)
     _check_trigger_side(req, quote)
@@ -340,6 +317,93 @@ def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | Non
         "order %s: %s %s %s %s → %s", order.id, order.order_type, order.side, req.quantity, pair.symbol, order.status
     )
     return order
+
+
+# -- closing positions ------------------------------------------------------------------------------
+
+
+def close_position(user: User, position_id: int) -> Order:
+    """Sell the whole position (as much as the wallet has available) at market."""
+    position = positions.get_position(user, position_id)
+    return _close(user.id, position, source_reason="Closed by you.")
+
+
+def _close(user_id: int, position: Position, source_reason: str) -> Order:
+    pair = position.pair
+    if position.quantity <= 0:
+        raise IllegalTransition("This position is already closed.")
+    wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == pair.base_currency))
+    available = wallet.available_balance if wallet is not None else ZERO
+    quantity = min(position.quantity, available).quantize(quantity_step(pair), rounding=ROUND_DOWN)
+    if quantity <= 0:
+        raise ValidationFailed(
+            "Nothing to close.",
+            {"quantity": [f"No {pair.base_currency} of this position is available (open sell orders may hold it)."]},
+        )
+    request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
+    db.session.rollback()  # end the read: the order is placed in its own unit of work
+    order = place(user_id, request, source="position", source_id=position.id)
+    log.info("position %s closed by order %s (%s)", position.id, order.id, source_reason)
+    return order
+
+
+def fire_protection(position_id: int, bid: Decimal) -> Order | None:
+    """Close a position whose stop-loss or take-profit the bid crossed; the protection fires once."""
+    with unit_of_work() as uow:
+        position = db.session.scalar(
+            select(Position)
+            .where(Position.id == position_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if position is None or position.quantity <= 0:
+            uow.rollback()
+            return None
+        hit_stop = position.stop_loss is not None and bid <= position.stop_loss
+        hit_target = position.take_profit is not None and bid >= position.take_profit
+        if not (hit_stop or hit_target):
+            uow.rollback()
+            return None
+        which = "stop-loss" if hit_stop else "take-profit"
+        position.stop_loss = position.take_profit = None
+        user_id, pair_id = position.user_id, position.pair_id
+    position = db.session.scalar(select(Position).where(Position.id == position_id))
+    log.info("position %s: %s hit at bid %s (pair %s)", position_id, which, bid, pair_id)
+    return _close(user_id, position, source_reason=f"{which} hit")
+
+
+# -- the trigger check -------------------------------------------------------------------------------
+
+
+def check_triggers(symbol: str, batch: int = TRIGGER_BATCH) -> int:
+    """Settle the pair's resting orders (and protected positions) the current quote crossed.
+
+    Returns how many orders executed. Stale prices settle nothing.
+    """
+    pair = db.session.scalar(select(TradingPair).where(TradingPair.symbol == symbol))
+    if pair is None or not pair.is_active:
+        return 0
+    try:
+        quote = prices.live_quote(pair)
+        book = prices.live_book(pair, BOOK_DEPTH)
+    except (prices.MarketStale, prices.MarketDataUnavailable) as exc:
+        log.warning("trigger check of %s skipped: %s", symbol, exc)
+        return 0
+    order_ids = crossed_order_ids(pair.id, quote["bid"], quote["ask"], batch)
+    position_ids = positions.crossed_position_ids(pair.id, quote["bid"]) if quote["bid"] is not None else []
+    db.session.rollback()  # end the read before each order gets its own transaction
+    executed = 0
+    for order_id in order_ids:
+        try:
+            executed += execute_resting(order_id, quote, book)
+        except Exception:  # noqa: BLE001 - one broken order must not block the others
+            log.exception("trigger check: order %s failed", order_id)
+    for position_id in position_ids:
+        try:
+            fire_protection(position_id, quote["bid"])
+        except Exception:  # noqa: BLE001
+            log.exception("trigger check: position %s failed", position_id)
+    return executed
 
 
 # -- cancelling and reading --------------------------------------------------------------------------

@@ -15,9 +15,12 @@ from tradeapp.currencies import CURRENCIES
 from tradeapp.errors import DomainError, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.market.base import TIMEFRAMES, MarketFeed, PairSpec, UnknownSymbol, json_safe
-from tradeapp.market.runner import EXTENSION_KEY, build_feed, last_quote
+from tradeapp.market.runner import build_feed
+from tradeapp.market.state import EXTENSION_KEY, last_quote
 from tradeapp.models import TradingPair, User
 from tradeapp.services import audit
+from tradeapp.services.trading import candles as stored_candles
+from tradeapp.services.uow import unit_of_work
 
 MANAGE = "products.manage"
 PAIR_TYPES = ("crypto", "forex")
@@ -237,38 +240,34 @@ def _clean(data: dict, pair: TradingPair | None) -> dict:
 
 
 def create_pair(actor: User, data: dict) -> TradingPair:
-    """Add a pair (validated, audited) and commit."""
+    """Add a pair (validated, audited); one unit of work."""
     clean = _clean(data, None)
-    pair = TradingPair(**clean)
-    db.session.add(pair)
-    try:
+    with unit_of_work():
+        pair = TradingPair(**clean)
+        db.session.add(pair)
         db.session.flush()
         audit.record(actor, "pair.create", pair, after=snapshot(pair))
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
     return pair
 
 
 def update_pair(actor: User, pair: TradingPair, data: dict) -> TradingPair:
     """Change a pair's settings (only the keys given; the rest stay); audited with before/after."""
-    before = snapshot(pair)
-    clean = _clean({k: v for k, v in data.items() if k in EDITABLE}, pair)
-    for name in EDITABLE:
-        setattr(pair, name, clean[name])
-    after = snapshot(pair)
-    if after == before:
-        return pair
-    changed = {k for k in after if after[k] != before[k]}
-    audit.record(
-        actor,
-        "pair.update",
-        pair,
-        before={k: before[k] for k in sorted(changed)},
-        after={k: after[k] for k in sorted(changed)},
-    )
-    db.session.commit()
+    with unit_of_work():
+        before = snapshot(pair)
+        clean = _clean({k: v for k, v in data.items() if k in EDITABLE}, pair)
+        for name in EDITABLE:
+            setattr(pair, name, clean[name])
+        after = snapshot(pair)
+        if after == before:
+            return pair
+        changed = {k for k in after if after[k] != before[k]}
+        audit.record(
+            actor,
+            "pair.update",
+            pair,
+            before={k: before[k] for k in sorted(changed)},
+            after={k: after[k] for k in sorted(changed)},
+        )
     return pair
 
 
@@ -276,15 +275,15 @@ def set_active(actor: User, pair: TradingPair, active: bool) -> TradingPair:
     """Open or close a pair for trading; audited."""
     if bool(pair.is_active) == bool(active):
         return pair
-    pair.is_active = bool(active)
-    audit.record(
-        actor,
-        "pair.activate" if active else "pair.deactivate",
-        pair,
-        before={"is_active": not active},
-        after={"is_active": bool(active)},
-    )
-    db.session.commit()
+    with unit_of_work():
+        pair.is_active = bool(active)
+        audit.record(
+            actor,
+            "pair.activate" if active else "pair.deactivate",
+            pair,
+            before={"is_active": not active},
+            after={"is_active": bool(active)},
+        )
     return pair
 
 
@@ -303,7 +302,8 @@ def market_feed() -> MarketFeed:
     return feed
 
 
-def _feed_for(pair: TradingPair) -> MarketFeed:
+def feed_for(pair: TradingPair) -> MarketFeed:
+    """The feed that prices ``pair`` (told about the pair if it did not know it)."""
     feed = market_feed()
     if pair.symbol not in feed.pairs:
         feed.set_pairs([*feed.pairs.values(), PairSpec.from_model(pair)])
@@ -324,7 +324,7 @@ def market_data(pair: TradingPair) -> dict:
     quote = cached_quote(pair)
     if quote is None:
         try:
-            quote = json_safe(_feed_for(pair).ticker(pair.symbol))
+            quote = json_safe(feed_for(pair).ticker(pair.symbol))
         except UnknownSymbol:
             raise MarketDataUnavailable(f"No market data for {pair.symbol}.") from None
         except Exception as exc:  # noqa: BLE001 - an exchange error is a 503, not a 500
@@ -352,13 +352,12 @@ def candles(pair: TradingPair, timeframe: str = "1h", limit: int = 100) -> dict:
         errors["limit"] = [f"Between 1 and {MAX_CANDLES}."]
     if errors:
         raise ValidationFailed("Invalid input.", errors)
-    from tradeapp.services.trading import candles as stored_candles
 
     bars = stored_candles.stored(pair, timeframe, limit)
     if stored_candles.is_current(bars, timeframe, limit):
         return _candle_rows(pair, timeframe, bars)
     try:
-        bars = _feed_for(pair).candles(pair.symbol, timeframe, limit=limit)
+        bars = feed_for(pair).candles(pair.symbol, timeframe, limit=limit)
     except UnknownSymbol:
         raise MarketDataUnavailable(f"No market data for {pair.symbol}.") from None
     except Exception as exc:  # noqa: BLE001

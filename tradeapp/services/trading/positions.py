@@ -3,11 +3,12 @@
 Fills update the position in the fill's transaction (:func:`apply_fill`): buys grow it at a
 volume-weighted entry price, sells shrink it and realise P&L against that entry. A position may
 carry a stop-loss and a take-profit (:func:`set_protection`); the trigger check finds the crossed
-ones through partial indexes and closes them at market, once (:func:`fire_protection`).
+ones through partial indexes (:func:`crossed_position_ids`) and closes them at market, once
+(:func:`tradeapp.services.trading.orders.fire_protection`: closing a position is placing an order).
 """
 
 import logging
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from sqlalchemy import or_, select
 
@@ -15,9 +16,9 @@ from tradeapp import realtime
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import Order, Position, TradingPair, User, Wallet
+from tradeapp.models import Position, TradingPair, User
 from tradeapp.models.types import utcnow
-from tradeapp.services.ledger import _insert
+from tradeapp.services.rows import upsert_insert
 from tradeapp.services.trading import fills, prices
 from tradeapp.services.trading.fills import ZERO
 from tradeapp.services.uow import unit_of_work
@@ -37,7 +38,7 @@ def _lock(user_id: int, pair_id: int) -> Position:
     if position is None:
         now = utcnow()
         db.session.execute(
-            _insert(Position)
+            upsert_insert(Position)
             .values(
                 user_id=user_id,
                 pair_id=pair_id,
@@ -125,20 +126,27 @@ def valuation(position: Position, quote: dict | None = None) -> dict:
 
 def portfolio(user: User) -> dict:
     """Open positions with their valuations, their total value in USD and P&L totals (in USD)."""
-    from tradeapp.services.wallets import usd_value
-
     rows = []
     total_value = unrealized = realized = ZERO
+    rates: dict[str, prices.Rate | None] = {}
+
+    def usd(amount: Decimal, currency: str) -> Decimal:
+        if currency not in rates:
+            rates[currency] = prices.rate(currency, "USD")
+        if rates[currency] is None:
+            return ZERO
+        return prices.convert(amount, currency, "USD", at=rates[currency]).amount
+
     for position in db.session.scalars(positions_query(user, open_only=False)):
         value = valuation(position) if position.quantity > 0 else None
         quote_currency = position.pair.quote_currency
-        realized += usd_value(quote_currency, position.realized_pnl) or ZERO
+        realized += usd(position.realized_pnl, quote_currency)
         if value is None:
             continue
         rows.append((position, value))
         if value["market_value"] is not None:
-            total_value += usd_value(quote_currency, value["market_value"]) or ZERO
-            unrealized += usd_value(quote_currency, value["unrealized_pnl"]) or ZERO
+            total_value += usd(value["market_value"], quote_currency)
+            unrealized += usd(value["unrealized_pnl"], quote_currency)
     return {"positions": rows, "total_value": total_value, "unrealized_pnl": unrealized, "realized_pnl": realized}
 
 
@@ -146,12 +154,10 @@ def portfolio(user: User) -> dict:
 
 
 def _protection_price(value, name: str, pair: TradingPair, errors: dict) -> Decimal | None:
-    from tradeapp.services.trading.orders import _number, price_step
-
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    number = _number(value, name, errors)
-    step = price_step(pair)
+    number = fills.parse_number(value, name, errors)
+    step = fills.price_step(pair)
     if number is not None and number != number.quantize(step):
         errors.setdefault(name, []).append(f"Use steps of {step:f} {pair.quote_currency}.")
         return None
@@ -198,33 +204,6 @@ def set_protection(user: User, position_id: int, data: dict) -> Position:
     return position
 
 
-def close_position(user: User, position_id: int) -> Order:
-    """Sell the whole position (as much as the wallet has available) at market."""
-    position = get_position(user, position_id)
-    return _close(user.id, position, source_reason="Closed by you.")
-
-
-def _close(user_id: int, position: Position, source_reason: str) -> Order:
-    from tradeapp.services.trading.orders import OrderRequest, _place, quantity_step
-
-    pair = position.pair
-    if position.quantity <= 0:
-        raise IllegalTransition("This position is already closed.")
-    wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == pair.base_currency))
-    available = wallet.available_balance if wallet is not None else ZERO
-    quantity = min(position.quantity, available).quantize(quantity_step(pair), rounding=ROUND_DOWN)
-    if quantity <= 0:
-        raise ValidationFailed(
-            "Nothing to close.",
-            {"quantity": [f"No {pair.base_currency} of this position is available (open sell orders may hold it)."]},
-        )
-    request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
-    db.session.rollback()
-    order = _place(user_id, request, source="position", source_id=position.id)
-    log.info("position %s closed by order %s (%s)", position.id, order.id, source_reason)
-    return order
-
-
 def crossed_position_ids(pair_id: int, bid: Decimal) -> list[int]:
     """Open positions of the pair whose stop-loss (bid ≤ stop) or take-profit (bid ≥ target) was hit."""
     query = select(Position.id).where(
@@ -236,28 +215,3 @@ def crossed_position_ids(pair_id: int, bid: Decimal) -> list[int]:
         ),
     )
     return list(db.session.scalars(query))
-
-
-def fire_protection(position_id: int, bid: Decimal) -> Order | None:
-    """Close a position whose stop-loss or take-profit the bid crossed; the protection fires once."""
-    with unit_of_work() as uow:
-        position = db.session.scalar(
-            select(Position)
-            .where(Position.id == position_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        if position is None or position.quantity <= 0:
-            uow.rollback()
-            return None
-        hit_stop = position.stop_loss is not None and bid <= position.stop_loss
-        hit_target = position.take_profit is not None and bid >= position.take_profit
-        if not (hit_stop or hit_target):
-            uow.rollback()
-            return None
-        which = "stop-loss" if hit_stop else "take-profit"
-        position.stop_loss = position.take_profit = None
-        user_id, pair_id = position.user_id, position.pair_id
-    position = db.session.scalar(select(Position).where(Position.id == position_id))
-    log.info("position %s: %s hit at bid %s (pair %s)", position_id, which, bid, pair_id)
-    return _close(user_id, position, source_reason=f"{which} hit")

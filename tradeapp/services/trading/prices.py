@@ -1,22 +1,30 @@
-"""Prices to trade on: the feed's last quote and order book per pair, refused when stale.
+"""The one price source: quotes and order books to trade on, and conversions between currencies.
 
 The feed process publishes a quote and a book per active pair every FEED_INTERVAL seconds (in
 this process in embedded mode, else through Redis; see ``tradeapp.market.runner``). Orders
 execute against them. A pair whose last tick is older than FEED_STALE_SECONDS, or whose feed is
 failing, is stale: orders on it are refused rather than filled at old prices. Without any
 published tick (tests, a web process with no feed running), the configured feed is asked directly.
+
+:func:`rate` and :func:`convert` value any amount in any currency at the same live prices (a
+direct pair, its inverse, or through USD), with a ``stale`` flag instead of a refusal: the
+wallets page, position totals, withdrawal limits and the coming domains (loan LTV, copy sizing,
+referral payouts) read them. A currency no market prices converts to None.
 """
 
 import time
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 
+from tradeapp.currencies import get_currency
 from tradeapp.errors import Conflict
 from tradeapp.market.base import UnknownSymbol, json_safe
-from tradeapp.market.runner import last_book, last_quote, pair_status
+from tradeapp.market.state import last_book, last_quote, pair_status
 from tradeapp.models import TradingPair
-from tradeapp.services.trading.pairs import MarketDataUnavailable, _feed_for
+from tradeapp.services.trading.pairs import MarketDataUnavailable, all_pairs, feed_for, market_feed
 
 QUOTE_FIELDS = ("last", "bid", "ask", "change_24h", "high_24h", "low_24h", "volume")
 
@@ -51,7 +59,7 @@ def _published(pair: TradingPair) -> dict | None:
 
 def _from_feed(pair: TradingPair, what: str, *args) -> dict:
     try:
-        feed = _feed_for(pair)
+        feed = feed_for(pair)
         data = json_safe(feed.ticker(pair.symbol) if what == "ticker" else feed.order_book(pair.symbol, *args))
     except UnknownSymbol:
         raise MarketDataUnavailable(f"No market data for {pair.symbol}.") from None
@@ -134,10 +142,6 @@ def live_book(pair: TradingPair, depth: int = 20, *, fresh: bool = True) -> dict
 
 def feed_status() -> list[dict]:
     """Per pair: last tick time and age, stale flag and consecutive feed failures (staff page)."""
-    from datetime import UTC, datetime
-
-    from tradeapp.services.trading.pairs import all_pairs
-
     rows = []
     now = time.time()
     for pair in all_pairs():
@@ -157,3 +161,86 @@ def feed_status() -> list[dict]:
             }
         )
     return rows
+
+
+# -- conversions -----------------------------------------------------------------------------------
+
+#: the currency conversions go through when no pair links two currencies directly
+PIVOT = "USD"
+
+
+@dataclass(frozen=True)
+class Rate:
+    """What one unit of ``base`` is worth in ``quote``; ``stale`` when a price it rests on is old."""
+
+    base: str
+    quote: str
+    value: Decimal
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class Converted:
+    """An amount converted at ``rate``, rounded half up to the target currency's precision."""
+
+    amount: Decimal
+    currency: str
+    rate: Rate
+
+    @property
+    def stale(self) -> bool:
+        return self.rate.stale
+
+
+def _symbol_last(symbol: str) -> tuple[Decimal, bool] | None:
+    """The last price of ``symbol`` and whether it is stale; None when no market prices it."""
+    try:
+        raw = last_quote(symbol)
+    except Exception:  # noqa: BLE001 - Redis down: ask the feed
+        current_app.logger.warning("last quote of %s unavailable", symbol, exc_info=True)
+        raw = None
+    if raw is not None and raw.get("last") not in (None, ""):
+        status = pair_status(symbol) or {}
+        stale = bool(status.get("failures")) or time.time() - _received_at(raw) > _stale_after()
+        return Decimal(str(raw["last"])), stale
+    try:
+        feed = market_feed()
+        if symbol not in feed.pairs and current_app.config.get("MARKET_FEED") != "simulated":
+            return None  # a real exchange is only asked about the pairs routed to it
+        last = feed.ticker(symbol).get("last")
+    except Exception:  # noqa: BLE001 - an unknown symbol or an exchange error: no price
+        return None
+    return (Decimal(str(last)), False) if last not in (None, "") else None
+
+
+def _direct(base: str, quote: str) -> Rate | None:
+    found = _symbol_last(f"{base}/{quote}")
+    if found is not None and found[0] > 0:
+        return Rate(base, quote, found[0], found[1])
+    found = _symbol_last(f"{quote}/{base}")
+    if found is not None and found[0] > 0:
+        return Rate(base, quote, 1 / found[0], found[1])
+    return None
+
+
+def rate(base: str, quote: str) -> Rate | None:
+    """What one unit of ``base`` is worth in ``quote`` at live prices; None when no market prices it."""
+    base, quote = get_currency(base).code, get_currency(quote).code
+    if base == quote:
+        return Rate(base, quote, Decimal(1))
+    direct = _direct(base, quote)
+    if direct is not None or PIVOT in (base, quote):
+        return direct
+    first, second = _direct(base, PIVOT), _direct(PIVOT, quote)
+    if first is None or second is None:
+        return None
+    return Rate(base, quote, first.value * second.value, first.stale or second.stale)
+
+
+def convert(amount: Decimal, base: str, quote: str, *, at: Rate | None = None) -> Converted | None:
+    """``amount`` of ``base`` in ``quote`` (at ``at``, else the live :func:`rate`); None without a price."""
+    found = at if at is not None else rate(base, quote)
+    if found is None:
+        return None
+    quantum = get_currency(found.quote).quantum
+    return Converted((Decimal(amount) * found.value).quantize(quantum, ROUND_HALF_UP), found.quote, found)
