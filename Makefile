@@ -8,12 +8,13 @@ PORT   ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test web worker orders scheduler feed lint migrate-check bench check-python
+.PHONY: help run test web realtime worker orders scheduler feed lint migrate-check bench check-python
 
 help:
 	@echo "make run            embedded app on http://127.0.0.1:$(PORT) (SQLite, in-process jobs, simulated market)"
 	@echo "make test           the test suite (PostgreSQL + Redis when reachable, else SQLite + fakeredis)"
-	@echo "make web            gunicorn (production; needs DATABASE_URL, REDIS_URL, SECRET_KEY)"
+	@echo "make web            gunicorn, WEB_CONCURRENCY workers (default: one per core) x WEB_THREADS threads"
+	@echo "make realtime       Socket.IO process for browsers (asyncio; nginx routes /socket.io/ to it)"
 	@echo "make worker         rq worker on every queue but orders"
 	@echo "make orders         rq worker for the orders queue (trigger checks; no fork per job)"
 	@echo "make scheduler      rq cron (run exactly one)"
@@ -54,7 +55,10 @@ test: $(VENV)/.requirements-dev.stamp
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 web: $(VENV)/.requirements.stamp
-	$(BIN)/gunicorn -w 1 --threads 32 -b 0.0.0.0:$${PORT:-5000} wsgi:app
+	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+realtime: $(VENV)/.requirements.stamp
+	$(BIN)/python -m tradeapp.realtime_server --host 0.0.0.0 --port $${REALTIME_PORT:-5001}
 
 worker: $(VENV)/.requirements.stamp
 	$(BIN)/rq worker -w tradeapp.jobs.worker.AppWorker --url "$$REDIS_URL" \

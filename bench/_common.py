@@ -37,9 +37,16 @@ def drop_database(dbname: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free local port: from ``BENCH_PORTS`` ("6300-6399") when set, else any the kernel picks."""
+    low, _, high = os.environ.get("BENCH_PORTS", "0-0").partition("-")
+    for port in range(int(low), int(high or low) + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in BENCH_PORTS={os.environ['BENCH_PORTS']}")
 
 
 def app_env(dbname: str) -> dict:
@@ -182,9 +189,79 @@ def gunicorn(env: dict, workers: int = 2, threads: int = 16, worker_class: str =
         proc.wait(10)
 
 
-def http_load(base: str, requests: list[bytes], seconds: float, expect_status: int = 200) -> tuple[list[float], int]:
+def wait_http(url: str, proc: subprocess.Popen, what: str, tries: int = 150) -> None:
+    """Until ``url`` answers (or ``proc`` exits)."""
+    for _ in range(tries):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {proc.returncode}") from None
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start")
+
+
+@contextmanager
+def procfile_web(env: dict, workers: int | None = None, threads: int | None = None):
+    """The app as the Procfile's ``web`` line runs it (gunicorn -c gunicorn.conf.py wsgi:app):
+    WEB_CONCURRENCY workers (default: one per core) x WEB_THREADS threads."""
+    import shlex
+
+    line = next(ln for ln in (ROOT / "Procfile").read_text().splitlines() if ln.startswith("web:"))
+    argv = shlex.split(line.split(":", 1)[1])
+    argv[0] = str(Path(sys.executable).with_name(argv[0]))
+    port = free_port()
+    env = dict(env, PORT=str(port), HOST="127.0.0.1")
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    if threads:
+        env["WEB_THREADS"] = str(threads)
+    proc = subprocess.Popen([*argv, "--log-level", "warning"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/healthz", proc, "gunicorn (Procfile web)")
+        yield Server(base, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def realtime_process(env: dict):
+    """The Procfile's ``realtime`` process (python -m tradeapp.realtime_server) on a free port."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradeapp.realtime_server", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(base + "/healthz", proc, "the realtime process")
+        yield Server(base, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards ``wanted`` (children inherit it); the new limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(max(soft, wanted), hard) if hard != resource.RLIM_INFINITY else max(soft, wanted)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
+
+
+def http_load(
+    base: str, requests: list[bytes], seconds: float, expect_status: int = 200, think: float = 0.0
+) -> tuple[list[float], int]:
     """Closed-loop HTTP/1.1 clients, one per entry of ``requests`` (the raw bytes each sends again
-    and again); returns the latencies (ms) of answers with ``expect_status`` and the error count.
+    and again, pausing ``think`` seconds after each answer: a latency probe rather than a load);
+    returns the latencies (ms) of answers with ``expect_status`` and the error count.
 
     A cheap load generator (asyncio, one thread, keep-alive connections) so that on a small
     machine the client takes as little CPU as it can from the server it measures. Each client
@@ -226,6 +303,8 @@ def http_load(base: str, requests: list[bytes], seconds: float, expect_status: i
             if close and writer is not None:
                 writer.close()
                 reader = writer = None
+            if think:
+                await asyncio.sleep(think)
         if writer is not None:
             writer.close()
 

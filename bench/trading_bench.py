@@ -11,7 +11,7 @@ Needs PostgreSQL and Redis on localhost. Each part builds its own scratch databa
     the service; median and p95, ratio 1M / 10k (target ≤ 1.5) and the EXPLAIN of the trigger queries.
 (c) tick-to-fill latency: a FeedRunner in this process publishes a tick (Redis) and enqueues the
     trigger check → ``rq worker`` (OrdersWorker, as in the Procfile) fills → Socket.IO emit through the Redis message queue
-    → gunicorn → a python-socketio client here receives the ``order`` event (target p99 < 100 ms).
+    → the realtime process → a python-socketio client here receives the ``order`` event (target p99 < 100 ms).
 
 Figures are printed and written to ``bench/results/trading-<time>.json``.
 """
@@ -42,6 +42,7 @@ from bench._common import (  # noqa: E402
     pg_url,
     pgbench_tps,
     postgres_cpu,
+    realtime_process,
     recreate_database,
     summarize,
 )
@@ -672,7 +673,7 @@ def part_latency(args) -> dict:
         conn = redis_conn()
         job_id = "triggers-" + SYMBOL.replace("/", "-")
         with (
-            gunicorn(env, 1, args.web_threads) as server,
+            realtime_process(env) as server,
             background("worker", worker_argv, env),
             app.app_context(),
         ):
@@ -709,7 +710,7 @@ def part_latency(args) -> dict:
     for name, label in STAGES.items():
         b = breakdown[name]
         print(f"    {label:<48} p50 {b['median_ms']:7.1f} ms, p99 {b['p99_ms']:7.1f} ms")
-    print(f"    gunicorn: 1 x gthread worker, {args.web_threads} threads; ledger check after the run: {check}")
+    print(f"    Socket.IO via the realtime process; ledger check after the run: {check}")
     return {
         "breakdown": breakdown,
         "samples": s["n"],
@@ -743,7 +744,6 @@ def main() -> int:
     group.add_argument("--background-users", type=int, default=50, help="owners of the background orders")
     group = parser.add_argument_group("(c) tick-to-fill latency")
     group.add_argument("--samples", type=int, default=200, help="measured ticks (at least 100 for a p99)")
-    group.add_argument("--web-threads", type=int, default=32, help="threads of the single gunicorn worker")
     group.add_argument("--gap", type=float, default=0.02, help="pause between samples, seconds")
     group.add_argument(
         "--worker-class",

@@ -46,11 +46,21 @@ def register_extensions(app: Flask) -> None:
     jwt.init_app(app)
     limiter.init_app(app)
     api.init_app(app)
+    socket_options: dict = {"channel": app.config["SOCKETIO_CHANNEL"]}
+    if app.config["SOCKETIO_MESSAGE_QUEUE"] and not app.config["REALTIME_IN_WEB"]:
+        # The realtime process holds the browsers' sockets; this process only publishes to the
+        # queue (no listener thread decoding every event in every worker).
+        import socketio as python_socketio
+
+        socket_options["client_manager"] = python_socketio.RedisManager(
+            app.config["SOCKETIO_MESSAGE_QUEUE"], channel=socket_options.pop("channel"), write_only=True
+        )
     socketio.init_app(
         app,
         async_mode="threading",
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
         cors_allowed_origins=[app.config["BASE_URL"]] if not app.config["EMBEDDED"] else None,
+        **socket_options,
     )
     init_auth(app)
     register_security_headers(app)

@@ -56,7 +56,14 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = (
             database_url(db_url) if db_url else (f"sqlite:///{self.INSTANCE_DIR / 'tradeapp.sqlite3'}")
         )
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # A ping before every checkout is one more round trip per request. Without it a connection
+        # the server dropped fails one request, and SQLAlchemy then discards the whole pool; with
+        # DB_POOL_PRE_PING=true every request pays for never seeing that. Connections are renewed
+        # after DB_POOL_RECYCLE seconds (before idle-connection killers in between get to them).
+        self.SQLALCHEMY_ENGINE_OPTIONS = {
+            "pool_pre_ping": env_bool("DB_POOL_PRE_PING", False),
+            "pool_recycle": env_int("DB_POOL_RECYCLE", 300),
+        }
         self.SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
         self.SITE_NAME = os.environ.get("SITE_NAME", "tradeapp")
         self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
@@ -119,6 +126,19 @@ class Config:
 
         # Socket.IO
         self.SOCKETIO_MESSAGE_QUEUE = None if self.EMBEDDED else self.REDIS_URL
+        #: the message queue's Redis pub/sub channel (Flask-SocketIO's default name), the same in
+        #: every process that emits (web, worker, feed) and in the realtime process that delivers
+        self.SOCKETIO_CHANNEL = os.environ.get("SOCKETIO_CHANNEL", "flask-socketio")
+        #: browsers' sockets are served by the web process itself (embedded mode) or, in
+        #: production, by the separate ``realtime`` process; then the web process only emits
+        #: through the message queue (write-only) and refuses socket connections
+        self.REALTIME_IN_WEB = env_bool("REALTIME_IN_WEB", self.EMBEDDED)
+        #: where ``python -m tradeapp.realtime_server`` listens (the reverse proxy routes
+        #: ``/socket.io/`` there)
+        self.REALTIME_HOST = os.environ.get("REALTIME_HOST", "127.0.0.1")
+        self.REALTIME_PORT = env_int("REALTIME_PORT", 5001)
+        #: threads that authenticate realtime handshakes (one database query each)
+        self.REALTIME_AUTH_THREADS = env_int("REALTIME_AUTH_THREADS", 4)
 
         # Market feed
         self.MARKET_FEED = os.environ.get("MARKET_FEED", "simulated")
@@ -235,6 +255,7 @@ class TestConfig(Config):
         self.MAIL_BACKEND = "outbox"
         self.JOBS_INLINE = True
         self.SOCKETIO_MESSAGE_QUEUE = None
+        self.REALTIME_IN_WEB = True
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
         self.SERVER_NAME = None

@@ -6,6 +6,11 @@ queue, so workers and the feed process emit through the same calls.
 """
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from socketio import RedisManager
 
 from tradeapp.currencies import get_currency
 from tradeapp.extensions import socketio
@@ -21,22 +26,88 @@ def ticker_room(symbol: str) -> str:
     return f"ticker:{symbol.replace('/', '-').upper()}"
 
 
+#: emits held back by an open :func:`batched` block (per thread / task)
+_pending: ContextVar[list | None] = ContextVar("tradeapp_realtime_pending", default=None)
+
+
+def _emit(event: str, data: dict, room: str) -> None:
+    pending = _pending.get()
+    if pending is not None:
+        pending.append((event, data, room))
+    else:
+        socketio.emit(event, data, to=room)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Emits inside the block go out together when it ends: one Redis round trip for all of
+    them when this process only publishes to the message queue (the production web, worker
+    and feed processes), one by one otherwise. Nested blocks join the outer one."""
+    if _pending.get() is not None:
+        yield
+        return
+    token = _pending.set([])
+    try:
+        yield
+    finally:
+        pending = _pending.get() or []
+        _pending.reset(token)
+        if pending:
+            publish_all(pending)
+
+
+def publish_all(messages: list[tuple[str, dict, str]]) -> None:
+    """Emit ``(event, data, room)`` messages; pipelined to Redis when this process is write-only."""
+    manager = getattr(socketio.server, "manager", None)
+    if len(messages) < 2 or not isinstance(manager, RedisManager) or not manager.write_only:
+        for event, data, room in messages:
+            socketio.emit(event, data, to=room)
+        return
+    # The message python-socketio's PubSubManager.emit publishes, built once per event here.
+    payloads = [
+        manager.json.dumps(
+            {
+                "method": "emit",
+                "event": event,
+                "data": [data],
+                "binary": False,
+                "namespace": "/",
+                "room": room,
+                "skip_sid": None,
+                "callback": None,
+                "host_id": manager.host_id,
+            }
+        )
+        for event, data, room in messages
+    ]
+    try:
+        if not manager.connected:
+            manager._redis_connect()
+        pipe = manager.redis.pipeline(transaction=False)
+        for payload in payloads:
+            pipe.publish(manager.channel, payload)
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - like one emit: the change is committed, a lost event is logged
+        manager.connected = False
+        log.exception("could not publish %d Socket.IO events", len(payloads))
+
+
 def emit_to_user(user_id: int, event: str, data: dict) -> None:
-    socketio.emit(event, data, to=user_room(user_id))
+    _emit(event, data, user_room(user_id))
 
 
 def emit_to_staff(event: str, data: dict) -> None:
-    socketio.emit(event, data, to="staff")
+    _emit(event, data, "staff")
 
 
 def emit_ticker(symbol: str, data: dict) -> None:
-    socketio.emit("ticker", data, to=ticker_room(symbol))
+    _emit("ticker", data, ticker_room(symbol))
 
 
 def emit_orderbook(symbol: str, book: dict) -> None:
     """The pair's order book (``orderbook``: symbol, bids, asks, timestamp; JSON-safe) to its ticker room."""
     data = {key: book.get(key) for key in ("symbol", "bids", "asks", "timestamp")}
-    socketio.emit("orderbook", data, to=ticker_room(symbol))
+    _emit("orderbook", data, ticker_room(symbol))
 
 
 # -- money events (funds) ----------------------------------------------------------------------

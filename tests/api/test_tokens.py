@@ -174,6 +174,28 @@ def test_expired_access_token(app, api_client, db, user):
     assert_error(api_client.get(ME), 401, "not_authenticated")
 
 
+def test_a_verified_access_token_stops_working_when_it_expires(app, api_client, db, user):
+    # Verified tokens are remembered (tradeapp.extensions.CachingJWTManager): the clock still rules.
+    import time
+
+    with app.test_request_context():
+        api_client.token = create_access_token(identity=str(user.id), expires_delta=timedelta(seconds=1))
+    assert api_client.get(ME).status_code == 200
+    assert api_client.get(ME).status_code == 200  # from the cache
+    time.sleep(1.2)
+    assert_error(api_client.get(ME), 401, "not_authenticated")
+
+
+def test_a_token_signed_with_another_key_is_refused_even_after_the_right_one_was_seen(app, api_client, db, user):
+    with app.test_request_context():
+        good = create_access_token(identity=str(user.id))
+    api_client.token = good
+    assert api_client.get(ME).status_code == 200
+    header, payload, _signature = good.split(".")
+    api_client.token = f"{header}.{payload}.{'A' * 43}"
+    assert_error(api_client.get(ME), 401, "not_authenticated")
+
+
 def test_disabled_users_access_token_stops_working(auth_api_client, db, user):
     assert auth_api_client.get(ME).status_code == 200
     db.session.get(User, user.id).is_active_flag = False

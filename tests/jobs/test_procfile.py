@@ -15,7 +15,7 @@ def _procfile() -> dict[str, str]:
 
 def test_procfile_declares_each_process_once():
     procs = _procfile()
-    assert set(procs) == {"release", "web", "worker", "orders", "scheduler", "feed"}
+    assert set(procs) == {"release", "web", "realtime", "worker", "orders", "scheduler", "feed"}
 
 
 def test_workers_listen_to_every_queue_in_priority_order():
@@ -47,3 +47,20 @@ def test_orders_worker_runs_a_job_in_its_own_process(app, redis_conn, monkeypatc
 
 def test_scheduler_uses_the_schedule_module():
     assert "rq cron tradeapp.jobs.schedule" in _procfile()["scheduler"]
+
+
+def test_web_uses_every_core_and_realtime_serves_the_sockets(monkeypatch):
+    import os
+    import runpy
+
+    assert shlex.split(_procfile()["web"]) == ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    assert "tradeapp.realtime_server" in shlex.split(_procfile()["realtime"])
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert settings["workers"] == os.cpu_count()
+    assert settings["worker_class"] == "gthread"
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_THREADS", "8")
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    assert (settings["workers"], settings["threads"]) == (3, 8)

@@ -162,3 +162,54 @@ def test_subscribe_ignores_malformed_symbols(app, sockets):
         realtime.emit_ticker(symbol, {"symbol": symbol})
 
     assert [e["args"][0]["symbol"] for e in sc.get_received()] == ["ETH/USD"]
+
+
+def test_the_web_process_refuses_sockets_when_the_realtime_process_serves_them(app):
+    app.config["REALTIME_IN_WEB"] = False
+    try:
+        sc = socketio.test_client(app)
+        assert not sc.is_connected()
+    finally:
+        app.config["REALTIME_IN_WEB"] = True
+
+
+def test_batched_emits_leave_together_in_one_pipeline_when_write_only(app, monkeypatch):
+    import json
+    import uuid
+
+    import redis
+    import socketio as python_socketio
+
+    from tests.conftest import REDIS_URL
+
+    if not REDIS_URL:
+        pytest.skip("needs Redis (the write-only message-queue emitter)")
+    channel = f"tradeapp-test-{uuid.uuid4().hex}"
+    manager = python_socketio.RedisManager(REDIS_URL, channel=channel, write_only=True)
+    monkeypatch.setattr(socketio.server, "manager", manager)
+    listener = redis.Redis.from_url(REDIS_URL).pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(channel)
+    listener.get_message(timeout=1)
+
+    with realtime.batched():
+        realtime.emit_to_user(7, "notice", {"n": 1})
+        with realtime.batched():  # joins the outer block
+            realtime.emit_to_staff("notice", {"n": 2})
+        assert listener.get_message(timeout=0.2) is None  # nothing left before the block ended
+
+    received = [json.loads(listener.get_message(timeout=5)["data"]) for _ in range(2)]
+    listener.close()
+    assert [(m["event"], m["data"], m["room"], m["namespace"]) for m in received] == [
+        ("notice", [{"n": 1}], "user:7", "/"),
+        ("notice", [{"n": 2}], "staff", "/"),
+    ]
+    assert all(m["method"] == "emit" and m["host_id"] == manager.host_id for m in received)
+
+
+def test_batched_emits_reach_in_process_sockets(app, user, logged_in_client, sockets):
+    sc = sockets(flask_test_client=logged_in_client)
+    with realtime.batched():
+        realtime.emit_to_user(user.id, "notice", {"n": 1})
+        realtime.emit_to_user(user.id, "notice", {"n": 2})
+        assert _events(sc) == []
+    assert _events(sc) == [{"n": 1}, {"n": 2}]

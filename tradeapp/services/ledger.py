@@ -138,6 +138,12 @@ def lock_user_wallets(user_id: int, currencies: Iterable[str]) -> dict[str, Wall
     return {w.currency: w for w in rows}
 
 
+def mark_locked(wallets: Iterable[Wallet]) -> None:
+    """Note wallets the caller selected ``FOR NO KEY UPDATE`` in id order (with ``populate_existing``)
+    in this transaction: postings and holds use the session's copies instead of locking them again."""
+    _held("wallets").update(w.id for w in wallets)
+
+
 def _held(kind: str) -> set[int]:
     """Ids of the wallets or holds this transaction has locked (forgotten when it ends)."""
     return db.session.info.setdefault(_HELD, {"wallets": set(), "holds": set()})[kind]

@@ -25,8 +25,12 @@ RECIPIENT_FIELDS = ("to_email", "to_username")
 # lower() lookups use the functional indexes on users.
 _BY_EMAIL = select(User).where(func.lower(User.email) == bindparam("name"))
 _BY_USERNAME = select(User).where(func.lower(User.username) == bindparam("name"))
-_WALLETS_OF = select(Wallet).where(
-    Wallet.user_id.in_(bindparam("user_ids", expanding=True)), Wallet.currency == bindparam("currency")
+_WALLETS_OF = (
+    select(Wallet)
+    .where(Wallet.user_id.in_(bindparam("user_ids", expanding=True)), Wallet.currency == bindparam("currency"))
+    .order_by(Wallet.id)
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
 )
 
 
@@ -154,11 +158,13 @@ def transfer(
 
 
 def _wallets(sender_id: int, recipient_id: int, currency: str):
-    """Both users' wallets in ``currency`` in one query; one is created only if it is missing."""
-    found = {
-        wallet.user_id: wallet
-        for wallet in db.session.scalars(_WALLETS_OF, {"user_ids": [sender_id, recipient_id], "currency": currency})
-    }
+    """Both users' wallets in ``currency``, locked in id order by one query (so the ledger posting
+    does not lock them again); one is created only if it is missing."""
+    rows = db.session.scalars(_WALLETS_OF, {"user_ids": [sender_id, recipient_id], "currency": currency}).all()
+    found = {wallet.user_id: wallet for wallet in rows}
+    if len(found) == 2:
+        ledger.mark_locked(rows)
+    # else a wallet is created below and the posting locks both together, in id order
     source = found.get(sender_id) or ledger.wallet_for(sender_id, currency)
     target = found.get(recipient_id) or ledger.wallet_for(recipient_id, currency)
     return source, target
