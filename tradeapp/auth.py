@@ -1,7 +1,6 @@
 """Who is calling: Flask-Login for pages, JWT for the API and Socket.IO."""
 
 from flask import Flask
-from sqlalchemy import select
 
 from tradeapp.extensions import db, jwt, login_manager
 from tradeapp.models import User
@@ -26,16 +25,28 @@ def init_auth(app: Flask) -> None:
 
     @jwt.user_lookup_loader
     def load_token_user(_header, payload):
-        user = db.session.get(User, int(payload["sub"]))
-        return user if user is not None and user.is_active else None
+        return _token_user(payload)
 
     @jwt.token_in_blocklist_loader
     def token_revoked(_header, payload) -> bool:
-        if payload.get("type") != "refresh":
-            return False
-        from tradeapp.services.tokens import is_revoked
+        from tradeapp.services.tokens import access_revoked, is_revoked
 
-        return is_revoked(payload["jti"])
+        if payload.get("type") == "refresh":
+            return is_revoked(payload["jti"])
+        return access_revoked(payload)
+
+
+def _token_user(payload: dict) -> User | None:
+    """The active user a token names, if the token was issued under their current password."""
+    from tradeapp.services.tokens import password_claim
+
+    sub = str(payload.get("sub", ""))
+    user = db.session.get(User, int(sub)) if sub.isdigit() else None
+    if user is None or not user.is_active:
+        return None
+    if "pwd" in payload and payload["pwd"] != password_claim(user):
+        return None  # the password changed since: every token of the user is dead
+    return user
 
 
 def user_from_access_token(token: str) -> User | None:
@@ -48,5 +59,8 @@ def user_from_access_token(token: str) -> User | None:
         return None
     if payload.get("type") != "access":
         return None
-    user = db.session.scalar(select(User).where(User.id == int(payload["sub"])))
-    return user if user is not None and user.is_active else None
+    from tradeapp.services.tokens import access_revoked
+
+    if access_revoked(payload):
+        return None
+    return _token_user(payload)
