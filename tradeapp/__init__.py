@@ -22,6 +22,7 @@ def create_app(config: Config | None = None) -> Flask:
     logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     register_extensions(app)
+    register_input_guards(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -56,6 +57,12 @@ def register_extensions(app: Flask) -> None:
     from tradeapp.templating import register_filters
 
     register_filters(app)
+
+
+def register_input_guards(app: Flask) -> None:
+    from tradeapp import input_guards
+
+    input_guards.register_input_guards(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -62,6 +62,15 @@ def register_error_pages(app: Flask) -> None:
             response.headers["Retry-After"] = "60"
         return response
 
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError):
+        # Only hostile input nests deep enough to exhaust the stack (a JSON body, say): a 400, never a 500.
+        log.warning("recursion limit on %s %s", request.method, request.path)
+        message = "The request is nested too deeply."
+        if wants_json():
+            return error_response(400, message, "too_deep")
+        return _page(400, message)
+
     @app.errorhandler(Exception)
     def unhandled(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
