@@ -56,11 +56,11 @@ web: $(VENV)/.requirements.stamp
 	$(BIN)/gunicorn -w 1 --threads 32 -b 0.0.0.0:$${PORT:-5000} wsgi:app
 
 worker: $(VENV)/.requirements.stamp
-	$(BIN)/rq worker -w tradeapp.jobs.worker.AppWorker --url "$$REDIS_URL" \
+	$(BIN)/rq worker --with-scheduler -w tradeapp.jobs.worker.AppWorker --url "$$REDIS_URL" \
 		$$($(BIN)/python -c 'from tradeapp.jobs import QUEUES; print(*(q for q in QUEUES if q != "orders"))')
 
 orders: $(VENV)/.requirements.stamp
-	$(BIN)/rq worker -w tradeapp.jobs.worker.OrdersWorker --url "$$REDIS_URL" orders
+	$(BIN)/rq worker --with-scheduler -w tradeapp.jobs.worker.OrdersWorker --url "$$REDIS_URL" orders
 
 scheduler: $(VENV)/.requirements.stamp
 	$(BIN)/rq cron tradeapp.jobs.schedule --url "$$REDIS_URL"

@@ -150,6 +150,8 @@ class Config:
         self.STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", True)
 
         # Housekeeping
+        #: approved/processing work untouched this long is stuck: the recovery job enqueues it again
+        self.WORK_STUCK_MINUTES = env_int("WORK_STUCK_MINUTES", 10)
         self.TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 1)
 
         # OpenAPI (flask-smorest); the docs page is our own, self-hosted.
