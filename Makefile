@@ -8,7 +8,7 @@ PORT   ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test web worker orders scheduler feed lint migrate-check bench check-python
+.PHONY: help run test web worker orders scheduler feed lint migrate-check bench fuzz chaos check-python
 
 help:
 	@echo "make run            embedded app on http://127.0.0.1:$(PORT) (SQLite, in-process jobs, simulated market)"
@@ -21,6 +21,8 @@ help:
 	@echo "make lint           ruff check + ruff format --check"
 	@echo "make migrate-check  migrations match the models (scratch SQLite)"
 	@echo "make bench          every benchmark in bench/ (make bench-<name> runs bench/<name>_bench.py)"
+	@echo "make fuzz           schemathesis --checks all against the app in production mode (bench/fuzz_bench.py)"
+	@echo "make chaos          10 minutes of 64 clients while workers and the feed are SIGKILLed (bench/chaos_bench.py)"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -85,6 +87,12 @@ bench: $(VENV)/.requirements-dev.stamp
 		[ -e "$$script" ] || continue; found=1; \
 		echo "== $$script"; $(BIN)/python "$$script"; \
 	done; [ $$found = 1 ] || echo "no benchmarks yet (bench/<name>_bench.py)"
+
+fuzz: $(VENV)/.requirements-dev.stamp
+	$(BIN)/python bench/fuzz_bench.py $(FUZZ_ARGS)
+
+chaos: $(VENV)/.requirements-dev.stamp
+	$(BIN)/python bench/chaos_bench.py $(CHAOS_ARGS)
 
 bench-%: $(VENV)/.requirements-dev.stamp
 	@[ -e bench/$*_bench.py ] || { echo "no such benchmark: bench/$*_bench.py"; exit 1; }
