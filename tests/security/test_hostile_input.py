@@ -148,3 +148,29 @@ def test_recursion_is_a_400_not_a_500(app, client, db, monkeypatch):
     r = client.get("/healthz", headers={"Accept": "application/json"})
     assert_error(r, 400, "too_deep")
     assert view is not None and Blueprint is not None
+
+
+@pytest.mark.parametrize("error", ["DeadlockDetected", "SerializationFailure"])
+def test_a_lost_database_race_is_a_503_to_retry(app, client, db, monkeypatch, error):
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    def lost_race():
+        raise OperationalError("UPDATE wallets …", {}, getattr(psycopg.errors, error)())
+
+    monkeypatch.setitem(app.view_functions, "main.health", lost_race)
+    monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
+    r = client.get("/healthz", headers={"Accept": "application/json"})
+    assert_error(r, 503, "busy")
+    assert r.headers["Retry-After"] == "1"
+
+
+def test_other_database_errors_stay_500(app, client, db, monkeypatch):
+    from sqlalchemy.exc import ProgrammingError
+
+    def broken():
+        raise ProgrammingError("SELECT nonsense", {}, Exception("syntax error"))
+
+    monkeypatch.setitem(app.view_functions, "main.health", broken)
+    monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
+    assert client.get("/healthz", headers={"Accept": "application/json"}).status_code == 500

@@ -374,7 +374,7 @@ def submit_kyc(user: User, data: dict, files: dict) -> KYCDocument:
     try:
         # Lock the user: two submits at once queue here (PostgreSQL); the partial unique index
         # catches whatever gets past it (SQLite serialises writers anyway).
-        locked = db.session.scalars(select(User).where(User.id == user.id).with_for_update()).one()
+        locked = db.session.scalars(select(User).where(User.id == user.id).with_for_update(key_share=True)).one()
         latest = latest_submission(locked)
         refusal = _refusal(latest, now)
         if refusal is not None:
