@@ -50,8 +50,10 @@ def procfile() -> dict[str, str]:
 class Stack:
     """``with Stack("chaos") as stack:`` → ``stack.url``, ``stack.env``, ``stack.kill(name)``, ``stack.start(name)``."""
 
-    def __init__(self, name: str, *, web_threads: int = 32, env: dict | None = None, processes=None):
+    def __init__(self, name: str, *, web_threads: int = 32, env: dict | None = None, processes=None, keep=False):
         self.name = name
+        #: leave the database in place at the end (to look into a failure)
+        self.keep = keep
         self.dbname = f"tradeapp_bench_{name}"
         self.web_threads = web_threads
         self.extra_env = env or {}
@@ -63,6 +65,7 @@ class Stack:
     # -- life cycle ------------------------------------------------------------------------------
 
     def __enter__(self) -> "Stack":
+        shutil.rmtree(self.logs, ignore_errors=True)  # this run's logs only (restarts append)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.redis_port = port_in_range(6150)
         self.redis = subprocess.Popen(
@@ -89,7 +92,10 @@ class Stack:
             self.stop(name)
         self.redis.terminate()
         self.redis.wait(10)
-        drop_database(self.dbname)
+        if self.keep:
+            print(f"kept database {self.dbname} ({pg_url(self.dbname)})", flush=True)
+        else:
+            drop_database(self.dbname)
 
     def _env(self) -> dict:
         env = dict(os.environ)

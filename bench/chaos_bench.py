@@ -363,11 +363,12 @@ def main() -> int:
     parser.add_argument("--kill-every", default="20-60", help="seconds between kills, low-high (default 20-60)")
     parser.add_argument("--drain", type=float, default=300, help="at most this long for stuck work to clear")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards (to look into a failure)")
     args = parser.parse_args()
     low, high = (float(x) for x in args.kill_every.split("-"))
 
     env = {"WORK_STUCK_MINUTES": "1", "FEED_INTERVAL": "1.0", "MARKET_FEED": "simulated"}
-    with Stack("chaos", env=env) as stack:
+    with Stack("chaos", env=env, keep=args.keep) as stack:
         app = stack.app()
         customers, staff_token = setup(app, args.clients)
         usernames = [u for u, _ in customers]
@@ -416,7 +417,11 @@ def main() -> int:
         staff.join(10)
         time.sleep(3)  # a last tick for resting orders the final quote crossed
         figures, failures = check(app, log)
-        flask_check = stack.flask("ledger", "check")
+        try:
+            flask_check = stack.flask("ledger", "check")
+        except RuntimeError as exc:
+            flask_check = str(exc)
+            failures.append(flask_check)
 
     by_action: dict[str, dict[str, int]] = defaultdict(dict)
     for (action, klass), n in sorted(log.counts.items()):
