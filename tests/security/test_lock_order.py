@@ -74,3 +74,36 @@ def test_a_transfer_to_a_customer_is_not_blocked_by_their_withdrawal_request(app
     with app.app_context():
         assert ledger.wallet_for(alice_id, "USD").balance == Decimal("1010")
         assert ledger.check().ok
+
+
+@pytest.mark.skipif(not PG_URL, reason="READ COMMITTED snapshots are a PostgreSQL matter")
+def test_ledger_check_on_a_live_system_reads_one_snapshot(app, db, create_user, monkeypatch):
+    """Found by the chaos bench: a fill committing mid-check showed as wallet drift that was not there."""
+    alice = create_user(email="alice@example.com", username="alice")
+    create_user(email="bob@example.com", username="bob")
+    fund(alice, "USD", "1000")
+    alice_id = alice.id
+    db.session.remove()
+    real_sum_by = ledger._sum_by
+    calls = {"n": 0}
+
+    def transfer_between_queries(*args, **kwargs):
+        result = real_sum_by(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:  # after the postings were summed, before the wallets are read
+
+            def send():
+                with app.app_context():
+                    transfers.transfer(db.session.get(User, alice_id), "bob", "USD", "10")
+                    db.session.remove()
+
+            t = threading.Thread(target=send)
+            t.start()
+            t.join(20)
+        return result
+
+    monkeypatch.setattr(ledger, "_sum_by", transfer_between_queries)
+    report = ledger.check()
+    assert calls["n"] >= 1
+    assert report.ok, report.problems()
+    assert report.entries == 1  # the snapshot predates the transfer: its entry is not counted
