@@ -8,7 +8,7 @@ PORT   ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test web realtime worker orders scheduler feed lint migrate-check bench check-python
+.PHONY: help run test web realtime worker orders scheduler feed lint migrate-check bench fuzz chaos check-python
 
 help:
 	@echo "make run            embedded app on http://127.0.0.1:$(PORT) (SQLite, in-process jobs, simulated market)"
@@ -22,6 +22,8 @@ help:
 	@echo "make lint           ruff check + ruff format --check + lint-imports (the import contracts)"
 	@echo "make migrate-check  migrations match the models (scratch SQLite)"
 	@echo "make bench          every benchmark in bench/ (make bench-<name> runs bench/<name>_bench.py)"
+	@echo "make fuzz           schemathesis --checks all against the app in production mode (bench/fuzz_bench.py)"
+	@echo "make chaos          10 minutes of 64 clients while workers and the feed are SIGKILLed (bench/chaos_bench.py)"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -61,11 +63,11 @@ realtime: $(VENV)/.requirements.stamp
 	$(BIN)/python -m tradeapp.realtime_server --host 0.0.0.0 --port $${REALTIME_PORT:-5001}
 
 worker: $(VENV)/.requirements.stamp
-	$(BIN)/rq worker -w tradeapp.jobs.worker.AppWorker --url "$$REDIS_URL" \
+	$(BIN)/rq worker --with-scheduler -w tradeapp.jobs.worker.AppWorker --url "$$REDIS_URL" \
 		$$($(BIN)/python -c 'from tradeapp.jobs import QUEUES; print(*(q for q in QUEUES if q != "orders"))')
 
 orders: $(VENV)/.requirements.stamp
-	$(BIN)/rq worker -w tradeapp.jobs.worker.OrdersWorker --url "$$REDIS_URL" orders
+	$(BIN)/rq worker --with-scheduler -w tradeapp.jobs.worker.OrdersWorker --url "$$REDIS_URL" orders
 
 scheduler: $(VENV)/.requirements.stamp
 	$(BIN)/rq cron tradeapp.jobs.schedule --url "$$REDIS_URL"
@@ -91,6 +93,12 @@ bench: $(VENV)/.requirements-dev.stamp
 		[ -e "$$script" ] || continue; found=1; \
 		echo "== $$script"; $(BIN)/python "$$script"; \
 	done; [ $$found = 1 ] || echo "no benchmarks yet (bench/<name>_bench.py)"
+
+fuzz: $(VENV)/.requirements-dev.stamp
+	$(BIN)/python bench/fuzz_bench.py $(FUZZ_ARGS)
+
+chaos: $(VENV)/.requirements-dev.stamp
+	$(BIN)/python bench/chaos_bench.py $(CHAOS_ARGS)
 
 bench-%: $(VENV)/.requirements-dev.stamp
 	@[ -e bench/$*_bench.py ] || { echo "no such benchmark: bench/$*_bench.py"; exit 1; }

@@ -62,6 +62,9 @@ def app_env(dbname: str) -> dict:
         SESSION_COOKIE_SECURE="false",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
+        # Production mode on the sandbox rails: a bench moves no real money.
+        ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION="true",
+        BASE_URL="http://127.0.0.1",
     )
     return env
 

@@ -82,6 +82,9 @@ def test_production_mode_refuses_a_short_secret(env):
 def test_production_settings(env):
     _production(env)
     env.setenv("SECRET_KEY", "x" * 48)
+    env.setenv("BASE_URL", "https://trade.example.com")
+    env.setenv("STRIPE_SECRET_KEY", "sk_live_x")
+    env.setenv("PAYOUT_PROVIDER", "manual_bank")
     config = Config()
 
     config.check()

@@ -17,11 +17,15 @@ def create_app(config: Config | None = None) -> Flask:
     config.check()
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_object(config)
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    proxies = config.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        # Only the headers the named number of proxies in front of us appended are believed.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     register_extensions(app)
+    register_input_guards(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -67,6 +71,12 @@ def register_extensions(app: Flask) -> None:
     from tradeapp.templating import register_filters
 
     register_filters(app)
+
+
+def register_input_guards(app: Flask) -> None:
+    from tradeapp import input_guards
+
+    input_guards.register_input_guards(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -2,11 +2,10 @@
 
 from flask import Flask
 from flask_jwt_extended import decode_token
-from sqlalchemy import select
 
 from tradeapp.extensions import db, jwt, login_manager
 from tradeapp.models import User
-from tradeapp.services.tokens import is_revoked
+from tradeapp.services.tokens import access_revoked, is_revoked, password_claim
 
 
 def init_auth(app: Flask) -> None:
@@ -28,15 +27,24 @@ def init_auth(app: Flask) -> None:
 
     @jwt.user_lookup_loader
     def load_token_user(_header, payload):
-        user = db.session.get(User, int(payload["sub"]))
-        return user if user is not None and user.is_active else None
+        return _token_user(payload)
 
     @jwt.token_in_blocklist_loader
     def token_revoked(_header, payload) -> bool:
-        if payload.get("type") != "refresh":
-            return False
+        if payload.get("type") == "refresh":
+            return is_revoked(payload["jti"])
+        return access_revoked(payload)
 
-        return is_revoked(payload["jti"])
+
+def _token_user(payload: dict) -> User | None:
+    """The active user a token names, if the token was issued under their current password."""
+    sub = str(payload.get("sub", ""))
+    user = db.session.get(User, int(sub)) if sub.isdigit() else None
+    if user is None or not user.is_active:
+        return None
+    if "pwd" in payload and payload["pwd"] != password_claim(user):
+        return None  # the password changed since: every token of the user is dead
+    return user
 
 
 def user_from_access_token(token: str) -> User | None:
@@ -47,5 +55,6 @@ def user_from_access_token(token: str) -> User | None:
         return None
     if payload.get("type") != "access":
         return None
-    user = db.session.scalar(select(User).where(User.id == int(payload["sub"])))
-    return user if user is not None and user.is_active else None
+    if access_revoked(payload):
+        return None
+    return _token_user(payload)

@@ -12,6 +12,10 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
+#: providers that move no real money / check no real identity; refused in production by default
+SANDBOX_PAYMENT_PROVIDERS = frozenset({"sandbox"})
+SANDBOX_PAYOUT_PROVIDERS = frozenset({"sandbox"})
+SANDBOX_KYC_PROVIDERS: frozenset[str] = frozenset()  # manual review and onfido are both real checks
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -66,8 +70,14 @@ class Config:
         }
         self.SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
         self.SITE_NAME = os.environ.get("SITE_NAME", "tradeapp")
-        self.BASE_URL = os.environ.get("BASE_URL", "http://127.0.0.1:5000").rstrip("/")
         self.PORT = env_int("PORT", 5000)
+        #: the public URL: e-mailed links are built from it, never from the request's Host header;
+        #: required in production, http://127.0.0.1:$PORT in embedded mode
+        default_base = f"http://127.0.0.1:{self.PORT}" if self.EMBEDDED else ""
+        self.BASE_URL = os.environ.get("BASE_URL", default_base).rstrip("/")
+        #: reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted
+        #: (0: none, the client's own address counts, so forged headers cannot dodge rate limits)
+        self.TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
         # Cookies: HttpOnly and SameSite always; Secure unless we serve plain http locally.
         secure = env_bool("SESSION_COOKIE_SECURE", not self.EMBEDDED)
@@ -160,6 +170,8 @@ class Config:
         self.STAFF_2FA_REQUIRED = env_bool("STAFF_2FA_REQUIRED", True)
 
         # Housekeeping
+        #: approved/processing work untouched this long is stuck: the recovery job enqueues it again
+        self.WORK_STUCK_MINUTES = env_int("WORK_STUCK_MINUTES", 10)
         self.TOKEN_RETENTION_DAYS = env_int("TOKEN_RETENTION_DAYS", 1)
 
         # OpenAPI (flask-smorest); the docs page is our own, self-hosted.
@@ -219,16 +231,51 @@ class Config:
         # KYC review: how long an approval counts before the customer must verify again.
         self.KYC_VALIDITY_DAYS = int(os.environ.get("KYC_VALIDITY_DAYS", "730"))
 
+        #: production mode refuses the sandbox (demo, no real money) payment, payout and KYC providers,
+        #: and their routes answer 404, unless this is set: for a staging site only, never real money
+        self.ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION = env_bool("ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION", False)
+
         self.TESTING = False
         self.DEBUG = env_bool("FLASK_DEBUG", False)
         self.LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 
+    def sandbox_providers(self) -> list[str]:
+        """The configured providers that are sandboxes (no real money, no real identity check)."""
+        found = []
+        if self.PAYMENTS_PROVIDER in SANDBOX_PAYMENT_PROVIDERS:
+            found.append(f"PAYMENTS_PROVIDER={self.PAYMENTS_PROVIDER}")
+        for name in ("PAYOUT_PROVIDER", "PAYOUT_PROVIDER_BANK"):
+            if getattr(self, name) in SANDBOX_PAYOUT_PROVIDERS:
+                found.append(f"{name}={getattr(self, name)}")
+        if self.KYC_PROVIDER in SANDBOX_KYC_PROVIDERS:
+            found.append(f"KYC_PROVIDER={self.KYC_PROVIDER}")
+        return found
+
     def check(self) -> None:
         """Refuse unsafe production settings."""
-        if not self.EMBEDDED and not self.TESTING and self.SECRET_KEY == DEFAULT_SECRET_KEY:
+        if self.EMBEDDED or self.TESTING:
+            return
+        if self.SECRET_KEY == DEFAULT_SECRET_KEY:
             raise RuntimeError("SECRET_KEY must be set to a random value in production mode")
-        if not self.EMBEDDED and not self.TESTING and len(self.SECRET_KEY) < 32:
+        if len(self.SECRET_KEY) < 32:
             raise RuntimeError("SECRET_KEY must be at least 32 characters in production mode")
+        if not self.BASE_URL.startswith(("http://", "https://")):
+            raise RuntimeError(
+                "BASE_URL must be set in production mode (e.g. https://trade.example.com): "
+                "e-mailed links are built from it"
+            )
+        sandboxes = self.sandbox_providers()
+        if sandboxes and not self.ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION:
+            raise RuntimeError(
+                f"production mode refuses sandbox providers ({', '.join(sandboxes)}): anyone could fund an "
+                "account with a test card. Configure real providers (STRIPE_SECRET_KEY, PAYOUT_PROVIDER=manual_bank), "
+                "or set ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION=true on a staging site without real money"
+            )
+
+
+def sandbox_routes_enabled(config) -> bool:
+    """Sandbox pages (test-card payment, demo hooks) exist in embedded mode, or where loudly allowed."""
+    return bool(config.get("EMBEDDED") or config.get("ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION"))
 
 
 class TestConfig(Config):
@@ -259,3 +306,7 @@ class TestConfig(Config):
         self.SESSION_COOKIE_SECURE = False
         self.REMEMBER_COOKIE_SECURE = False
         self.SERVER_NAME = None
+        # The test client's host; on PostgreSQL the suite runs in production mode with the sandbox
+        # rails (tests that check the refusal switch this off).
+        self.BASE_URL = "http://localhost"
+        self.ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION = True

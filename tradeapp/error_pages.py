@@ -4,6 +4,7 @@ import logging
 
 from flask import Flask, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from tradeapp.blueprints.api import domain_error_response, error_response, http_error_response
@@ -21,7 +22,17 @@ TITLES = {
     413: "Upload too large",
     429: "Too many requests",
     500: "Something went wrong",
+    503: "Busy, try again",
 }
+
+
+#: SQLSTATEs of conflicts that abort a transaction without changing anything: deadlock,
+#: serialization failure, lock not available
+TRANSIENT_SQLSTATES = {"40P01", "40001", "55P03"}
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 def _page(status: int, message: str | None = None):
@@ -60,6 +71,29 @@ def register_error_pages(app: Flask) -> None:
         if status == 429:
             response = make_response(response)
             response.headers["Retry-After"] = "60"
+        return response
+
+    @app.errorhandler(RecursionError)
+    def too_deep(exc: RecursionError):
+        # Only hostile input nests deep enough to exhaust the stack (a JSON body, say): a 400, never a 500.
+        log.warning("recursion limit on %s %s", request.method, request.path)
+        message = "The request is nested too deeply."
+        if wants_json():
+            return error_response(400, message, "too_deep")
+        return _page(400, message)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: DBAPIError):
+        # A deadlock or serialization failure lost a race and changed nothing: the client may retry.
+        if not is_transient(exc):
+            return unhandled(exc)
+        from tradeapp.extensions import db
+
+        db.session.rollback()
+        log.warning("transient database conflict on %s %s: %s", request.method, request.path, type(exc.orig).__name__)
+        message = "The service is busy with a conflicting request. Please try again."
+        response = make_response(error_response(503, message, "busy") if wants_json() else _page(503, message))
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

@@ -14,6 +14,16 @@ from flask import current_app, render_template
 from tradeapp.queues import enqueue
 
 
+def public_url(endpoint: str, **values) -> str:
+    """An absolute link for mail, built from the configured BASE_URL.
+
+    Never from the request: its Host / X-Forwarded-Host are the client's to choose, and a reset
+    link pointing at an attacker's host would hand them the victim's token.
+    """
+    adapter = current_app.url_map.bind("base-url.invalid", script_name="/")
+    return current_app.config["BASE_URL"].rstrip("/") + adapter.build(endpoint, values)
+
+
 def build_message(to: str, subject: str, template: str, **context) -> EmailMessage:
     """Render ``mail/<template>.txt`` (and ``.html`` when present) into a message."""
     msg = EmailMessage()

@@ -15,6 +15,8 @@ from typing import Any
 from flask import current_app
 from redis import Redis
 from rq import Queue, Retry
+from rq.job import Job
+from rq.registry import FailedJobRegistry, StartedJobRegistry
 from rq.utils import import_attribute
 
 log = logging.getLogger(__name__)
@@ -70,3 +72,40 @@ def enqueue(
         retry=Retry(max=retries, interval=[5, 30, 120][:retries]) if retries else None,
         **kwargs,
     )
+
+
+# Stuck work: what RQ's registries say about our jobs (the recovery job and the staff dashboard).
+OURS = "tradeapp.jobs."
+ABANDONED = "AbandonedJobError"
+#: how many failed jobs per queue one run looks at
+SCAN_LIMIT = 500
+
+
+def _is_abandoned(rq_job: Job) -> bool:
+    return ABANDONED in (rq_job.exc_info or "") or ABANDONED in str(getattr(rq_job.latest_result(), "exc_string", ""))
+
+
+def abandoned_jobs(queue_name: str) -> list[Job]:
+    """Our jobs in ``queue_name`` whose worker died, after RQ's own cleanup of expired runs."""
+    queue = get_queue(queue_name)
+    StartedJobRegistry(queue=queue).cleanup()  # expired heartbeats: retried, or moved to failed
+    failed = FailedJobRegistry(queue=queue)
+    ids = failed.get_job_ids(0, SCAN_LIMIT - 1)
+    found = []
+    for rq_job in Job.fetch_many(ids, connection=queue.connection):
+        if rq_job is not None and (rq_job.func_name or "").startswith(OURS) and _is_abandoned(rq_job):
+            found.append(rq_job)
+    return found
+
+
+def stuck_jobs() -> tuple[dict[str, list[str]], dict[str, int]]:
+    """(abandoned job ids by queue, failed-job counts by queue) for the staff dashboard."""
+    abandoned, failed = {}, {}
+    for name in QUEUES:
+        ids = [j.id for j in abandoned_jobs(name)]
+        if ids:
+            abandoned[name] = ids
+        count = FailedJobRegistry(queue=get_queue(name)).count - len(ids)
+        if count:
+            failed[name] = count
+    return abandoned, failed

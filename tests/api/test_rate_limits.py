@@ -62,3 +62,26 @@ def test_me_is_not_rate_limited_by_the_auth_limits(limited_app, user):
     api = limited_app(LOGIN_RATE_LIMIT="1 per minute", REFRESH_RATE_LIMIT="1 per minute")
     api.token = _tokens_in(api, user_id)["access"]
     assert all(api.get("/api/v1/auth/me/").status_code == 200 for _ in range(5))
+
+
+def test_forged_forwarded_for_does_not_dodge_the_login_limit(limited_app):
+    # No proxy is trusted by default: twelve forged client addresses are still one client.
+    api = limited_app(LOGIN_RATE_LIMIT="10 per minute")
+    codes = [
+        api.post(
+            "/api/v1/auth/login/",
+            json={"email": f"x{n}@example.com", "password": "nope-nope-1"},  # no account lockout in play
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        ).get_json()["code"]
+        for n in range(12)
+    ]
+    assert codes == ["authentication_failed"] * 10 + ["rate_limited"] * 2
+
+
+def test_a_trusted_proxy_count_believes_the_proxys_address(limited_app):
+    # Behind one proxy, the address it appended is the client's: two clients, two budgets.
+    api = limited_app(LOGIN_RATE_LIMIT="1 per minute", TRUSTED_PROXY_COUNT=1)
+    body = {"email": "x@example.com", "password": "nope-nope-1"}
+    assert api.post("/api/v1/auth/login/", json=body, headers={"X-Forwarded-For": "203.0.113.1"}).status_code == 401
+    assert api.post("/api/v1/auth/login/", json=body, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 401
+    assert api.post("/api/v1/auth/login/", json=body, headers={"X-Forwarded-For": "203.0.113.2"}).status_code == 429

@@ -6,6 +6,7 @@ import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import select
 
+from tests.conftest import PASSWORD
 from tradeapp.models import RefreshToken, User
 from tradeapp.services.tokens import issue_tokens
 
@@ -110,8 +111,8 @@ def test_logout_ends_the_session_even_with_an_older_token(api_client, db, user):
     second = _refresh(api_client, first["refresh"]).get_json()
     api_client.token = second["access"]
     assert api_client.post(LOGOUT, json={"refresh": second["refresh"]}).status_code == 200
-    # Logging out twice is harmless.
-    assert api_client.post(LOGOUT, json={"refresh": second["refresh"]}).status_code == 200
+    # The access token died with the logout: a second logout with it is refused.
+    assert_error(api_client.post(LOGOUT, json={"refresh": second["refresh"]}), 401, "not_authenticated")
     api_client.token = None
     assert_error(_refresh(api_client, second["refresh"]), 401, "token_not_valid")
 
@@ -217,3 +218,38 @@ def test_access_token_from_before_a_password_change_stops_working(auth_api_clien
     db.session.get(User, user.id).password_changed_at = utcnow() + timedelta(seconds=2)
     db.session.commit()
     assert_error(auth_api_client.get(ME), 401, "not_authenticated")
+
+
+def test_logout_revokes_the_access_token_too(api_client, db, user):
+    pair = issue_tokens(user)
+    other = issue_tokens(user)  # another device stays logged in
+    api_client.token = pair["access"]
+    assert api_client.get(ME).status_code == 200
+    assert api_client.post(LOGOUT, json={"refresh": pair["refresh"]}).status_code == 200
+    assert_error(api_client.get(ME), 401, "not_authenticated")
+    api_client.token = other["access"]
+    assert api_client.get(ME).status_code == 200
+
+
+def test_a_revoked_access_token_cannot_open_a_socket(app, db, user):
+    from tradeapp.auth import user_from_access_token
+    from tradeapp.services.tokens import revoke_access
+
+    pair = issue_tokens(user)
+    assert user_from_access_token(pair["access"]) == user
+    revoke_access(pair["access"])
+    assert user_from_access_token(pair["access"]) is None
+
+
+def test_password_change_revokes_every_token_of_the_user_at_once(app, api_client, db, user):
+    from tradeapp.services import users
+
+    pairs = [issue_tokens(user) for _ in range(3)]  # same second as the change: no clock tie saves them
+    users.change_password(user, PASSWORD, "Quiet-Harbour-Lantern-7", "Quiet-Harbour-Lantern-7")
+    for pair in pairs:
+        api_client.token = pair["access"]
+        assert_error(api_client.get(ME), 401, "not_authenticated")
+        api_client.token = None
+        assert_error(_refresh(api_client, pair["refresh"]), 401, "token_not_valid")
+    api_client.token = issue_tokens(user)["access"]
+    assert api_client.get(ME).status_code == 200

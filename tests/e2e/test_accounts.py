@@ -18,7 +18,10 @@ def _release():
     db.session.rollback()
 
 
-def test_customer_registers_confirms_email_and_logs_back_in(page):
+def test_customer_registers_confirms_email_and_logs_back_in(page, app, live_server, monkeypatch):
+    # The outbox page exists in embedded mode only; links in mail point at BASE_URL.
+    monkeypatch.setitem(app.config, "EMBEDDED", True)
+    monkeypatch.setitem(app.config, "BASE_URL", live_server)
     page.goto("/auth/register")
     page.shot("register-form")
     page.fill("[name=email]", "Nora@Example.com")

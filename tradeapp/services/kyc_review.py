@@ -137,7 +137,10 @@ def _decide(actor: User | None, doc: KYCDocument, status: str, action: str, reas
         doc = _lock(doc.id)
         _check_reviewer(actor, doc)
         user = db.session.scalar(
-            select(User).where(User.id == doc.user_id).with_for_update().execution_options(populate_existing=True)
+            select(User)
+            .where(User.id == doc.user_id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
         )
         before = {"status": doc.status, "kyc_status": user.kyc_status, "is_verified": user.is_verified}
         doc.transition_to(status, f"This submission is {doc.status}, not pending.")

@@ -501,25 +501,39 @@ class LedgerReport:
         return lines
 
 
-def _sum_by(key_column, amount_column, *where) -> dict:
+def _sum_by(session, key_column, amount_column, *where) -> dict:
     """Exact sums grouped by ``key_column``: NUMERIC SUM on PostgreSQL, Decimal sums on SQLite."""
     if db.engine.dialect.name == "postgresql":
-        rows = db.session.execute(select(key_column, func.sum(amount_column)).where(*where).group_by(key_column))
+        rows = session.execute(select(key_column, func.sum(amount_column)).where(*where).group_by(key_column))
         return {k: Decimal(v) for k, v in rows}
     sums: dict = defaultdict(lambda: ZERO)
-    for key, amount in db.session.execute(select(key_column, amount_column).where(*where)).yield_per(5000):
+    for key, amount in session.execute(select(key_column, amount_column).where(*where)).yield_per(5000):
         sums[key] += amount
     return dict(sums)
 
 
 def check() -> LedgerReport:
-    """Recompute every balance from postings and holds; verify every entry balances."""
+    """Recompute every balance from postings and holds; verify every entry balances.
+
+    On PostgreSQL every query reads one snapshot (REPEATABLE READ, on a connection of its own):
+    on a live system, under READ COMMITTED, a fill committing between the postings query and the
+    wallets query showed as drift that was not there (found by bench/chaos_bench.py).
+    """
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            snapshot = conn.execution_options(isolation_level="REPEATABLE READ")
+            with Session(bind=snapshot) as session:
+                return _check(session)
+    return _check(db.session)
+
+
+def _check(session) -> LedgerReport:
     report = LedgerReport()
-    report.entries = db.session.scalar(select(func.count()).select_from(JournalEntry))
-    report.postings = db.session.scalar(select(func.count()).select_from(Posting))
+    report.entries = session.scalar(select(func.count()).select_from(JournalEntry))
+    report.postings = session.scalar(select(func.count()).select_from(Posting))
 
     if db.engine.dialect.name == "postgresql":
-        rows = db.session.execute(
+        rows = session.execute(
             select(Posting.entry_id, Posting.currency, func.sum(Posting.amount))
             .group_by(Posting.entry_id, Posting.currency)
             .having(func.sum(Posting.amount) != 0)
@@ -527,14 +541,14 @@ def check() -> LedgerReport:
         report.unbalanced_entries = [(e, c, Decimal(s)) for e, c, s in rows]
     else:
         sums: dict = defaultdict(lambda: ZERO)
-        for e, c, a in db.session.execute(select(Posting.entry_id, Posting.currency, Posting.amount)).yield_per(5000):
+        for e, c, a in session.execute(select(Posting.entry_id, Posting.currency, Posting.amount)).yield_per(5000):
             sums[(e, c)] += a
         report.unbalanced_entries = [(e, c, s) for (e, c), s in sums.items() if s != 0]
 
-    by_wallet = _sum_by(Posting.wallet_id, Posting.amount, Posting.wallet_id.is_not(None))
-    held = _sum_by(Hold.wallet_id, Hold.remaining, Hold.status == "active")
+    by_wallet = _sum_by(session, Posting.wallet_id, Posting.amount, Posting.wallet_id.is_not(None))
+    held = _sum_by(session, Hold.wallet_id, Hold.remaining, Hold.status == "active")
     totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"balance": ZERO, "locked": ZERO})
-    for wallet in db.session.scalars(select(Wallet).order_by(Wallet.id)).yield_per(2000):
+    for wallet in session.scalars(select(Wallet).order_by(Wallet.id)).yield_per(2000):
         report.wallets += 1
         expected = by_wallet.get(wallet.id, ZERO)
         if wallet.balance != expected:
@@ -548,13 +562,15 @@ def check() -> LedgerReport:
         totals[wallet.currency]["locked"] += wallet.locked_balance
     report.totals = dict(totals)
 
-    by_platform = _sum_by(Posting.platform_account_id, Posting.amount, Posting.platform_account_id.is_not(None))
-    for account in db.session.scalars(select(PlatformAccount)):
+    by_platform = _sum_by(
+        session, Posting.platform_account_id, Posting.amount, Posting.platform_account_id.is_not(None)
+    )
+    for account in session.scalars(select(PlatformAccount)):
         expected = by_platform.get(account.id, ZERO)
         if account.balance != expected:
             report.platform_drift.append((account.code, account.currency, account.balance, expected))
 
-    mismatch = db.session.scalars(
+    mismatch = session.scalars(
         select(Posting.id)
         .join(Wallet, Wallet.id == Posting.wallet_id)
         .where(Wallet.currency != Posting.currency)
@@ -567,10 +583,10 @@ def check() -> LedgerReport:
     report.currency_mismatch = list(mismatch)
     if db.engine.dialect.name == "postgresql":
         report.open_closed_holds = list(
-            db.session.scalars(select(Hold.id).where(Hold.status != "active", Hold.remaining != 0))
+            session.scalars(select(Hold.id).where(Hold.status != "active", Hold.remaining != 0))
         )
     else:
-        closed = db.session.execute(select(Hold.id, Hold.remaining).where(Hold.status != "active"))
+        closed = session.execute(select(Hold.id, Hold.remaining).where(Hold.status != "active"))
         report.open_closed_holds = [hold_id for hold_id, remaining in closed if remaining != 0]
     return report
 

@@ -1,5 +1,8 @@
 """Mobile JWTs: access (1 h) and refresh (7 days) with rotation, reuse detection and revocation."""
 
+import hashlib
+import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -13,6 +16,7 @@ from tradeapp.errors import AuthenticationFailed
 from tradeapp.extensions import db
 from tradeapp.models import RefreshToken, User
 from tradeapp.models.types import utcnow
+from tradeapp.queues import redis_connection
 from tradeapp.services import audit, staff, users
 
 TOKEN_NOT_VALID = "Token is invalid or expired."  # noqa: S105 - a message, not a secret
@@ -22,8 +26,14 @@ def _not_valid() -> AuthenticationFailed:
     return AuthenticationFailed(TOKEN_NOT_VALID, {"refresh": [TOKEN_NOT_VALID]}, code="token_not_valid")
 
 
+def password_claim(user: User) -> str:
+    """A digest of the password hash: tokens carry it, so every token dies with the password."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
 def _issue(user: User, family: str, user_agent: str) -> dict[str, str]:
     claims = {"role": user.role} if user.role else {}
+    claims["pwd"] = password_claim(user)
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims={"fam": family})
     db.session.add(
@@ -129,6 +139,63 @@ def revoke(refresh_claims: dict, user: User | None = None) -> None:
         raise _not_valid()
     _revoke_family(row.family)
     db.session.commit()
+
+
+# -- access-token denylist ----------------------------------------------------------------------
+# Access tokens are stateless; a logged-out one is remembered by its jti until it would expire
+# anyway: in Redis when there is one (every web process sees it), in process memory in embedded mode.
+
+DENYLIST_PREFIX = "jwt:denied:"
+
+
+class _MemoryDenylist:
+    """The embedded-mode stand-in for the Redis keys: jti → expiry, pruned as it grows."""
+
+    def __init__(self) -> None:
+        self._expiry: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, jti: str, ttl: int) -> None:
+        now = time.time()
+        with self._lock:
+            if len(self._expiry) > 10000:
+                self._expiry = {k: v for k, v in self._expiry.items() if v > now}
+            self._expiry[jti] = now + ttl
+
+    def __contains__(self, jti: str) -> bool:
+        with self._lock:
+            return self._expiry.get(jti, 0) > time.time()
+
+
+def _redis():
+    if current_app.config.get("REDIS_URL") or "tradeapp.redis" in current_app.extensions:
+        return redis_connection()
+    return None
+
+
+def revoke_access(token_or_claims: str | dict) -> None:
+    """Deny an access token (encoded, or its decoded claims) until it expires."""
+    claims = decode_token(token_or_claims) if isinstance(token_or_claims, str) else token_or_claims
+    ttl = int(claims.get("exp", 0) - time.time()) + 1
+    if ttl <= 0:
+        return
+    redis = _redis()
+    if redis is not None:
+        redis.set(DENYLIST_PREFIX + claims["jti"], "1", ex=ttl)
+    else:
+        current_app.extensions.setdefault("tradeapp.jwt_denylist", _MemoryDenylist()).add(claims["jti"], ttl)
+
+
+def access_revoked(claims: dict) -> bool:
+    """Whether an access token was logged out (its jti is on the denylist)."""
+    jti = claims.get("jti", "")
+    redis = _redis()
+    if redis is not None:
+        if redis.exists(DENYLIST_PREFIX + jti):
+            return True
+    elif jti in current_app.extensions.get("tradeapp.jwt_denylist", ()):
+        return True
+    return False
 
 
 def is_revoked(jti: str) -> bool:

@@ -68,12 +68,14 @@ def transfer(
     ``to_email`` or ``to_username``; by default it is guessed). Returns the sender's and the
     recipient's history lines. Both users are told over Socket.IO after the commit.
 
-    :raise ValidationFailed: unknown or inactive recipient, self, bad currency, amount or note
+    :raise ValidationFailed: unknown or inactive recipient, self, bad currency, amount or note; a staff
+        account on either side (code ``recipient_is_staff`` / ``sender_is_staff``)
     :raise InsufficientFunds: the available balance does not cover the amount
     """
     if recipient_field is not None and recipient_field not in RECIPIENT_FIELDS:
         raise ValueError(f"recipient_field must be one of {RECIPIENT_FIELDS}")
     errors: dict[str, list[str]] = {}
+    code_of_error = None
     identifier = (recipient_identifier or "").strip()
     recipient, field = _find_recipient(identifier, recipient_field) if identifier else (None, recipient_field)
     field = field or "to_username"
@@ -84,6 +86,13 @@ def transfer(
         errors[field] = [f"No active customer has this {what}."]
     elif recipient.id == sender.id:
         errors[field] = ["You cannot send money to yourself."]
+    elif recipient.is_staff:
+        # Staff accounts hold no customer money: a transfer to one would be client money gone astray.
+        errors[field] = ["Staff accounts cannot receive transfers."]
+        code_of_error = "recipient_is_staff"
+    if sender.is_staff:
+        errors.setdefault(field, []).append("Staff accounts cannot send transfers.")
+        code_of_error = "sender_is_staff"
 
     code = None
     try:
@@ -99,7 +108,7 @@ def transfer(
     if len(note) > NOTE_MAX:
         errors["note"] = [f"At most {NOTE_MAX} characters."]
     if errors:
-        raise ValidationFailed("The transfer could not be made.", errors)
+        raise ValidationFailed("The transfer could not be made.", errors, code=code_of_error)
 
     reference = _reference()
     now = utcnow()

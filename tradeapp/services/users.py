@@ -7,14 +7,14 @@ import string
 from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from flask import current_app, url_for
+from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tradeapp.errors import AccountLocked, AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.mail import send_mail
+from tradeapp.mail import public_url, send_mail
 from tradeapp.models import LoginThrottle, RefreshToken, User
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit, passwords
@@ -201,7 +201,7 @@ def _flush_unique() -> None:
 
 
 def send_verification_email(user: User) -> None:
-    link = url_for("users.verify_email", token=email_verification_token(user), _external=True)
+    link = public_url("users.verify_email", token=email_verification_token(user))
     send_mail(user.email, "Confirm your email address", "verify_email", user=user, link=link)
 
 
@@ -311,7 +311,7 @@ def request_password_reset(email: str) -> None:
     if user is None or not user.is_active:
         return
     token = password_reset_token(user)
-    link = url_for("users.reset_password", token=token, _external=True)
+    link = public_url("users.reset_password", token=token)
     send_mail(
         user.email,
         "Reset your password",

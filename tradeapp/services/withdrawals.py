@@ -295,8 +295,10 @@ def request_withdrawal(
     rule = RULES[code]
 
     with unit_of_work():
-        # One request per user at a time: the 24-hour sum is read under the user's row lock.
-        db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+        # One request per user at a time: the 24-hour sum is read under the user's row lock. NO KEY
+        # UPDATE, not UPDATE: a transfer to this user takes a key-share lock on the row (its history
+        # line's foreign key) while holding the wallets we lock next; UPDATE would deadlock with it.
+        db.session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
         limit = compliance.withdrawal_daily_limit_usd(user)
         used = daily_usage_usd(user)
         if used + _usd_for_limits(value, code) > limit:

@@ -1,10 +1,11 @@
 """Customer deposit page: card (Stripe or the sandbox), bank transfer and crypto tabs, and my deposits."""
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
 from tradeapp.blueprints.deposits.forms import BankDepositForm, CardDepositForm, CryptoDepositForm, SandboxPayForm
 from tradeapp.blueprints.deposits.payment_details import public_details
+from tradeapp.config import sandbox_routes_enabled
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models.funds import Deposit
@@ -146,7 +147,12 @@ def deposit_card():
 @bp.post("/<int:deposit_id>/pay")
 @login_required
 def deposit_sandbox_pay(deposit_id: int):
-    """Pay a sandbox card deposit with a test card number (embedded demo mode only)."""
+    """Pay a sandbox card deposit with a test card number (embedded demo mode only).
+
+    :raise 404: outside embedded mode (unless sandbox providers are loudly allowed), or not mine
+    """
+    if not sandbox_routes_enabled(current_app.config):
+        abort(404)
     deposit = get_owned_or_404(Deposit, deposit_id)
     form = SandboxPayForm()
     outcome = None

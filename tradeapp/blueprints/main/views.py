@@ -37,7 +37,7 @@ def health():
 
 @bp.get("/dev/outbox")
 def outbox():
-    """Mail the embedded app 'sent', so a newcomer can click verification links."""
-    if current_app.config["MAIL_BACKEND"] != "outbox":
+    """Mail the embedded app 'sent', so a newcomer can click verification links (embedded mode only)."""
+    if not current_app.config["EMBEDDED"] or current_app.config["MAIL_BACKEND"] != "outbox":
         abort(404)
     return render_template("main/outbox.html", messages=outbox_messages())

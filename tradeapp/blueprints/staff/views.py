@@ -9,8 +9,8 @@ from tradeapp.extensions import limiter
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import PERMISSIONS, ROLE_LABELS, ROLE_PERMISSIONS, has_permission
+from tradeapp.services import recovery, staff_queries
 from tradeapp.services import staff as staff_service
-from tradeapp.services import staff_queries
 from tradeapp.web import login_required, render, safe_next, staff_required
 
 from .forms import AuditFilterForm, OtpForm
@@ -130,6 +130,7 @@ def dashboard():
         stats=staff_queries.dashboard_stats(),
         recent=staff_queries.recent_audit(10) if has_permission(current_user, "audit.view") else None,
         changes=staff_queries.audit_changes,
+        stuck=recovery.stuck_work(),
     )
 
 

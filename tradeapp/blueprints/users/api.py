@@ -2,6 +2,7 @@
 
 from flask import current_app, request
 from flask.views import MethodView
+from flask_jwt_extended import get_jwt
 
 from tradeapp.blueprints.api import ApiBlueprint, api_user, token_required
 from tradeapp.blueprints.users.schemas import (
@@ -99,12 +100,13 @@ def refresh(data):
 @blp.response(200, MessageSchema)
 @blp.alt_response(400, description="The refresh token is invalid or not yours (`token_not_valid`)")
 def logout(data):
-    """Revoke the refresh token (and every token rotated from the same login)."""
+    """Revoke the refresh token (and every token rotated from the same login) and this access token."""
     try:
         tokens.revoke(tokens.refresh_claims(data["refresh"]), api_user())
     except AuthenticationFailed as exc:
         # The caller is authenticated: a bad refresh token is bad input, not a failed login.
         raise ValidationFailed(exc.message, exc.fields, code=exc.code) from exc
+    tokens.revoke_access(get_jwt())
     return {"message": "Logged out."}
 
 

@@ -15,6 +15,7 @@ from tradeapp.blueprints.users.forms import (
 )
 from tradeapp.errors import AccountLocked, AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import limiter
+from tradeapp.mail import public_url
 from tradeapp.services import users as users_service
 from tradeapp.web import is_htmx, login_required, render, safe_next
 
@@ -227,7 +228,7 @@ def profile():
                 flash(saved, "success")
                 return redirect(url_for("users.profile"), 303)
             form = ProfileForm(formdata=None, obj=user)
-    referral_link = url_for("users.register", ref=user.referral_code, _external=True)
+    referral_link = public_url("users.register", ref=user.referral_code)
     return render(
         "users/profile.html", "users/_profile.html", form=form, user=user, saved=saved, referral_link=referral_link
     )
