@@ -342,3 +342,5 @@ def auth_api_client(app, db, user):
 
 # Trading fixtures (a hand-set market, BTC/USD and ETH/USD) for every test package.
 from tests.trading_helpers import market, pairs  # noqa: E402, F401
+# Fault injection (a commit that fails once) for every test package.
+from tests.faults import failing_commit  # noqa: E402, F401

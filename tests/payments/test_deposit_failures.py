@@ -6,10 +6,10 @@ import socket
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from tests.concurrency import race
+from tests.faults import InjectedFailure
 from tradeapp.errors import ValidationFailed
 from tradeapp.models import AuditLog, JournalEntry, Wallet
 from tradeapp.models.funds import CryptoAddress, Deposit, Transaction
@@ -99,25 +99,6 @@ def test_unconfigured_card_processor_is_unavailable_and_writes_nothing(app, db, 
 
 
 # -- a commit that fails inside each operation ---------------------------------------------------------
-
-
-class InjectedFailure(Exception):
-    """The database refused the commit (a serialization failure, a lost connection…)."""
-
-
-@pytest.fixture()
-def failing_commit():
-    """``arm()`` makes the next commit of any session fail once, after the operation's writes were flushed."""
-    armed = {"on": False}
-
-    def boom(session):
-        if armed["on"]:
-            armed["on"] = False
-            raise InjectedFailure()
-
-    event.listen(Session, "before_commit", boom)
-    yield lambda: armed.update(on=True)
-    event.remove(Session, "before_commit", boom)
 
 
 def _card(user, cents=4000, complete=True):
