@@ -340,7 +340,8 @@ def auth_api_client(app, db, user):
     return ApiClient(app.test_client(), pair["access"])
 
 
-# Trading fixtures (a hand-set market, BTC/USD and ETH/USD) for every test package.
-from tests.trading_helpers import market, pairs  # noqa: E402, F401
 # Fault injection (a commit that fails once) for every test package.
 from tests.faults import failing_commit  # noqa: E402, F401
+
+# Trading fixtures (a hand-set market, BTC/USD and ETH/USD) for every test package.
+from tests.trading_helpers import market, pairs  # noqa: E402, F401
