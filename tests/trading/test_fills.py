@@ -31,6 +31,8 @@ def test_buy_hold_rounds_notional_and_fee_up_separately():
     # 0.333333 × 30000.01 = 9999.9933333…; fee 0.2 % = 19.99998666…
     assert fills.buy_hold(D("0.333333"), D("30000.01"), D("0.2"), CENT) == D("10000.00") + D("20.00")
     assert fills.buy_hold(D("1"), D("100"), D("0.1"), CENT) == D("100.10")  # exact: nothing to round
+    # a fee of 1.00001 is held as 1.01, never rounded to the nearest cent
+    assert fills.buy_hold(D("1"), D("1000.01"), D("0.1"), CENT) == D("1000.01") + D("1.01")
 
 
 def test_walk_book_takes_the_best_levels_first_until_the_quantity():
@@ -51,6 +53,12 @@ def test_walk_book_stops_at_the_cap_on_either_side():
 def test_walk_book_skips_empty_and_zero_priced_levels():
     book = levels(("0", "5"), ("100", "0"), ("-1", "2"), ("101", "-3"), ("102", "1"))
     assert fills.walk_book(book, D("0.5"), "buy", None, STEP) == [Fill(D("102"), D("0.5"))]
+
+
+def test_walk_book_takes_prices_below_one():
+    """Forex and small coins trade below 1: only non-positive prices are skipped."""
+    book = levels(("0.5", "1"), ("0.25", "1"))
+    assert fills.walk_book(book, D("1.5"), "sell", None, STEP) == [Fill(D("0.5"), D("1")), Fill(D("0.25"), D("0.5"))]
 
 
 def test_walk_book_skips_dust_below_the_quantity_step_and_goes_on():
