@@ -145,3 +145,14 @@ def test_the_report_lists_every_problem_in_words(db):
         "hold 7 is closed but still reserves money",
     ]
     assert ledger.LedgerReport().ok and ledger.LedgerReport().problems() == []
+
+
+def test_legs_on_the_same_platform_account_add_up(db, user):
+    wallet = funded(db, user, "100")
+    fees = ledger.platform_account("fees", "USD")
+    db.session.commit()
+    ledger.post("fee", [Leg(wallet, D("-10")), Leg(fees, D("4")), Leg(fees, D("6"))])
+    db.session.commit()
+    db.session.expire_all()
+    assert ledger.platform_account("fees", "USD").balance == D("10")
+    assert ledger.check().ok
