@@ -8,7 +8,7 @@ PORT   ?= 5000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test web realtime worker orders scheduler feed lint migrate-check bench fuzz chaos check-python
+.PHONY: help run test web realtime worker orders scheduler feed lint migrate-check bench fuzz chaos mutate check-python
 
 help:
 	@echo "make run            embedded app on http://127.0.0.1:$(PORT) (SQLite, in-process jobs, simulated market)"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench          every benchmark in bench/ (make bench-<name> runs bench/<name>_bench.py)"
 	@echo "make fuzz           schemathesis --checks all against the app in production mode (bench/fuzz_bench.py)"
 	@echo "make chaos          10 minutes of 64 clients while workers and the feed are SIGKILLed (bench/chaos_bench.py)"
+	@echo "make mutate         mutation score of the money modules (mutmut; MODULES=\"fills ledger\" for some)"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -103,3 +104,7 @@ chaos: $(VENV)/.requirements-dev.stamp
 bench-%: $(VENV)/.requirements-dev.stamp
 	@[ -e bench/$*_bench.py ] || { echo "no such benchmark: bench/$*_bench.py"; exit 1; }
 	$(BIN)/python bench/$*_bench.py
+
+# Mutation score of the money modules (a bench: minutes per module, not run in CI).
+mutate: $(VENV)/.requirements-dev.stamp
+	$(BIN)/python bench/mutate.py $(MODULES)

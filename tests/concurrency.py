@@ -10,8 +10,14 @@ def race(app, n: int, work, refused: tuple[type[BaseException], ...] = (), timeo
     ``"ok"``, ``"insufficient"`` for an exception in ``refused`` (the outcome a race should
     produce for the losers), or the ``repr`` of anything else, which the caller's assertion shows.
     """
+    from flask import has_app_context
+
     from tradeapp.extensions import db
 
+    if has_app_context():
+        # End the caller's own transaction first: on SQLite even a read holds the one write lock
+        # (every transaction begins IMMEDIATE), which would make every thread time out.
+        db.session.rollback()
     barrier = threading.Barrier(n)
     results: list = [None] * n
 

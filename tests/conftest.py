@@ -65,6 +65,26 @@ def pytest_report_header(config):
     return f"tradeapp tests on {backend} + {cache}"
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly, at the end where it is seen, when the run did not use PostgreSQL and Redis."""
+    if PG_URL and REDIS_URL:
+        return
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "PostgreSQL" in str(r.longrepr)]
+    missing = " and ".join(name for name, url in (("PostgreSQL", PG_URL), ("Redis", REDIS_URL)) if not url)
+    terminalreporter.section(f"RAN WITHOUT {missing.upper()}", sep="!", red=True, bold=True)
+    terminalreporter.write_line(
+        f"This run used {'PostgreSQL' if PG_URL else 'SQLite'} + {'Redis' if REDIS_URL else 'fakeredis'}; "
+        f"{len(skipped)} tests that need PostgreSQL were skipped (row-lock races, the worker and message-queue layer).",
+        red=True,
+        bold=True,
+    )
+    terminalreporter.write_line(
+        "CI runs them on PostgreSQL + Redis. Start both (TEST_PG_ADMIN_URL, TEST_REDIS_URL) to run them here.",
+        red=True,
+        bold=True,
+    )
+
+
 class FreshRequestClient(FlaskClient):
     """A test client whose every request starts with an empty ``g``.
 
@@ -339,6 +359,9 @@ def auth_api_client(app, db, user):
     pair = issue_tokens(user)
     return ApiClient(app.test_client(), pair["access"])
 
+
+# Fault injection (a commit that fails once) for every test package.
+from tests.faults import failing_commit  # noqa: E402, F401
 
 # Trading fixtures (a hand-set market, BTC/USD and ETH/USD) for every test package.
 from tests.trading_helpers import market, pairs  # noqa: E402, F401

@@ -264,7 +264,10 @@ def test_unknown_provider_is_404(db, client, provider):
 
 def test_webhook_needs_no_csrf_or_session(db, client, fake_onfido, sent_doc):
     # The test client carries no session or CSRF token: the signature is the only credential.
-    assert post(client, event(sent_doc.provider_check_id)).status_code == 200
+    response = post(client, event(sent_doc.provider_check_id))
+    assert response.status_code == 200 and response.get_json()["outcome"] == "recorded"
+    doc = fresh(db, sent_doc)
+    assert doc.status == "pending" and doc.provider_result == fake_onfido.result  # recorded for a reviewer
 
 
 def test_get_is_not_allowed(client, db):

@@ -254,7 +254,17 @@ def test_invalid_json_with_a_valid_signature_is_400(app, db, webhook_secret):
 
 
 def test_webhook_needs_no_csrf_token_but_pages_do(app, db, user, webhook_secret):
-    app.config["WTF_CSRF_ENABLED"] = True
+    from tests.conftest import web_login
+
+    assert app.config["WTF_CSRF_ENABLED"]  # the suite runs with CSRF protection on, as production does
     deposit = _sandbox_deposit(user)
-    r = post_event(app.test_client(), _succeeded(deposit))
-    assert r.status_code == 200
+    r = post_event(app.test_client(), _succeeded(deposit))  # no session, no token: the signature is enough
+    assert r.status_code == 200 and r.get_json()["outcome"] == "completed"
+    assert balance(user) == D("20.00")
+    # a logged-in customer's page form without its token is refused, and creates nothing
+    page = app.test_client()
+    web_login(page, user.email)
+    before = db.session.scalar(select(func.count()).select_from(Deposit))
+    r = page.post("/deposits/card", data={"currency": "USD", "amount": "10"})
+    assert r.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Deposit)) == before

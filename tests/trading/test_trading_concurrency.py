@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
@@ -12,7 +12,7 @@ from tests.conftest import PG_URL
 from tests.trading_helpers import balances, fund, make_pairs
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
-from tradeapp.models import Hold, Order, Wallet
+from tradeapp.models import Hold, Order, Trade, Wallet
 from tradeapp.services import ledger
 from tradeapp.services.ledger import InsufficientFunds
 from tradeapp.services.trading import execution, orders, positions
@@ -134,9 +134,45 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(session=steps)
-def test_random_trading_session_keeps_the_books_exact(app, db, create_user, market, session):
+#: a session in which every kind of step can succeed (run before the random ones)
+EVERY_KIND = [
+    ("limit", "buy", 1000, 49000),
+    ("cancel", 0),
+    ("market", "buy", 2000),
+    ("stop", "stop_loss", "sell", 500, 45000),
+    ("limit", "sell", 500, 50100),
+    ("move", 50200),
+    ("close",),
+]
+
+
+def test_random_trading_session_keeps_the_books_exact(app, db, create_user, market):
+    """Random sessions keep the books exact, and most of what they try actually happens.
+
+    Refusals are allowed (no funds, nothing to cancel, nothing to close) but counted: a session
+    in which every order were refused would keep the books exact too, and prove nothing.
+    """
+    from collections import Counter
+
+    attempted: Counter = Counter()
+    succeeded: Counter = Counter()
+
+    @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(session=steps)
+    @example(session=EVERY_KIND)  # always run: each kind of step goes through at least once
+    def run(session):
+        _random_session(db, create_user, market, session, attempted, succeeded)
+
+    run()
+    # every kind of step went through somewhere, and most of what was tried succeeded
+    for kind in ("market", "limit", "stop", "move", "cancel", "close"):
+        assert succeeded[kind] > 0, (kind, attempted, succeeded)
+    assert sum(succeeded.values()) >= 0.6 * sum(attempted.values()), (attempted, succeeded)
+    orders_tried = attempted["market"] + attempted["limit"] + attempted["stop"]
+    assert succeeded["market"] + succeeded["limit"] + succeeded["stop"] >= 0.5 * orders_tried, (attempted, succeeded)
+
+
+def _random_session(db, create_user, market, session, attempted, succeeded) -> None:
     from tests.conftest import _empty_tables
 
     db.session.remove()
@@ -148,8 +184,11 @@ def test_random_trading_session_keeps_the_books_exact(app, db, create_user, mark
     market.set("BTC/USD", "50000", "50010", levels=6, size="0.2", step="7")
     placed: list[int] = []
     for step in session:
+        kind = step[0]
+        if kind == "cancel" and not placed:
+            continue
+        attempted[kind] += 1
         try:
-            kind = step[0]
             if kind == "market":
                 placed.append(_place(user, side=step[1], order_type="market", quantity=_qty(step[2])))
             elif kind == "limit":
@@ -163,24 +202,39 @@ def test_random_trading_session_keeps_the_books_exact(app, db, create_user, mark
             elif kind == "move":
                 market.set("BTC/USD", str(step[1]), str(step[1] + 10), levels=6, size="0.2", step="7")
                 orders.check_triggers("BTC/USD")
-            elif kind == "cancel" and placed:
+            elif kind == "cancel":
                 orders.cancel_order(user, placed[step[1] % len(placed)])
             elif kind == "close":
                 for position in db.session.scalars(positions.positions_query(user)).all():
                     orders.close_position(user, position.id)
+            succeeded[kind] += 1
         except DomainError:
             db.session.rollback()
         report = ledger.check()
         assert report.ok, report.problems()
     for wallet in db.session.scalars(select(Wallet)):
         assert wallet.available_balance >= 0 and wallet.locked_balance >= 0
-    # every live order's hold reserves exactly what the order may still spend; done orders hold nothing
+    # Every live order's hold reserves exactly what the order may still spend; done orders hold nothing.
     for order in db.session.scalars(select(Order)):
         hold = db.session.get(Hold, order.hold_id)
+        trades = db.session.scalars(select(Trade).where(Trade.order_id == order.id)).all()
+        if order.side == "sell":
+            # a sell holds coins: what it sold came out of the hold, coin for coin
+            assert hold.posted_total == order.filled_quantity
+        else:
+            # a buy holds quote money: each fill's notional and fee came out of the hold, cent for cent
+            assert hold.posted_total == sum((t.notional + t.fee for t in trades), D(0))
         if order.status in ("open", "partially_filled"):
             assert hold.status == "active"
+            assert hold.remaining == hold.amount - hold.posted_total  # nothing released while it lives
             if order.side == "sell":
                 assert hold.remaining == order.quantity - order.filled_quantity
+            else:
+                # what is left covers the rest at its price cap with the taker fee (to the cent of
+                # rounding each of the two cumulative sums may take)
+                rest = order.quantity - order.filled_quantity
+                cap = order.price if order.order_type == "limit" else execution.stop_cover(order.stop_price, D("0.01"))
+                assert hold.remaining >= rest * cap * (1 + order.pair.taker_fee / 100) - D("0.02")
         else:
             assert hold.status != "active" and hold.remaining == 0
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
@@ -242,52 +242,105 @@ operations = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=operations)
-def test_random_operations_keep_ledger_balanced(app, db, create_user, ops):
+#: every kind of operation, each able to succeed (run before the random sequences)
+EVERY_KIND = [
+    ("deposit", 0, D("300")),
+    ("transfer", 0, 1, D("1250")),
+    ("hold", 0, D("100")),
+    ("settle", 0, D("30")),
+    ("release", 0),
+    ("withdraw", 1, D("20")),
+]
+
+
+def test_random_operations_keep_ledger_balanced(app, db, create_user):
+    """Any sequence keeps the books exact, and each operation succeeds exactly when the model says it may.
+
+    The model is the available balance read before the operation and the hold's state: a ledger
+    that refused everything, or allowed an overdraft, fails here.
+    """
+    from collections import Counter
+
+    outcomes: Counter = Counter()
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(ops=operations)
+    @example(ops=EVERY_KIND)
+    def run(ops):
+        _random_operations(db, create_user, ops, outcomes)
+
+    run()
+    for kind in ("deposit", "transfer", "hold", "release", "settle", "withdraw"):
+        assert outcomes[(kind, "ok")] > 0, outcomes
+    done = sum(n for (_, result), n in outcomes.items() if result == "ok")
+    assert done >= 0.5 * sum(outcomes.values()), outcomes
+
+
+def _random_operations(db, create_user, ops, outcomes) -> None:
+    from sqlalchemy import select
+
     from tests.conftest import _empty_tables
+    from tradeapp.models import Hold, Wallet
 
     db.session.remove()
     _empty_tables(db)
     users = [create_user(email=f"p{i}@example.com", username=f"p{i}").id for i in range(3)]
+    for user_id in users:  # money to work with, so that most operations can go through
+        deposit(db, user_id, "1000")
     holds = []
+
+    def available(user_id):
+        db.session.expire_all()
+        wallet = ledger.wallet_for(user_id, "USD")
+        result = wallet.balance - wallet.locked_balance
+        db.session.commit()
+        return result
+
+    def hold_state(index):
+        hold = db.session.get(Hold, holds[index % len(holds)])
+        return hold.status, hold.remaining
+
     for op in ops:
+        kind = op[0]
+        if kind == "transfer" and op[1] == op[2] or kind in ("release", "settle") and not holds:
+            continue
+        # what the operation should do, from the state before it
+        if kind == "deposit":
+            allowed = True
+        elif kind in ("transfer", "hold", "withdraw"):
+            allowed = available(users[op[1]]) >= op[-1]
+        else:
+            status, remaining = hold_state(op[1])
+            allowed = status == "active" and (kind == "release" or min(op[2], remaining) > 0)
         try:
-            kind = op[0]
             if kind == "deposit":
                 deposit(db, users[op[1]], op[2])
-            elif kind == "transfer" and op[1] != op[2]:
+            elif kind == "transfer":
                 transfer(db, users[op[1]], users[op[2]], op[3])
             elif kind == "hold":
                 holds.append(ledger.place_hold(ledger.wallet_for(users[op[1]], "USD"), op[2], "order").id)
                 db.session.commit()
-            elif kind == "release" and holds:
-                from tradeapp.models import Hold
-
+            elif kind == "release":
                 ledger.release_hold(db.session.get(Hold, holds[op[1] % len(holds)]))
                 db.session.commit()
-            elif kind == "settle" and holds:
-                from tradeapp.models import Hold
-
+            elif kind == "settle":
                 hold = db.session.get(Hold, holds[op[1] % len(holds)])
                 amount = min(op[2], hold.remaining)
-                if amount > 0:
-                    ledger.settle_hold(
-                        hold, amount, [Leg(ledger.platform_account("fees", "USD"), amount)], kind="trade"
-                    )
-                    db.session.commit()
+                ledger.settle_hold(hold, amount, [Leg(ledger.platform_account("fees", "USD"), amount)], kind="trade")
+                db.session.commit()
             elif kind == "withdraw":
                 wallet = ledger.wallet_for(users[op[1]], "USD")
                 out = ledger.platform_account("payouts_in_flight", "USD")
                 ledger.post("withdrawal", [Leg(wallet, -op[2]), Leg(out, op[2])])
                 db.session.commit()
+            done = True
         except (InsufficientFunds, IllegalTransition, LedgerError):
             db.session.rollback()
+            done = False
+        assert done == allowed, (op, allowed)
+        outcomes[(kind, "ok" if done else "refused")] += 1
         report = ledger.check()
         assert report.ok, report.problems()
-    from sqlalchemy import select
-
-    from tradeapp.models import Wallet
 
     for wallet in db.session.scalars(select(Wallet)):
         assert wallet.available_balance >= 0 and wallet.locked_balance >= 0

@@ -202,7 +202,11 @@ def test_customers_get_403(db, logged_in_client, create_user):
 
 def test_admin_may_review(db, staff_client, applicant):
     doc = add_submission(db, applicant)
-    assert staff_client.get(f"/staff/kyc/{doc.id}").status_code == 200
+    r = staff_client.get(f"/staff/kyc/{doc.id}")
+    assert r.status_code == 200
+    html = r.get_data(as_text=True)
+    assert applicant.email in html
+    assert f'action="/staff/kyc/{doc.id}/approve"' in html and f'action="/staff/kyc/{doc.id}/reject"' in html
 
 
 # -- end to end with a real submission ----------------------------------------------------------------
