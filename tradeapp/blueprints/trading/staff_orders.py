@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from tradeapp.blueprints.staff.views import add_nav
@@ -12,7 +12,7 @@ from tradeapp.models import Order, User
 from tradeapp.services import staff_queries
 from tradeapp.services.trading import orders, pairs
 from tradeapp.services.trading import queries as trading_queries
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.web import get_or_404, render, staff_required, swap_row
 
 from .staff_forms import OrderFilterForm, StaffCancelForm, TradeFilterForm
 
@@ -119,13 +119,16 @@ def order_detail(order_id: int):
     return render("staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order))
 
 
-def _panel(order: Order, status: int = 200, **extra):
-    """The refreshed order panel (the whole page without HTMX)."""
-    response = render(
-        "staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order, **extra)
+def _panel(order: Order, notice: str | None = None, error: str | None = None, **extra):
+    """The refreshed order panel with a toast (the page, or back to it, without HTMX)."""
+    return swap_row(
+        "staff/trading/_order_panel.html",
+        redirect_to=url_for("staff_orders.order_detail", order_id=order.id),
+        page="staff/trading/order_detail.html",
+        notice=notice,
+        error=error,
+        **_detail_context(order, **extra),
     )
-    response.status_code = status
-    return response
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -139,13 +142,9 @@ def order_cancel(order_id: int):
     form = StaffCancelForm()
     if not form.validate_on_submit():
         error = "The form expired; reload the page." if form.csrf_token.errors else None
-        return _panel(order, status=422, cancel_form=form, error=error)
+        return _panel(order, error=error, status_code=422, cancel_form=form)
     try:
         order = orders.staff_cancel(current_user, order.id, form.reason.data)
     except DomainError as exc:
-        return _panel(order, status=422, cancel_form=form, error=exc.message)
-    notice = f"Order #{order.id} cancelled; the unfilled hold was released."
-    if is_htmx():
-        return _panel(order, notice=notice)
-    flash(notice, "success")
-    return redirect(url_for("staff_orders.order_detail", order_id=order.id), 303)
+        return _panel(order, error=exc.message, cancel_form=form)
+    return _panel(order, notice=f"Order #{order.id} cancelled; the unfilled hold was released.")

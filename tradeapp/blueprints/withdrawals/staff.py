@@ -3,7 +3,7 @@
 import csv
 import io
 
-from flask import Blueprint, Response, flash, redirect, url_for
+from flask import Blueprint, Response, url_for
 from flask_login import current_user
 
 from tradeapp.blueprints.staff.forms import EmptyForm
@@ -14,7 +14,7 @@ from tradeapp.models import Withdrawal
 from tradeapp.models.types import utcnow
 from tradeapp.services import withdrawals
 from tradeapp.services.wallets import fmt
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.web import get_or_404, render, staff_required, swap_row
 
 from .forms import PayoutFailedForm, RejectForm
 
@@ -43,7 +43,6 @@ def _row_context(w: Withdrawal, **extra) -> dict:
         "approve_form": EmptyForm(formdata=None),
         "reject_form": extra.pop("reject_form", None) or RejectForm(formdata=None),
         "failed_form": extra.pop("failed_form", None) or PayoutFailedForm(formdata=None),
-        "fmt": fmt,
         "now": utcnow(),
         **extra,
     }
@@ -62,21 +61,20 @@ def withdrawals_queue():
         manual=[_row_context(w) for w in manual],
         pending_total=withdrawals.pending_count(),
         threshold=withdrawals.dual_approval_threshold(),
-        fmt=fmt,
     )
 
 
-def _row(w: Withdrawal, notice: str | None = None, error: str | None = None, status: int = 200, **forms):
-    """The refreshed row for HTMX; a redirect back to the queue otherwise."""
+def _row(w: Withdrawal, notice: str | None = None, error: str | None = None, manual: bool = False, **forms):
+    """The refreshed row (with a toast) for HTMX; a redirect back to the queue otherwise."""
     db.session.expire_all()
     w = db.session.get(Withdrawal, w.id)
-    if is_htmx():
-        template = "staff/withdrawals/_manual_row.html" if forms.pop("manual", False) else "staff/withdrawals/_row.html"
-        response = render(template, template, **_row_context(w, notice=notice, error=error, **forms))
-        response.status_code = status
-        return response
-    flash(error or notice, "error" if error else "success")
-    return redirect(url_for("staff_withdrawals.withdrawals_queue"), 303)
+    return swap_row(
+        "staff/withdrawals/_manual_row.html" if manual else "staff/withdrawals/_row.html",
+        redirect_to=url_for("staff_withdrawals.withdrawals_queue"),
+        notice=notice,
+        error=error,
+        **_row_context(w, **forms),
+    )
 
 
 @bp.post("/<int:withdrawal_id>/approve")
@@ -85,11 +83,11 @@ def withdrawal_approve(withdrawal_id: int):
     """Approve (first or second of two); the payout is queued once fully approved."""
     w = get_or_404(Withdrawal, withdrawal_id)
     if not EmptyForm().validate_on_submit():
-        return _row(w, error="The form expired; reload the page.", status=422)
+        return _row(w, error="The form expired; reload the page.")
     try:
         w = withdrawals.approve_withdrawal(current_user, w)
     except DomainError as exc:
-        return _row(w, error=exc.message, status=422)
+        return _row(w, error=exc.message)
     if w.status == "pending":
         notice = f"Approved: {len(w.approvals)} of {withdrawals.approvals_required(w)} approvals."
     else:
@@ -104,14 +102,14 @@ def withdrawal_reject(withdrawal_id: int):
     w = get_or_404(Withdrawal, withdrawal_id)
     form = RejectForm()
     if not form.validate_on_submit():
-        return _row(w, error="Choose a reason or write one.", status=422, reject_form=form)
+        return _row(w, error="Choose a reason or write one.", reject_form=form)
     if not form.reason():
         form.note.errors = ["Choose a reason or write one."]
-        return _row(w, error="Choose a reason or write one.", status=422, reject_form=form)
+        return _row(w, error="Choose a reason or write one.", reject_form=form)
     try:
         withdrawals.reject_withdrawal(current_user, w, form.reason())
     except DomainError as exc:
-        return _row(w, error=exc.message, status=422, reject_form=form)
+        return _row(w, error=exc.message, reject_form=form)
     return _row(w, notice="Rejected: the funds were released and the customer told.")
 
 
@@ -121,11 +119,11 @@ def withdrawal_mark_paid(withdrawal_id: int):
     """A manual bank payout went out: settle it."""
     w = get_or_404(Withdrawal, withdrawal_id)
     if not EmptyForm().validate_on_submit():
-        return _row(w, error="The form expired; reload the page.", status=422, manual=True)
+        return _row(w, error="The form expired; reload the page.", manual=True)
     try:
         withdrawals.mark_payout_paid(current_user, w)
     except DomainError as exc:
-        return _row(w, error=exc.message, status=422, manual=True)
+        return _row(w, error=exc.message, manual=True)
     return _row(w, notice="Marked paid.", manual=True)
 
 
@@ -136,11 +134,11 @@ def withdrawal_mark_failed(withdrawal_id: int):
     w = get_or_404(Withdrawal, withdrawal_id)
     form = PayoutFailedForm()
     if not form.validate_on_submit():
-        return _row(w, error="Say why the payment failed.", status=422, manual=True, failed_form=form)
+        return _row(w, error="Say why the payment failed.", manual=True, failed_form=form)
     try:
         withdrawals.mark_payout_failed(current_user, w, form.reason.data)
     except DomainError as exc:
-        return _row(w, error=exc.message, status=422, manual=True, failed_form=form)
+        return _row(w, error=exc.message, manual=True, failed_form=form)
     return _row(w, notice="Marked failed: the funds were released.", manual=True)
 
 
