@@ -1,6 +1,5 @@
 """Staff pages over trading: every user's orders and trades with live filters, an order's file, staff cancel."""
 
-from decimal import Decimal
 
 from flask import Blueprint, request, url_for
 from flask_login import current_user
@@ -26,17 +25,6 @@ add_nav("Trading", "Orders", "staff_orders.orders_listing", VIEW, prefix="staff_
 add_nav("Trading", "Trades", "staff_orders.trades_listing", VIEW, prefix="staff_orders.trades")
 
 
-def num(value, places: int | None = None) -> str:
-    """A Decimal with thousands separators and at least ``places`` decimals (more if it has them)."""
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    normal = value.normalize()
-    if places is not None and -normal.as_tuple().exponent <= places:
-        return f"{value.quantize(Decimal(1).scaleb(-places)):,f}"
-    return f"{normal:,f}"
-
-
 def _symbols() -> list[str]:
     return [p.symbol for p in pairs.all_pairs()]
 
@@ -58,7 +46,6 @@ def _listing(form_class, filters_class, search, page: str, rows: str):
         filters=filters,
         results=results,
         owners=trading_queries.users_by_id(results.items),
-        num=num,
     )
 
 
@@ -102,7 +89,6 @@ def _detail_context(order: Order, **extra) -> dict:
         "trail": trading_queries.order_audit(order),
         "changes": staff_queries.audit_changes,
         "cancel_form": extra.pop("cancel_form", None) or StaffCancelForm(formdata=None),
-        "num": num,
         "CANCEL": CANCEL,
         **extra,
     }
