@@ -1,6 +1,5 @@
 """Staff pages over trading: every user's orders and trades with live filters, an order's file, staff cancel."""
 
-
 from flask import Blueprint, request, url_for
 from flask_login import current_user
 

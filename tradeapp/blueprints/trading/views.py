@@ -13,6 +13,7 @@ from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from tradeapp import realtime
 from tradeapp.blueprints.api.idempotency import idempotent
 from tradeapp.errors import DomainError, NotFound
 from tradeapp.extensions import db
@@ -24,6 +25,7 @@ from tradeapp.templating import money
 from tradeapp.web import after_settle, login_required, render, swap_row
 
 from .forms import ORDER_TYPE_CHOICES, OrderForm, ProtectionForm
+from .schemas import OrderSchema, PositionSchema, TradeSchema, ValuedPosition
 
 bp = Blueprint("trading", __name__, url_prefix="/trade")
 
@@ -34,6 +36,21 @@ DEFAULT_TIMEFRAME = "1h"
 ORDERS_CHANGED = "ordersChanged"
 #: after a cancel: the order form forgets its "placed" notice
 ORDER_CANCELLED = "orderCancelled"
+
+
+class _UnvaluedPositionSchema(PositionSchema):
+    """A position as the API shows it, unmarked: prices move on ``ticker`` events, not with each fill."""
+
+    UNMARKED = {"current_price": None, "market_value": None, "unrealized_pnl": None}
+
+    def dump(self, obj, *, many=None):
+        return super().dump(ValuedPosition(obj, self.UNMARKED), many=many)
+
+
+@bp.record_once
+def _socket_payloads(state) -> None:
+    """Socket.IO ``order``, ``trade`` and ``position`` events carry what the orders API answers."""
+    realtime.use_schemas(state.app, order=OrderSchema(), trade=TradeSchema(), position=_UnvaluedPositionSchema())
 
 
 # -- helpers ---------------------------------------------------------------------------------------
