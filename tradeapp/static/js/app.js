@@ -39,9 +39,15 @@
 
   // One socket per page; pages listen with tradeapp.on(event, handler).
   var handlers = {};
+  // The browser's side of the money filter (templating.money): fixed decimals, thousands separators.
+  function money(value, places) {
+    return Number(value).toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
+  }
+
   var tradeapp = window.tradeapp = {
     socket: null,
     toast: showToast,
+    money: money,
     on: function (event, handler) {
       (handlers[event] = handlers[event] || []).push(handler);
       if (tradeapp.socket) { tradeapp.socket.on(event, handler); }
