@@ -54,16 +54,15 @@ def deposits_queue():
 
 
 def _row(deposit: Deposit, notice: str | None = None, error: str | None = None, form=None, **forms):
-    """The refreshed row (with a toast) for HTMX; a redirect back to the queue otherwise."""
+    """The refreshed row (with a toast) for HTMX; a redirect back to the queue otherwise.
+
+    ``form`` is the refused form: its messages make the error when the service gave none.
+    """
     if form is not None and error is None:
         error = "Check the form: " + "; ".join(form.error_messages())
-    return swap_row(
-        "staff/deposits/_row.html",
-        redirect_to=url_for("staff_deposits.deposits_queue"),
-        notice=notice,
-        error=error,
-        **_row_context(deposit, **forms),
-    )
+    context = _row_context(deposit, **forms)
+    url = url_for("staff_deposits.deposits_queue")
+    return swap_row("staff/deposits/_row.html", redirect_to=url, notice=notice, error=error, **context)
 
 
 @bp.post("/<int:deposit_id>/confirm")

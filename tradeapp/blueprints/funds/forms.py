@@ -4,7 +4,7 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tradeapp.currencies import CURRENCIES
-from tradeapp.forms import REQUIRED, BaseForm, IdempotentFormMixin, strip
+from tradeapp.forms import REQUIRED, BaseForm, IdempotentFormMixin, decimal_field, strip
 
 
 class TransferForm(IdempotentFormMixin, BaseForm):
@@ -15,12 +15,7 @@ class TransferForm(IdempotentFormMixin, BaseForm):
         render_kw={"placeholder": "Email address or username", "autocomplete": "off"},
     )
     currency = SelectField("Currency", choices=[(c.code, f"{c.code} · {c.name}") for c in CURRENCIES.values()])
-    amount = StringField(
-        "Amount",
-        validators=[DataRequired(REQUIRED), Length(max=40)],
-        filters=[strip],
-        render_kw={"inputmode": "decimal", "placeholder": "0.00", "autocomplete": "off"},
-    )
+    amount = decimal_field("Amount", required=True)
     note = TextAreaField(
         "Note (optional)", validators=[Optional(), Length(max=500)], filters=[strip], render_kw={"rows": 2}
     )

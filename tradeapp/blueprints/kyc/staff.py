@@ -78,21 +78,12 @@ def review(document_id: int):
     return render("staff/kyc/review.html", **_review_context(doc))
 
 
-def _decision(
-    doc: KYCDocument, notice: str | None = None, error: str | None = None, status: int | None = None, **forms
-):
+def _decision(doc: KYCDocument, approve_form=None, reject_form=None, **answer):
     """The refreshed decision card (with a toast) for HTMX; the review page (errors) or back to it otherwise."""
-    db.session.expire_all()
-    doc = db.session.get(KYCDocument, doc.id)
-    return swap_row(
-        "staff/kyc/_decision.html",
-        redirect_to=url_for("staff_kyc.review", document_id=doc.id),
-        page="staff/kyc/review.html",
-        notice=notice,
-        error=error,
-        status_code=status,
-        **_review_context(doc, **forms),
-    )
+    db.session.expire_all()  # what the refused or committed decision left in memory
+    context = _review_context(doc, approve_form=approve_form, reject_form=reject_form)
+    url = url_for("staff_kyc.review", document_id=doc.id)
+    return swap_row("staff/kyc/_decision.html", redirect_to=url, page="staff/kyc/review.html", **answer, **context)
 
 
 @bp.post("/<int:document_id>/approve")
@@ -106,7 +97,7 @@ def approve(document_id: int):
     try:
         kyc_review.approve_kyc(current_user, doc, note=form.note.data or "")
     except DomainError as exc:
-        return _decision(doc, error=exc.message, status=422 if exc.status < 500 else exc.status, approve_form=form)
+        return _decision(doc, error=exc.message, status_code=422 if exc.status < 500 else exc.status, approve_form=form)
     return _decision(doc, notice="Approved: the customer is verified and has been told.")
 
 

@@ -104,16 +104,12 @@ def order_detail(order_id: int):
     return render("staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order))
 
 
-def _panel(order: Order, notice: str | None = None, error: str | None = None, **extra):
+def _panel(order: Order, cancel_form=None, **answer):
     """The refreshed order panel with a toast (the page, or back to it, without HTMX)."""
-    return swap_row(
-        "staff/trading/_order_panel.html",
-        redirect_to=url_for("staff_orders.order_detail", order_id=order.id),
-        page="staff/trading/order_detail.html",
-        notice=notice,
-        error=error,
-        **_detail_context(order, **extra),
-    )
+    url = url_for("staff_orders.order_detail", order_id=order.id)
+    context = _detail_context(order, cancel_form=cancel_form)
+    page = "staff/trading/order_detail.html"
+    return swap_row("staff/trading/_order_panel.html", redirect_to=url, page=page, **answer, **context)
 
 
 @bp.post("/orders/<int:order_id>/cancel")

@@ -3,7 +3,7 @@
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from tradeapp.forms import BaseForm, IdempotentFormMixin, strip
+from tradeapp.forms import BaseForm, IdempotentFormMixin, decimal_field, strip
 from tradeapp.services.withdrawals import NETWORKS, REJECTION_PRESETS, RULES
 
 REQUIRED = "This field is required."
@@ -19,12 +19,7 @@ class WithdrawalForm(IdempotentFormMixin, BaseForm):
     }
 
     currency = SelectField("Currency", choices=[(code, code) for code in RULES])
-    amount = StringField(
-        "Amount",
-        validators=[DataRequired(REQUIRED), Length(max=40)],
-        filters=[strip],
-        render_kw={"inputmode": "decimal", "placeholder": "0.00", "autocomplete": "off"},
-    )
+    amount = decimal_field("Amount", required=True)
     destination_type = SelectField(
         "Send to", choices=[("bank_account", "Bank account"), ("crypto_wallet", "Crypto wallet")]
     )

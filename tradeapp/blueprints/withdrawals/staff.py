@@ -64,17 +64,12 @@ def withdrawals_queue():
     )
 
 
-def _row(w: Withdrawal, notice: str | None = None, error: str | None = None, manual: bool = False, **forms):
+def _row(w: Withdrawal, manual: bool = False, reject_form=None, failed_form=None, **answer):
     """The refreshed row (with a toast) for HTMX; a redirect back to the queue otherwise."""
-    db.session.expire_all()
-    w = db.session.get(Withdrawal, w.id)
-    return swap_row(
-        "staff/withdrawals/_manual_row.html" if manual else "staff/withdrawals/_row.html",
-        redirect_to=url_for("staff_withdrawals.withdrawals_queue"),
-        notice=notice,
-        error=error,
-        **_row_context(w, **forms),
-    )
+    db.session.expire_all()  # what the refused or committed action left in memory
+    template = "staff/withdrawals/_manual_row.html" if manual else "staff/withdrawals/_row.html"
+    context = _row_context(w, reject_form=reject_form, failed_form=failed_form)
+    return swap_row(template, redirect_to=url_for("staff_withdrawals.withdrawals_queue"), **answer, **context)
 
 
 @bp.post("/<int:withdrawal_id>/approve")
