@@ -364,6 +364,11 @@
     });
   }
 
+  // A cancel answers with "orderCancelled": the form's "order placed" notice is about an order that is gone.
+  document.addEventListener("orderCancelled", function () {
+    document.querySelectorAll("[data-order-notice]").forEach(function (notice) { notice.remove(); });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     page = document.getElementById("trade");
     if (!page) { return; }
