@@ -3,12 +3,17 @@
 import functools
 import json
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Response, abort, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
+from tradeapp.errors import DomainError, NotFound
 from tradeapp.extensions import db
 from tradeapp.permissions import has_permission
+
+T = TypeVar("T")
 
 
 def is_htmx() -> bool:
@@ -98,6 +103,28 @@ def swap_row(
     if message:
         flash(message, level)
     return redirect(redirect_to, 303)
+
+
+#: what a POST without a valid CSRF token (a page left open too long) is told
+FORM_EXPIRED = "The form expired; reload the page."
+
+
+def attempt(
+    form: FlaskForm, action: Callable[[], T], invalid: str | None = FORM_EXPIRED
+) -> tuple[T | None, str | None]:
+    """Check ``form``, then run ``action`` (one service call): ``(its result, None)`` or ``(None, why not)``.
+
+    ``why not`` is ``invalid`` when the form does not validate (its field errors stay on the form) or the
+    service's message when it refuses; a NotFound still answers 404.
+    """
+    if not form.validate_on_submit():
+        return None, invalid
+    try:
+        return action(), None
+    except NotFound:
+        raise
+    except DomainError as exc:
+        return None, exc.message
 
 
 def redirect_client(url: str, code: int = 303) -> Response:

@@ -9,7 +9,7 @@ from tradeapp.extensions import db
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
 from tradeapp.services import kyc_review
 from tradeapp.templating import age
-from tradeapp.web import get_or_404, render, staff_required, swap_row
+from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row
 
 from .staff_forms import ApproveForm, RejectForm
 
@@ -107,10 +107,8 @@ def reject(document_id: int):
     """Reject with a preset reason and/or free text; the customer is told and may submit again."""
     doc = get_or_404(KYCDocument, document_id)
     form = RejectForm()
-    if not form.validate_on_submit() or not form.check_reason():
-        return _decision(doc, error="Choose a reason, or pick Other and write one.", reject_form=form)
-    try:
-        kyc_review.reject_kyc(current_user, doc, form.reason())
-    except DomainError as exc:
-        return _decision(doc, error=exc.message, reject_form=form)
+    invalid = "Choose a reason, or pick Other and write one."
+    _, error = attempt(form, lambda: kyc_review.reject_kyc(current_user, doc, form.reason()), invalid)
+    if error:
+        return _decision(doc, error=error, reject_form=form)
     return _decision(doc, notice="Rejected: the customer has been told and may submit again.")

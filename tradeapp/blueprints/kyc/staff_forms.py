@@ -30,8 +30,11 @@ class RejectForm(BaseForm):
         preset = self.preset.data if self.preset.data not in ("", "Other") else ""
         return ": ".join(part for part in (preset, self.note.data or "") if part)
 
-    def check_reason(self) -> bool:
-        if self.reason():
-            return True
-        self.preset.errors = [*self.preset.errors, REASON_REQUIRED]
-        return False
+    def validate(self, extra_validators=None) -> bool:
+        """A preset, or Other with text: the customer is told why."""
+        if not super().validate(extra_validators):
+            return False
+        if not self.reason():
+            self.preset.errors = [*self.preset.errors, REASON_REQUIRED]
+            return False
+        return True

@@ -10,7 +10,7 @@ from tradeapp.errors import DomainError
 from tradeapp.models import TradingPair
 from tradeapp.models.types import utcnow
 from tradeapp.services.trading import pairs, prices
-from tradeapp.web import get_or_404, render, staff_required, swap_row
+from tradeapp.web import FORM_EXPIRED, get_or_404, render, staff_required, swap_row
 
 from .forms import NewPairForm, PairForm
 
@@ -175,6 +175,6 @@ def pair_toggle(pair_id: int):
     """Deactivate an active pair or activate an inactive one."""
     pair = get_or_404(TradingPair, pair_id)
     if not EmptyForm().validate_on_submit():
-        return _row(pair, error="The form expired; reload the page.")
+        return _row(pair, error=FORM_EXPIRED)
     pair = pairs.set_active(current_user, pair, not pair.is_active)
     return _row(pair, notice=f"{pair.symbol} {'activated' if pair.is_active else 'deactivated'}.")

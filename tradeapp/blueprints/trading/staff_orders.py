@@ -10,7 +10,7 @@ from tradeapp.models import Order, User
 from tradeapp.services import staff_queries
 from tradeapp.services.trading import orders, pairs
 from tradeapp.services.trading import queries as trading_queries
-from tradeapp.web import get_or_404, render, staff_required, swap_row
+from tradeapp.web import FORM_EXPIRED, get_or_404, render, staff_required, swap_row
 
 from .staff_forms import OrderFilterForm, StaffCancelForm, TradeFilterForm
 
@@ -122,7 +122,7 @@ def order_cancel(order_id: int):
     order = get_or_404(Order, order_id)
     form = StaffCancelForm()
     if not form.validate_on_submit():
-        error = "The form expired; reload the page." if form.csrf_token.errors else None
+        error = FORM_EXPIRED if form.csrf_token.errors else None
         return _panel(order, error=error, status_code=422, cancel_form=form)
     try:
         order = orders.staff_cancel(current_user, order.id, form.reason.data)

@@ -22,7 +22,7 @@ from tradeapp.models import TradingPair
 from tradeapp.services import wallets
 from tradeapp.services.trading import orders, pairs, positions, prices
 from tradeapp.templating import money
-from tradeapp.web import after_settle, login_required, render, swap_row
+from tradeapp.web import FORM_EXPIRED, after_settle, attempt, login_required, render, swap_row
 
 from .forms import ORDER_TYPE_CHOICES, OrderForm, ProtectionForm
 from .schemas import OrderSchema, PositionSchema, TradeSchema, ValuedPosition
@@ -348,20 +348,12 @@ def order_cancel(order_id: int):
     :raise 404: not mine
     """
     order = orders.get_order(current_user, order_id)
-    error = None
-    if not FlaskForm().validate_on_submit():
-        error = "The form expired; reload the page."
-    else:
-        try:
-            order = orders.cancel_order(current_user, order_id)
-        except NotFound:
-            raise
-        except DomainError as exc:  # refused and rolled back: ``order`` reloads as it stands
-            error = exc.message
+    cancelled, error = attempt(FlaskForm(), lambda: orders.cancel_order(current_user, order_id))
+    order = cancelled or order  # refused and rolled back: ``order`` reloads as it stands
     response = swap_row(
         "trading/_open_order_row.html",
         redirect_to=_trade_url(order.pair),
-        notice="Order cancelled; its funds are available again.",
+        notice=None if error else "Order cancelled; its funds are available again.",
         error=error,
         trigger=ORDERS_CHANGED,
         order=order,
@@ -450,7 +442,7 @@ def position_close(position_id: int):
     position = positions.get_position(current_user, position_id)
     error, notice = None, None
     if not FlaskForm().validate_on_submit():
-        error = "The form expired; reload the page."
+        error = FORM_EXPIRED
     else:
         try:
             order = positions.close_position(current_user, position_id)

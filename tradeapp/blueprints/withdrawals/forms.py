@@ -57,12 +57,25 @@ class RejectForm(BaseForm):
         "Details for the customer", validators=[Optional(), Length(max=400)], filters=[strip], render_kw={"rows": 2}
     )
 
+    NO_REASON = "Choose a reason or write one."
+
     def reason(self) -> str:
         preset = self.preset.data if self.preset.data not in ("", "other") else ""
         return ": ".join(part for part in (preset, self.note.data or "") if part)
 
+    def validate(self, extra_validators=None) -> bool:
+        """A preset, a note, or both: the customer is told why."""
+        if not super().validate(extra_validators):
+            return False
+        if not self.reason():
+            self.note.errors = [*self.note.errors, self.NO_REASON]
+            return False
+        return True
+
 
 class PayoutFailedForm(BaseForm):
+    NO_REASON = "Say why the payment failed."
+
     reason = StringField(
         "Why it failed", validators=[DataRequired("Say why the payment failed."), Length(max=300)], filters=[strip]
     )

@@ -8,13 +8,12 @@ from flask_login import current_user
 
 from tradeapp.blueprints.staff.forms import EmptyForm
 from tradeapp.blueprints.staff.views import add_counter, add_nav
-from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Withdrawal
 from tradeapp.models.types import utcnow
 from tradeapp.services import withdrawals
 from tradeapp.services.wallets import fmt
-from tradeapp.web import get_or_404, render, staff_required, swap_row
+from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row
 
 from .forms import PayoutFailedForm, RejectForm
 
@@ -77,12 +76,10 @@ def _row(w: Withdrawal, manual: bool = False, reject_form=None, failed_form=None
 def withdrawal_approve(withdrawal_id: int):
     """Approve (first or second of two); the payout is queued once fully approved."""
     w = get_or_404(Withdrawal, withdrawal_id)
-    if not EmptyForm().validate_on_submit():
-        return _row(w, error="The form expired; reload the page.")
-    try:
-        w = withdrawals.approve_withdrawal(current_user, w)
-    except DomainError as exc:
-        return _row(w, error=exc.message)
+    approved, error = attempt(EmptyForm(), lambda: withdrawals.approve_withdrawal(current_user, w))
+    if error:
+        return _row(w, error=error)
+    w = approved
     if w.status == "pending":
         notice = f"Approved: {len(w.approvals)} of {withdrawals.approvals_required(w)} approvals."
     else:
@@ -96,15 +93,9 @@ def withdrawal_reject(withdrawal_id: int):
     """Reject with a preset reason and/or free text; the customer is told."""
     w = get_or_404(Withdrawal, withdrawal_id)
     form = RejectForm()
-    if not form.validate_on_submit():
-        return _row(w, error="Choose a reason or write one.", reject_form=form)
-    if not form.reason():
-        form.note.errors = ["Choose a reason or write one."]
-        return _row(w, error="Choose a reason or write one.", reject_form=form)
-    try:
-        withdrawals.reject_withdrawal(current_user, w, form.reason())
-    except DomainError as exc:
-        return _row(w, error=exc.message, reject_form=form)
+    _, error = attempt(form, lambda: withdrawals.reject_withdrawal(current_user, w, form.reason()), form.NO_REASON)
+    if error:
+        return _row(w, error=error, reject_form=form)
     return _row(w, notice="Rejected: the funds were released and the customer told.")
 
 
@@ -113,12 +104,9 @@ def withdrawal_reject(withdrawal_id: int):
 def withdrawal_mark_paid(withdrawal_id: int):
     """A manual bank payout went out: settle it."""
     w = get_or_404(Withdrawal, withdrawal_id)
-    if not EmptyForm().validate_on_submit():
-        return _row(w, error="The form expired; reload the page.", manual=True)
-    try:
-        withdrawals.mark_payout_paid(current_user, w)
-    except DomainError as exc:
-        return _row(w, error=exc.message, manual=True)
+    _, error = attempt(EmptyForm(), lambda: withdrawals.mark_payout_paid(current_user, w))
+    if error:
+        return _row(w, error=error, manual=True)
     return _row(w, notice="Marked paid.", manual=True)
 
 
@@ -128,12 +116,9 @@ def withdrawal_mark_failed(withdrawal_id: int):
     """A manual bank payout could not be made: release the funds and tell the customer."""
     w = get_or_404(Withdrawal, withdrawal_id)
     form = PayoutFailedForm()
-    if not form.validate_on_submit():
-        return _row(w, error="Say why the payment failed.", manual=True, failed_form=form)
-    try:
-        withdrawals.mark_payout_failed(current_user, w, form.reason.data)
-    except DomainError as exc:
-        return _row(w, error=exc.message, manual=True, failed_form=form)
+    _, error = attempt(form, lambda: withdrawals.mark_payout_failed(current_user, w, form.reason.data), form.NO_REASON)
+    if error:
+        return _row(w, error=error, manual=True, failed_form=form)
     return _row(w, notice="Marked failed: the funds were released.", manual=True)
 
 

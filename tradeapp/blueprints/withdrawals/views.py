@@ -11,7 +11,7 @@ from tradeapp.extensions import db
 from tradeapp.models import Wallet, Withdrawal
 from tradeapp.services import compliance, withdrawals
 from tradeapp.templating import money
-from tradeapp.web import get_owned_or_404, login_required, render, swap_row
+from tradeapp.web import attempt, get_owned_or_404, login_required, render, swap_row
 
 from .forms import WithdrawalForm
 
@@ -102,16 +102,10 @@ def withdrawal_cancel(withdrawal_id: int):
     :raise 404: not mine
     """
     w = get_owned_or_404(Withdrawal, withdrawal_id)
-    error = None
-    if not FlaskForm().validate_on_submit():
-        error = "The form expired; reload the page."
-    else:
-        try:
-            w = withdrawals.cancel_withdrawal(current_user, w)
-        except DomainError as exc:
-            error = exc.message
-            db.session.expire_all()
-            w = db.session.get(Withdrawal, withdrawal_id)
+    cancelled, error = attempt(FlaskForm(), lambda: withdrawals.cancel_withdrawal(current_user, w))
+    if error:
+        db.session.expire_all()  # refused: the row shows the withdrawal as it stands
+    w = cancelled or w
     return swap_row(
         "withdrawals/_row.html",
         redirect_to=url_for("withdrawals.withdrawals_page"),
