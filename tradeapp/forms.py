@@ -70,6 +70,30 @@ class BaseForm(FlaskForm):
         return [*self.form_errors, *(m for field in self for m in field.errors)]
 
 
+class RejectionReasonMixin:
+    """A preset reason (``preset``) and/or free text (``note``) the customer is told; one of them is needed."""
+
+    #: the preset that counts only with text
+    OTHER = "other"
+    NO_REASON = "Choose a reason or write one."
+    #: the input that shows ``NO_REASON``
+    NO_REASON_FIELD = "note"
+
+    def reason(self) -> str:
+        """The preset and the free text as one sentence."""
+        preset = self.preset.data if self.preset.data not in ("", self.OTHER) else ""
+        return ": ".join(part for part in (preset, self.note.data or "") if part)
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if not self.reason():
+            field = self._fields[self.NO_REASON_FIELD]
+            field.errors = [*field.errors, self.NO_REASON]
+            return False
+        return True
+
+
 class IdempotentFormMixin:
     """A hidden idempotency key: a double submit replays the first answer, a new render gets a new key."""
 

@@ -107,8 +107,7 @@ def reject(document_id: int):
     """Reject with a preset reason and/or free text; the customer is told and may submit again."""
     doc = get_or_404(KYCDocument, document_id)
     form = RejectForm()
-    invalid = "Choose a reason, or pick Other and write one."
-    _, error = attempt(form, lambda: kyc_review.reject_kyc(current_user, doc, form.reason()), invalid)
+    _, error = attempt(form, lambda: kyc_review.reject_kyc(current_user, doc, form.reason()), form.NO_REASON)
     if error:
         return _decision(doc, error=error, reject_form=form)
     return _decision(doc, notice="Rejected: the customer has been told and may submit again.")

@@ -3,7 +3,7 @@
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import AnyOf, Length, Optional
 
-from tradeapp.forms import BaseForm, strip
+from tradeapp.forms import BaseForm, RejectionReasonMixin, strip
 from tradeapp.services.kyc_review import REJECTION_PRESETS
 
 REASON_REQUIRED = "Choose a reason, or pick Other and write one."
@@ -15,7 +15,11 @@ class ApproveForm(BaseForm):
     )
 
 
-class RejectForm(BaseForm):
+class RejectForm(RejectionReasonMixin, BaseForm):
+    OTHER = "Other"
+    NO_REASON = REASON_REQUIRED
+    NO_REASON_FIELD = "preset"
+
     preset = SelectField(
         "Reason",
         choices=[("", "Choose a reason…"), *[(p, p) for p in REJECTION_PRESETS]],
@@ -24,17 +28,3 @@ class RejectForm(BaseForm):
     note = TextAreaField(
         "Details for the customer", validators=[Optional(), Length(max=400)], filters=[strip], render_kw={"rows": 2}
     )
-
-    def reason(self) -> str:
-        """The preset and the free text as one sentence; "Other" counts only with text."""
-        preset = self.preset.data if self.preset.data not in ("", "Other") else ""
-        return ": ".join(part for part in (preset, self.note.data or "") if part)
-
-    def validate(self, extra_validators=None) -> bool:
-        """A preset, or Other with text: the customer is told why."""
-        if not super().validate(extra_validators):
-            return False
-        if not self.reason():
-            self.preset.errors = [*self.preset.errors, REASON_REQUIRED]
-            return False
-        return True

@@ -3,7 +3,7 @@
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
-from tradeapp.forms import BaseForm, IdempotentFormMixin, decimal_field, strip
+from tradeapp.forms import BaseForm, IdempotentFormMixin, RejectionReasonMixin, decimal_field, strip
 from tradeapp.services.withdrawals import NETWORKS, REJECTION_PRESETS, RULES
 
 REQUIRED = "This field is required."
@@ -47,7 +47,7 @@ class WithdrawalForm(IdempotentFormMixin, BaseForm):
         return {"address": self.address.data or "", "network": self.network.data or ""}
 
 
-class RejectForm(BaseForm):
+class RejectForm(RejectionReasonMixin, BaseForm):
     preset = SelectField(
         "Reason",
         choices=[("", "Choose a reason…"), *[(p, p) for p in REJECTION_PRESETS], ("other", "Other (write below)")],
@@ -56,21 +56,6 @@ class RejectForm(BaseForm):
     note = TextAreaField(
         "Details for the customer", validators=[Optional(), Length(max=400)], filters=[strip], render_kw={"rows": 2}
     )
-
-    NO_REASON = "Choose a reason or write one."
-
-    def reason(self) -> str:
-        preset = self.preset.data if self.preset.data not in ("", "other") else ""
-        return ": ".join(part for part in (preset, self.note.data or "") if part)
-
-    def validate(self, extra_validators=None) -> bool:
-        """A preset, a note, or both: the customer is told why."""
-        if not super().validate(extra_validators):
-            return False
-        if not self.reason():
-            self.note.errors = [*self.note.errors, self.NO_REASON]
-            return False
-        return True
 
 
 class PayoutFailedForm(BaseForm):
