@@ -5,7 +5,7 @@ import json
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Response, abort, flash, jsonify, make_response, redirect, render_template, request, url_for
+from flask import Response, abort, flash, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
@@ -167,8 +167,6 @@ def staff_required(permission: str = "staff.dashboard") -> Callable:
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            from flask import session
-
             if not current_user.is_authenticated:
                 return _deny_unauthenticated()
             if not current_user.is_staff:
