@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from flask import current_app
 from socketio import RedisManager
 
 from tradeapp.currencies import get_currency
@@ -149,53 +150,34 @@ def transaction_created(txn) -> None:
 
 # -- trading events ------------------------------------------------------------------------------
 # Services build payloads before they commit and emit them after, so no event describes a change
-# that was rolled back and nothing is reloaded from the database just to be announced.
+# that was rolled back and nothing is reloaded from the database just to be announced. A payload is
+# what the JSON API answers for the same object: the blueprint that owns the API schemas registers them
+# here (``use_schemas``), so a socket ``order`` event and ``GET /api/v1/orders/{id}/`` carry the same fields.
+
+#: ``app.extensions`` key: event name → the API schema that dumps its object
+SCHEMAS = "socket_schemas"
 
 
-def _text(value) -> str | None:
-    return None if value is None else format(value.normalize() if value else value, "f")
+def use_schemas(app, **schemas) -> None:
+    """Dump the objects of these events (``order=OrderSchema()``) as the API does."""
+    app.extensions.setdefault(SCHEMAS, {}).update(schemas)
+
+
+def payload(event: str, obj) -> dict:
+    """``obj`` as the API shows it, for the ``event`` Socket.IO event."""
+    return current_app.extensions[SCHEMAS][event].dump(obj)
 
 
 def order_payload(order, pair) -> dict:
-    """``order``: an order was placed or changed."""
-    return {
-        "id": order.id,
-        "symbol": pair.symbol,
-        "side": order.side,
-        "order_type": order.order_type,
-        "status": order.status,
-        "quantity": _text(order.quantity),
-        "filled_quantity": _text(order.filled_quantity),
-        "price": _text(order.price),
-        "stop_price": _text(order.stop_price),
-        "average_price": _text(order.average_price),
-        "fee": _text(order.fee),
-        "status_reason": order.status_reason or "",
-    }
+    """``order``: an order was placed or changed (the API's order)."""
+    return payload("order", order)
 
 
 def trade_payload(trade, pair) -> dict:
-    """``trade``: an order filled (partly)."""
-    return {
-        "id": trade.id,
-        "order_id": trade.order_id,
-        "symbol": pair.symbol,
-        "side": trade.side,
-        "quantity": _text(trade.quantity),
-        "price": _text(trade.price),
-        "fee": _text(trade.fee),
-        "executed_at": trade.executed_at.isoformat(),
-    }
+    """``trade``: an order filled (partly) (the API's trade)."""
+    return payload("trade", trade)
 
 
 def position_payload(position, pair) -> dict:
-    """``position``: a position changed."""
-    return {
-        "id": position.id,
-        "symbol": pair.symbol,
-        "quantity": _text(position.quantity),
-        "entry_price": _text(position.entry_price),
-        "realized_pnl": _text(position.realized_pnl),
-        "stop_loss": _text(position.stop_loss),
-        "take_profit": _text(position.take_profit),
-    }
+    """``position``: a position changed (the API's position, without a valuation: prices move on ``ticker``)."""
+    return payload("position", position)

@@ -14,6 +14,8 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+#: what a browser logs for a form answered 422 with its errors: expected
+EXPECTED_CONSOLE_ERROR = "Failed to load resource: the server responded with a status of 422"
 #: generous for slow CI machines; assertions wait for the page, never sleep
 TIMEOUT_MS = 20_000
 
@@ -94,6 +96,16 @@ def page(app, browser, live_server, db, request, monkeypatch):
     context = browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     pg = context.new_page()
+    # A CSP violation or a script error is a bug even when the page still looks right.
+    # A 422 is the app's answer to a form with errors (HTMX swaps it in), not a fault.
+    console_errors: list[str] = []
+    pg.on(
+        "console",
+        lambda msg: console_errors.append(f"{msg.text} at {msg.location.get('url')}:{msg.location.get('lineNumber')}")
+        if msg.type == "error" and not msg.text.startswith(EXPECTED_CONSOLE_ERROR)
+        else None,
+    )
+    pg.on("pageerror", lambda exc: console_errors.append(str(exc)))
     ARTIFACTS.mkdir(exist_ok=True)
     test_name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     step = {"n": 0}
@@ -103,5 +115,7 @@ def page(app, browser, live_server, db, request, monkeypatch):
         pg.screenshot(path=str(ARTIFACTS / f"{test_name}-{step['n']:02d}-{name}.png"), full_page=True)
 
     pg.shot = shot
+    pg.console_errors = console_errors
     yield pg
     context.close()
+    assert not console_errors, "console errors in the browser:\n" + "\n".join(console_errors)

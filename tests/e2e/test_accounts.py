@@ -9,6 +9,7 @@ from sqlalchemy import select
 from tests.conftest import PASSWORD, totp_now
 from tradeapp.extensions import db
 from tradeapp.models import User
+from tradeapp.templating import money
 
 pytestmark = pytest.mark.e2e
 
@@ -115,7 +116,8 @@ def test_home_page_shows_live_prices_from_the_feed(page, app):
     for _ in range(20):
         quote = runner.tick_once()["BTC/USD"]
         try:
-            expect(btc).to_have_text(quote["last"], timeout=1000)
+            # Shown like every price on the site: the pair's decimals, thousands separators.
+            expect(btc).to_have_text(money(quote["last"], places=2), timeout=1000)
             break
         except (AssertionError, PlaywrightError):
             continue

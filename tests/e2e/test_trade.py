@@ -145,8 +145,12 @@ def test_customer_trades_from_the_trade_page(page, trader):
     order_row = page.locator("#open-orders tbody tr").first
     expect(order_row).to_contain_text("45,000.00")
     page.shot("open-orders")
+    # Cancelling asks first; the answer is a toast, and the form forgets its "placed" notice.
+    page.once("dialog", lambda dialog: dialog.accept())
     order_row.get_by_role("button", name=re.compile("Cancel")).click()
     expect(page.locator("#open-orders")).to_contain_text("No open orders")
+    expect(page.locator("#toasts .toast-success", has_text="Order cancelled")).to_be_visible()
+    expect(page.locator("#order-form .order-notice")).to_have_count(0)
     expect(page.locator("#order-balances")).to_contain_text("498.89")
     page.locator("label[for=tab-history]").click()
     expect(page.locator("#order-history")).to_contain_text("Cancelled by you.")

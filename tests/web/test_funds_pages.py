@@ -75,7 +75,7 @@ def test_wallets_show_balances_held_available_and_usd_total(logged_in_client, db
     r = logged_in_client.get("/wallets/")
     html = r.get_data(as_text=True)
     usd_card = re.search(r'data-currency="USD".*?</section>', html, re.S).group(0)
-    assert "1500.50" in usd_card and "500.00" in usd_card and "1000.50" in usd_card
+    assert "1,500.50" in usd_card and "500.00" in usd_card and "1,000.50" in usd_card
     assert "≈ $1,500.50" in usd_card
     btc_card = re.search(r'data-currency="BTC".*?</section>', html, re.S).group(0)
     assert "0.25000000" in btc_card

@@ -1,10 +1,10 @@
 """Forms of the deposit pages and the staff queue: shapes only; the service checks amounts and rules."""
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from tradeapp.currencies import CURRENCIES
+from tradeapp.forms import BaseForm
 
 AMOUNT_KW = {"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"}
 
@@ -13,7 +13,7 @@ def _fiat_choices():
     return [(c.code, f"{c.code} · {c.name}") for c in CURRENCIES.values() if c.kind == "fiat"]
 
 
-class CardDepositForm(FlaskForm):
+class CardDepositForm(BaseForm):
     currency = SelectField("Currency", choices=_fiat_choices, validators=[DataRequired()])
     amount = StringField(
         "Amount", validators=[DataRequired(message="Enter an amount."), Length(max=40)], render_kw=AMOUNT_KW
@@ -24,7 +24,7 @@ class BankDepositForm(CardDepositForm):
     """Announce a transfer: the same fields as a card deposit."""
 
 
-class SandboxPayForm(FlaskForm):
+class SandboxPayForm(BaseForm):
     card_number = StringField(
         "Card number",
         validators=[DataRequired(message="Enter a test card number."), Length(max=30)],
@@ -32,7 +32,7 @@ class SandboxPayForm(FlaskForm):
     )
 
 
-class CryptoDepositForm(FlaskForm):
+class CryptoDepositForm(BaseForm):
     currency = SelectField("Currency", validators=[DataRequired()])
     network = SelectField("Network", validators=[DataRequired()])
     amount = StringField(
@@ -50,7 +50,7 @@ class CryptoDepositForm(FlaskForm):
         self.network.choices = [(n, n.title()) for n in all_networks]
 
 
-class ConfirmDepositForm(FlaskForm):
+class ConfirmDepositForm(BaseForm):
     amount = StringField(
         "Amount received",
         validators=[Optional(), Length(max=40)],
@@ -59,7 +59,7 @@ class ConfirmDepositForm(FlaskForm):
     tx_hash = StringField("Tx hash", validators=[Optional(), Length(max=80)], render_kw={"autocomplete": "off"})
 
 
-class RejectDepositForm(FlaskForm):
+class RejectDepositForm(BaseForm):
     reason = TextAreaField(
         "Reason",
         validators=[DataRequired(message="Give a reason: the customer will see it."), Length(max=500)],

@@ -1,5 +1,7 @@
 """Customer deposit page: card (Stripe or the sandbox), bank transfer and crypto tabs, and my deposits."""
 
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 
@@ -12,8 +14,7 @@ from tradeapp.models.funds import Deposit
 from tradeapp.payments.sandbox import TEST_CARDS
 from tradeapp.security import CSP
 from tradeapp.services import deposits
-from tradeapp.services.wallets import fmt
-from tradeapp.web import get_owned_or_404, is_htmx, login_required, render
+from tradeapp.web import get_owned_or_404, login_required, render
 
 bp = Blueprint("deposits", __name__, url_prefix="/deposits")
 
@@ -34,18 +35,6 @@ STRIPE_CSP = (
 def stripe_js_enabled() -> bool:
     config = current_app.config
     return config.get("PAYMENTS_PROVIDER") == "stripe" and bool(config.get("STRIPE_PUBLISHABLE_KEY"))
-
-
-def _fields_to_form(form, exc: DomainError) -> None:
-    """The service's field errors on the form's inputs; the rest above the form."""
-    for name, messages in exc.fields.items():
-        field = form._fields.get(name)
-        if field is not None and name != "csrf_token":
-            field.errors = [*field.errors, *messages]
-        else:
-            form.form_errors.extend(messages)
-    if not exc.fields:
-        form.form_errors.append(exc.message)
 
 
 def _crypto_form(formdata=None) -> CryptoDepositForm:
@@ -82,7 +71,6 @@ def _context(tab: str, **extra) -> dict:
         "current": None,
         "outcome": None,
         "details": public_details,
-        "fmt": fmt,
     }
     context.update(extra)
     if tab == "crypto" and "crypto_form" not in extra:
@@ -96,11 +84,23 @@ def _context(tab: str, **extra) -> dict:
 def _panel(tab: str, changed: bool = False, **extra):
     """The deposit page, or only its panel for HTMX; ``changed`` tells the list to refresh."""
     response = render("deposits/deposit.html", "deposits/_panel.html", **_context(tab, **extra))
-    if changed and is_htmx():
+    if changed:
         response.headers["HX-Trigger"] = "depositsChanged"
     if stripe_js_enabled():
         response.headers["Content-Security-Policy"] = STRIPE_CSP
     return response
+
+
+def _create(tab: str, form, create: Callable[[], Deposit], failed: Callable[[], dict] | None = None):
+    """Validate ``form``, then ``create()``: the panel with the new deposit, or the form with its errors."""
+    if form.validate_on_submit():
+        try:
+            deposit = create()
+        except DomainError as exc:
+            form.show_error(exc)
+        else:
+            return _panel(tab, changed=True, current=deposit)
+    return _panel(tab, **{f"{tab}_form": form}, **(failed() if failed else {}))
 
 
 @bp.get("/")
@@ -134,14 +134,9 @@ def deposit_detail(deposit_id: int):
 def deposit_card():
     """Start a card deposit: a PaymentIntent (Stripe) or a sandbox intent to pay with a test card."""
     form = CardDepositForm()
-    if form.validate_on_submit():
-        try:
-            created = deposits.create_card_deposit(current_user, form.currency.data, form.amount.data)
-        except DomainError as exc:
-            _fields_to_form(form, exc)
-        else:
-            return _panel("card", changed=True, current=created.deposit)
-    return _panel("card", card_form=form)
+    return _create(
+        "card", form, lambda: deposits.create_card_deposit(current_user, form.currency.data, form.amount.data).deposit
+    )
 
 
 @bp.post("/<int:deposit_id>/pay")
@@ -174,14 +169,9 @@ def deposit_sandbox_pay(deposit_id: int):
 def deposit_bank():
     """Announce a bank transfer: the answer is the instructions with a unique reference."""
     form = BankDepositForm()
-    if form.validate_on_submit():
-        try:
-            deposit = deposits.create_bank_deposit(current_user, form.currency.data, form.amount.data)
-        except DomainError as exc:
-            _fields_to_form(form, exc)
-        else:
-            return _panel("bank", changed=True, current=deposit)
-    return _panel("bank", bank_form=form)
+    return _create(
+        "bank", form, lambda: deposits.create_bank_deposit(current_user, form.currency.data, form.amount.data)
+    )
 
 
 @bp.post("/crypto")
@@ -189,13 +179,11 @@ def deposit_bank():
 def deposit_crypto():
     """Tell finance about a crypto deposit to my address (they confirm it on chain by hand)."""
     form = _crypto_form(formdata=request.form)
-    if form.validate_on_submit():
-        try:
-            deposit = deposits.create_crypto_deposit(
-                current_user, form.currency.data, form.network.data, form.amount.data, form.tx_hash.data or None
-            )
-        except DomainError as exc:
-            _fields_to_form(form, exc)
-        else:
-            return _panel("crypto", changed=True, current=deposit)
-    return _panel("crypto", crypto_form=form, address=_address(form) if not form.network.errors else None)
+    return _create(
+        "crypto",
+        form,
+        lambda: deposits.create_crypto_deposit(
+            current_user, form.currency.data, form.network.data, form.amount.data, form.tx_hash.data or None
+        ),
+        failed=lambda: {"address": _address(form) if not form.network.errors else None},
+    )

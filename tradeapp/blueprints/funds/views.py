@@ -60,7 +60,6 @@ def wallets_overview():
         portfolio=wallets.portfolio(current_user),
         deposit_url=_optional_url(*DEPOSIT_ENDPOINTS),
         withdraw_url=_optional_url(*WITHDRAW_ENDPOINTS),
-        fmt=wallets.fmt,
     )
 
 
@@ -93,7 +92,6 @@ def transfer_create():
         form=form,
         sent=sent,
         balances=balances,
-        fmt=wallets.fmt,
     )
 
 
@@ -142,7 +140,6 @@ def history_listing():
         types=TRANSACTION_TYPES,
         statuses=TRANSACTION_STATUSES,
         currencies=list(CURRENCIES),
-        fmt=wallets.fmt,
     )
 
 

@@ -1,46 +1,42 @@
 """Form of the customer KYC page: it checks shape; services.kyc checks content and rules."""
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import SelectField, StringField
 from wtforms.validators import Length, Optional
 
 from tradeapp.data.iso3166 import COUNTRIES
+from tradeapp.forms import BaseForm, strip
 from tradeapp.services.kyc import DOCUMENT_TYPE_LABELS, FILE_FIELDS, MAX_ADDRESS, MAX_CITY
 
 IMAGE_ACCEPT = "image/jpeg,image/png"
 DOCUMENT_ACCEPT = "image/jpeg,image/png,application/pdf"
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-class KycForm(FlaskForm):
+class KycForm(BaseForm):
     document_type = SelectField("Document", choices=list(DOCUMENT_TYPE_LABELS.items()))
     document_number = StringField(
         "Document number",
         validators=[Optional(), Length(max=40)],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "off", "spellcheck": "false"},
     )
-    date_of_birth = StringField("Date of birth", filters=[_strip], render_kw={"type": "date", "autocomplete": "bday"})
+    date_of_birth = StringField("Date of birth", filters=[strip], render_kw={"type": "date", "autocomplete": "bday"})
     address = StringField(
         "Street address",
         validators=[Optional(), Length(max=MAX_ADDRESS)],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "street-address"},
     )
     city = StringField(
         "City",
         validators=[Optional(), Length(max=MAX_CITY)],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "address-level2"},
     )
     postal_code = StringField(
         "Postal code",
         validators=[Optional(), Length(max=20)],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"autocomplete": "postal-code"},
     )
     country = SelectField(

@@ -1,15 +1,15 @@
 """Compliance review pages: the pending queue (filters, live counter) and the review page."""
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
-from tradeapp.models.types import utcnow
 from tradeapp.services import kyc as kyc_service
 from tradeapp.services import kyc_review
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.templating import age
+from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row
 
 from .staff_forms import ApproveForm, RejectForm
 
@@ -18,18 +18,6 @@ bp = Blueprint("staff_kyc", __name__, url_prefix="/staff/kyc")
 REVIEW = kyc_review.REVIEW
 #: the queue's age filter: label by minimum age in hours
 AGE_CHOICES = (("", "Any age"), ("1", "Older than 1 h"), ("24", "Older than 24 h"), ("72", "Older than 3 days"))
-
-
-def age_label(dt) -> str:
-    """``12 min``, ``3 h``, ``2 d 4 h``: how long a submission has waited."""
-    seconds = max(int((utcnow() - dt).total_seconds()), 0)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"{days} d {hours} h" if hours else f"{days} d"
-    if hours:
-        return f"{hours} h"
-    return f"{rest // 60} min"
 
 
 def _filters() -> dict:
@@ -59,7 +47,6 @@ def queue():
         countries=sorted(set(kyc_review.pending_countries()) | ({filters["country"]} if filters["country"] else set())),
         document_types=kyc_review.DOCUMENT_TYPE_LABELS,
         age_choices=AGE_CHOICES,
-        age_label=age_label,
     )
 
 
@@ -70,8 +57,8 @@ def _review_context(doc: KYCDocument, **extra) -> dict:
         "masked_number": kyc_service.masked_number(doc),
         "history": kyc_review.history(doc),
         "document_types": kyc_review.DOCUMENT_TYPE_LABELS,
-        "account_age": age_label(doc.user.created_at),
-        "waiting": age_label(doc.submitted_at),
+        "account_age": age(doc.user.created_at),
+        "waiting": age(doc.submitted_at),
         "approve_form": extra.pop("approve_form", None) or ApproveForm(formdata=None),
         "reject_form": extra.pop("reject_form", None) or RejectForm(formdata=None),
         **extra,
@@ -86,21 +73,12 @@ def review(document_id: int):
     return render("staff/kyc/review.html", **_review_context(doc))
 
 
-def _decision(doc: KYCDocument, notice: str | None = None, error: str | None = None, status: int = 200, **forms):
-    """The refreshed decision card for HTMX; back to the review page otherwise."""
-    db.session.expire_all()
-    doc = db.session.get(KYCDocument, doc.id)
-    if is_htmx():
-        response = render("staff/kyc/_decision.html", **_review_context(doc, notice=notice, error=error, **forms))
-        response.status_code = status
-        return response
-    if error and forms:
-        # A plain form post with errors: show them on the page itself.
-        response = render("staff/kyc/review.html", **_review_context(doc, error=error, **forms))
-        response.status_code = status
-        return response
-    flash(error or notice, "error" if error else "success")
-    return redirect(url_for("staff_kyc.review", document_id=doc.id), 303)
+def _decision(doc: KYCDocument, approve_form=None, reject_form=None, **answer):
+    """The refreshed decision card (with a toast) for HTMX; the review page (errors) or back to it otherwise."""
+    db.session.expire_all()  # what the refused or committed decision left in memory
+    context = _review_context(doc, approve_form=approve_form, reject_form=reject_form)
+    url = url_for("staff_kyc.review", document_id=doc.id)
+    return swap_row("staff/kyc/_decision.html", redirect_to=url, page="staff/kyc/review.html", **answer, **context)
 
 
 @bp.post("/<int:document_id>/approve")
@@ -110,11 +88,11 @@ def approve(document_id: int):
     doc = get_or_404(KYCDocument, document_id)
     form = ApproveForm()
     if not form.validate_on_submit():
-        return _decision(doc, error="Check the note and try again.", status=422, approve_form=form)
+        return _decision(doc, error="Check the note and try again.", approve_form=form)
     try:
         kyc_review.approve_kyc(current_user, doc, note=form.note.data or "")
     except DomainError as exc:
-        return _decision(doc, error=exc.message, status=422 if exc.status < 500 else exc.status, approve_form=form)
+        return _decision(doc, error=exc.message, status_code=422 if exc.status < 500 else exc.status, approve_form=form)
     return _decision(doc, notice="Approved: the customer is verified and has been told.")
 
 
@@ -124,10 +102,7 @@ def reject(document_id: int):
     """Reject with a preset reason and/or free text; the customer is told and may submit again."""
     doc = get_or_404(KYCDocument, document_id)
     form = RejectForm()
-    if not form.validate_on_submit() or not form.check_reason():
-        return _decision(doc, error="Choose a reason, or pick Other and write one.", status=422, reject_form=form)
-    try:
-        kyc_review.reject_kyc(current_user, doc, form.reason())
-    except DomainError as exc:
-        return _decision(doc, error=exc.message, status=422, reject_form=form)
+    _, error = attempt(form, lambda: kyc_review.reject_kyc(current_user, doc, form.reason()), form.NO_REASON)
+    if error:
+        return _decision(doc, error=error, reject_form=form)
     return _decision(doc, notice="Rejected: the customer has been told and may submit again.")

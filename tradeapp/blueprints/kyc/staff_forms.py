@@ -1,41 +1,30 @@
 """Forms of the compliance review pages: they check shape; services.kyc_review checks the rules."""
 
-from flask_wtf import FlaskForm
 from wtforms import SelectField, TextAreaField
 from wtforms.validators import AnyOf, Length, Optional
 
+from tradeapp.forms import BaseForm, RejectionReasonMixin, strip
 from tradeapp.services.kyc_review import REJECTION_PRESETS
 
 REASON_REQUIRED = "Choose a reason, or pick Other and write one."
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-class ApproveForm(FlaskForm):
+class ApproveForm(BaseForm):
     note = TextAreaField(
-        "Note (optional, staff only)", validators=[Optional(), Length(max=500)], filters=[_strip], render_kw={"rows": 2}
+        "Note (optional, staff only)", validators=[Optional(), Length(max=500)], filters=[strip], render_kw={"rows": 2}
     )
 
 
-class RejectForm(FlaskForm):
+class RejectForm(RejectionReasonMixin, BaseForm):
+    OTHER = "Other"
+    NO_REASON = REASON_REQUIRED
+    NO_REASON_FIELD = "preset"
+
     preset = SelectField(
         "Reason",
         choices=[("", "Choose a reason…"), *[(p, p) for p in REJECTION_PRESETS]],
         validators=[Optional(), AnyOf(["", *REJECTION_PRESETS], message="Choose a reason from the list.")],
     )
     note = TextAreaField(
-        "Details for the customer", validators=[Optional(), Length(max=400)], filters=[_strip], render_kw={"rows": 2}
+        "Details for the customer", validators=[Optional(), Length(max=400)], filters=[strip], render_kw={"rows": 2}
     )
-
-    def reason(self) -> str:
-        """The preset and the free text as one sentence; "Other" counts only with text."""
-        preset = self.preset.data if self.preset.data not in ("", "Other") else ""
-        return ": ".join(part for part in (preset, self.note.data or "") if part)
-
-    def check_reason(self) -> bool:
-        if self.reason():
-            return True
-        self.preset.errors = [*self.preset.errors, REASON_REQUIRED]
-        return False

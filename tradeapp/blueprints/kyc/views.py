@@ -1,6 +1,6 @@
 """Customer KYC pages and the authorised file route."""
 
-from flask import Blueprint, Response, abort, flash, redirect, request, session, url_for
+from flask import Blueprint, Response, abort, request, session, url_for
 from flask_jwt_extended import get_current_user, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_login import current_user
@@ -12,7 +12,7 @@ from tradeapp.extensions import db
 from tradeapp.models.kyc import KYCFile
 from tradeapp.models.types import utcnow
 from tradeapp.services import kyc
-from tradeapp.web import is_htmx, login_required, render
+from tradeapp.web import login_required, render, swap_row
 
 from .forms import KycForm
 
@@ -40,17 +40,6 @@ def _context(form: KycForm, **extra) -> dict:
     }
 
 
-def _errors_to_form(form: KycForm, exc: DomainError) -> None:
-    for name, messages in exc.fields.items():
-        field = form._fields.get(name)
-        if field is not None and name != "csrf_token":
-            field.errors = [*field.errors, *messages]
-        else:
-            form.form_errors.extend(messages)
-    if not form.form_errors:
-        form.form_errors.append(exc.message)
-
-
 @bp.route("/", methods=["GET", "POST"])
 @login_required
 def page():
@@ -62,19 +51,18 @@ def page():
             try:
                 kyc.submit_kyc(current_user, form.values(), form.uploads())
             except DomainError as exc:
-                _errors_to_form(form, exc)
+                form.show_error(exc)
                 status = 422
             else:
-                message = "Thank you: your documents were received and are being reviewed."
-                if not is_htmx():
-                    flash(message, "success")
-                    return redirect(url_for("kyc.page"), 303)
-                return render("kyc/page.html", "kyc/_panel.html", **_context(KycForm(formdata=None), notice=message))
+                return swap_row(
+                    "kyc/_panel.html",
+                    redirect_to=url_for("kyc.page"),
+                    notice="Thank you: your documents were received and are being reviewed.",
+                    **_context(KycForm(formdata=None)),
+                )
         else:
             status = 422
-    response = render("kyc/page.html", "kyc/_panel.html", **_context(form))
-    response.status_code = status
-    return response
+    return render("kyc/page.html", "kyc/_panel.html", status_code=status, **_context(form))
 
 
 def _viewer():

@@ -1,14 +1,14 @@
 """Forms of the staff console: the second factor, list filters and account actions."""
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional, Regexp
 
+from tradeapp.forms import BaseForm
 from tradeapp.models.users import KYC_STATUSES, STAFF_ROLES
 from tradeapp.permissions import ROLE_LABELS
 
 
-class OtpForm(FlaskForm):
+class OtpForm(BaseForm):
     otp = StringField(
         "Six-digit code",
         validators=[
@@ -26,11 +26,11 @@ class OtpForm(FlaskForm):
     submit = SubmitField("Verify")
 
 
-class EmptyForm(FlaskForm):
+class EmptyForm(BaseForm):
     """CSRF only, behind a bare POST button."""
 
 
-class _GetForm(FlaskForm):
+class _GetForm(BaseForm):
     """Filters read from the query string: no CSRF, nothing changes."""
 
     class Meta:
@@ -55,7 +55,7 @@ class AuditFilterForm(_GetForm):
     date_to = DateField("To", validators=[Optional()])
 
 
-class StatusForm(FlaskForm):
+class StatusForm(BaseForm):
     """Disable or re-enable an account; the reason goes to the audit log."""
 
     action = HiddenField(validators=[AnyOf(("disable", "enable"), message="Unknown action.")])
@@ -69,7 +69,7 @@ class StatusForm(FlaskForm):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(BaseForm):
     role = SelectField(
         "Role",
         choices=[("", "Customer (no staff role)")] + [(r, ROLE_LABELS[r]) for r in STAFF_ROLES],

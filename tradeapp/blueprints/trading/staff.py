@@ -1,6 +1,6 @@
 """Staff pairs management: list, create, edit inline (the row swaps), activate and deactivate; feed health."""
 
-from flask import Blueprint, current_app, flash, redirect, url_for
+from flask import Blueprint, current_app, url_for
 from flask_login import current_user
 from redis.exceptions import RedisError
 
@@ -9,7 +9,7 @@ from tradeapp.errors import DomainError
 from tradeapp.models import TradingPair
 from tradeapp.models.types import utcnow
 from tradeapp.services.trading import pairs, prices
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.web import FORM_EXPIRED, get_or_404, render, staff_required, swap_row
 
 from .forms import NewPairForm, PairForm
 
@@ -29,17 +29,21 @@ def _new_form() -> NewPairForm:
     return NewPairForm(formdata=None, data={"pair_type": "crypto", "feed_exchange": "simulated", "is_active": True})
 
 
-def _row(pair: TradingPair, template="staff/pairs/_row.html", status=200, **ctx):
-    response = render(
+def _row(pair: TradingPair, template: str = "staff/pairs/_row.html", **ctx):
+    """The pair's row (or its edit row) for HTMX, with a toast; back to the listing otherwise.
+
+    A failed edit without HTMX shows the listing with that row open and its errors.
+    """
+    return swap_row(
         template,
-        template,
+        redirect_to=url_for("staff_trading.pairs"),
+        page="staff/pairs/pairs.html" if "form" in ctx else None,
+        page_context=lambda: _page_context(edit_id=pair.id, edit_form=ctx["form"]),
         pair=pair,
         quote=pairs.cached_quote(pair),
         toggle_form=EmptyForm(formdata=None),
         **ctx,
     )
-    response.status_code = status
-    return response
 
 
 def _feed() -> dict:
@@ -60,38 +64,40 @@ def _feed() -> dict:
     return context
 
 
-def _page(new_form=None, notice=None, status=200, edit_id=None, edit_form=None):
+def _panel_context(new_form=None, edit_id=None, edit_form=None) -> dict:
+    """The pairs panel: every pair with its cached quote, the create form, the row being edited."""
     rows = pairs.all_pairs()
-    response = render(
-        "staff/pairs/pairs.html",
-        "staff/pairs/_panel.html",
-        pairs=rows,
-        quotes={p.id: pairs.cached_quote(p) for p in rows},
-        new_form=new_form or _new_form(),
-        toggle_form=EmptyForm(formdata=None),
-        notice=notice,
-        edit_id=edit_id,
-        edit_form=edit_form,
-        feed=None if is_htmx() else _feed(),
-    )
-    response.status_code = status
-    return response
+    return {
+        "pairs": rows,
+        "quotes": {p.id: pairs.cached_quote(p) for p in rows},
+        "new_form": new_form or _new_form(),
+        "toggle_form": EmptyForm(formdata=None),
+        "edit_id": edit_id,
+        "edit_form": edit_form,
+    }
+
+
+def _page_context(**panel) -> dict:
+    """The whole listing: the panel and the feed status (polled on its own once shown)."""
+    return {**_panel_context(**panel), "feed": _feed()}
 
 
 @bp.get("/", endpoint="pairs")
 @staff_required(MANAGE)
 def pairs_listing():
     """Every pair, active or not, with its fees, limits, feed and last cached price."""
-    return _page()
+    return render("staff/pairs/pairs.html", "staff/pairs/_panel.html", page_context=_feed_context, **_panel_context())
+
+
+def _feed_context() -> dict:
+    return {"feed": _feed()}
 
 
 @bp.get("/feed-status")
 @staff_required(MANAGE)
 def feed_status():
     """The feed status panel (HTMX polls it); the pairs page without HTMX."""
-    if is_htmx():
-        return render("staff/trading/_feed_status.html", feed=_feed())
-    return redirect(url_for("staff_trading.pairs"), 303)
+    return swap_row("staff/trading/_feed_status.html", redirect_to=url_for("staff_trading.pairs"), feed=_feed())
 
 
 @bp.post("/new")
@@ -99,18 +105,25 @@ def feed_status():
 def pair_create():
     """Add a pair; errors show on the create form."""
     form = NewPairForm()
-    if not form.validate_on_submit():
-        return _page(new_form=form, status=422)
-    try:
-        pair = pairs.create_pair(current_user, form.values())
-    except DomainError as exc:
-        form.show_errors(exc.fields or {"": [exc.message]})
-        return _page(new_form=form, status=422)
-    notice = f"{pair.symbol} created."
-    if is_htmx():
-        return _page(notice=notice)
-    flash(notice, "success")
-    return redirect(url_for("staff_trading.pairs"), 303)
+    if form.validate_on_submit():
+        try:
+            pair = pairs.create_pair(current_user, form.values())
+        except DomainError as exc:
+            form.show_error(exc)
+        else:
+            return swap_row(
+                "staff/pairs/_panel.html",
+                redirect_to=url_for("staff_trading.pairs"),
+                notice=f"{pair.symbol} created.",
+                **_panel_context(),
+            )
+    return render(
+        "staff/pairs/pairs.html",
+        "staff/pairs/_panel.html",
+        status_code=422,
+        page_context=_feed_context,
+        **_panel_context(new_form=form),
+    )
 
 
 @bp.get("/<int:pair_id>/edit")
@@ -118,19 +131,23 @@ def pair_create():
 def pair_edit_form(pair_id: int):
     """The edit row (HTMX) or the listing with that row open."""
     pair = get_or_404(TradingPair, pair_id)
-    if is_htmx():
-        return _row(pair, "staff/pairs/_edit_row.html", form=_edit_form(pair))
-    return _page(edit_id=pair.id, edit_form=_edit_form(pair))
+    form = _edit_form(pair)
+    return render(
+        "staff/pairs/pairs.html",
+        "staff/pairs/_edit_row.html",
+        page_context=lambda: _page_context(edit_id=pair.id, edit_form=form),
+        pair=pair,
+        quote=pairs.cached_quote(pair),
+        form=form,
+        toggle_form=EmptyForm(formdata=None),
+    )
 
 
 @bp.get("/<int:pair_id>/row")
 @staff_required(MANAGE)
 def pair_row(pair_id: int):
     """The read-only row (cancelling an edit)."""
-    pair = get_or_404(TradingPair, pair_id)
-    if is_htmx():
-        return _row(pair)
-    return redirect(url_for("staff_trading.pairs"), 303)
+    return _row(get_or_404(TradingPair, pair_id))
 
 
 @bp.post("/<int:pair_id>/edit")
@@ -139,24 +156,14 @@ def pair_update(pair_id: int):
     """Save a pair's settings; the row swaps back, or the edit row shows the errors."""
     pair = get_or_404(TradingPair, pair_id)
     form = PairForm()
-
-    def failed():
-        if is_htmx():
-            return _row(pair, "staff/pairs/_edit_row.html", status=422, form=form)
-        return _page(edit_id=pair.id, edit_form=form, status=422)
-
-    if not form.validate_on_submit():
-        return failed()
-    try:
-        pair = pairs.update_pair(current_user, pair, form.values())
-    except DomainError as exc:  # raised before anything changed
-        form.show_errors(exc.fields or {"": [exc.message]})
-        return failed()
-    notice = f"{pair.symbol} saved."
-    if is_htmx():
-        return _row(pair, notice=notice)
-    flash(notice, "success")
-    return redirect(url_for("staff_trading.pairs"), 303)
+    if form.validate_on_submit():
+        try:
+            pair = pairs.update_pair(current_user, pair, form.values())
+        except DomainError as exc:  # raised before anything changed
+            form.show_error(exc)
+        else:
+            return _row(pair, notice=f"{pair.symbol} saved.")
+    return _row(pair, "staff/pairs/_edit_row.html", status_code=422, form=form)
 
 
 @bp.post("/<int:pair_id>/toggle")
@@ -165,13 +172,6 @@ def pair_toggle(pair_id: int):
     """Deactivate an active pair or activate an inactive one."""
     pair = get_or_404(TradingPair, pair_id)
     if not EmptyForm().validate_on_submit():
-        if is_htmx():
-            return _row(pair, status=422, error="The form expired; reload the page.")
-        flash("The form expired; reload the page.", "error")
-        return redirect(url_for("staff_trading.pairs"), 303)
+        return _row(pair, error=FORM_EXPIRED)
     pair = pairs.set_active(current_user, pair, not pair.is_active)
-    notice = f"{pair.symbol} {'activated' if pair.is_active else 'deactivated'}."
-    if is_htmx():
-        return _row(pair, notice=notice)
-    flash(notice, "success")
-    return redirect(url_for("staff_trading.pairs"), 303)
+    return _row(pair, notice=f"{pair.symbol} {'activated' if pair.is_active else 'deactivated'}.")

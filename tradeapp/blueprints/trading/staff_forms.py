@@ -1,9 +1,9 @@
 """Forms of the staff orders and trades pages: list filters and the staff cancel."""
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from tradeapp.forms import BaseForm, strip
 from tradeapp.models.trading import ORDER_SIDES, ORDER_STATUSES, ORDER_TYPES
 from tradeapp.services.trading.queries import LIVE
 
@@ -12,17 +12,13 @@ def _label(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
-
-
-class TradeFilterForm(FlaskForm):
+class TradeFilterForm(BaseForm):
     """Filters read from the query string: no CSRF, nothing changes."""
 
     class Meta:
         csrf = False
 
-    q = StringField("User", validators=[Optional(), Length(max=100)], filters=[_strip])
+    q = StringField("User", validators=[Optional(), Length(max=100)], filters=[strip])
     pair = SelectField("Pair", choices=[("", "Any pair")], default="")
     side = SelectField("Side", choices=[("", "Any side")] + [(s, _label(s)) for s in ORDER_SIDES], default="")
     date_from = DateField("From", validators=[Optional()])
@@ -49,7 +45,7 @@ class OrderFilterForm(TradeFilterForm):
     order_type = SelectField("Type", choices=[("", "Any type")] + [(t, _label(t)) for t in ORDER_TYPES], default="")
 
 
-class StaffCancelForm(FlaskForm):
+class StaffCancelForm(BaseForm):
     """Cancel a customer's live order; the reason goes to the audit log and the order."""
 
     reason = TextAreaField(
@@ -58,6 +54,6 @@ class StaffCancelForm(FlaskForm):
             DataRequired(message="Say why: it goes to the audit log and the customer sees it."),
             Length(min=3, max=200, message="Use 3 to 200 characters."),
         ],
-        filters=[_strip],
+        filters=[strip],
         render_kw={"rows": 2, "placeholder": "e.g. customer request, ticket #123"},
     )

@@ -1,8 +1,6 @@
 """Staff pages over trading: every user's orders and trades with live filters, an order's file, staff cancel."""
 
-from decimal import Decimal
-
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from tradeapp.errors import DomainError
@@ -11,7 +9,7 @@ from tradeapp.models import Order, User
 from tradeapp.services import staff_queries
 from tradeapp.services.trading import orders, pairs
 from tradeapp.services.trading import queries as trading_queries
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.web import FORM_EXPIRED, get_or_404, render, staff_required, swap_row
 
 from .staff_forms import OrderFilterForm, StaffCancelForm, TradeFilterForm
 
@@ -20,17 +18,6 @@ bp = Blueprint("staff_orders", __name__, url_prefix="/staff/trading")
 VIEW = "trading.view"
 #: cancelling a customer's order releases their funds (compliance and admins)
 CANCEL = "orders.cancel"
-
-
-def num(value, places: int | None = None) -> str:
-    """A Decimal with thousands separators and at least ``places`` decimals (more if it has them)."""
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    normal = value.normalize()
-    if places is not None and -normal.as_tuple().exponent <= places:
-        return f"{value.quantize(Decimal(1).scaleb(-places)):,f}"
-    return f"{normal:,f}"
 
 
 def _symbols() -> list[str]:
@@ -54,7 +41,6 @@ def _listing(form_class, filters_class, search, page: str, rows: str):
         filters=filters,
         results=results,
         owners=trading_queries.users_by_id(results.items),
-        num=num,
     )
 
 
@@ -98,7 +84,6 @@ def _detail_context(order: Order, **extra) -> dict:
         "trail": trading_queries.order_audit(order),
         "changes": staff_queries.audit_changes,
         "cancel_form": extra.pop("cancel_form", None) or StaffCancelForm(formdata=None),
-        "num": num,
         "CANCEL": CANCEL,
         **extra,
     }
@@ -115,13 +100,12 @@ def order_detail(order_id: int):
     return render("staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order))
 
 
-def _panel(order: Order, status: int = 200, **extra):
-    """The refreshed order panel (the whole page without HTMX)."""
-    response = render(
-        "staff/trading/order_detail.html", "staff/trading/_order_panel.html", **_detail_context(order, **extra)
-    )
-    response.status_code = status
-    return response
+def _panel(order: Order, cancel_form=None, **answer):
+    """The refreshed order panel with a toast (the page, or back to it, without HTMX)."""
+    url = url_for("staff_orders.order_detail", order_id=order.id)
+    context = _detail_context(order, cancel_form=cancel_form)
+    page = "staff/trading/order_detail.html"
+    return swap_row("staff/trading/_order_panel.html", redirect_to=url, page=page, **answer, **context)
 
 
 @bp.post("/orders/<int:order_id>/cancel")
@@ -134,14 +118,10 @@ def order_cancel(order_id: int):
     order = get_or_404(Order, order_id)
     form = StaffCancelForm()
     if not form.validate_on_submit():
-        error = "The form expired; reload the page." if form.csrf_token.errors else None
-        return _panel(order, status=422, cancel_form=form, error=error)
+        error = FORM_EXPIRED if form.csrf_token.errors else None
+        return _panel(order, error=error, status_code=422, cancel_form=form)
     try:
         order = orders.staff_cancel(current_user, order.id, form.reason.data)
     except DomainError as exc:
-        return _panel(order, status=422, cancel_form=form, error=exc.message)
-    notice = f"Order #{order.id} cancelled; the unfilled hold was released."
-    if is_htmx():
-        return _panel(order, notice=notice)
-    flash(notice, "success")
-    return redirect(url_for("staff_orders.order_detail", order_id=order.id), 303)
+        return _panel(order, error=exc.message, cancel_form=form)
+    return _panel(order, notice=f"Order #{order.id} cancelled; the unfilled hold was released.")

@@ -9,10 +9,11 @@ protection edits, and the lists reload on the ``ordersChanged`` trigger or the S
 
 from decimal import Decimal
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, redirect, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
+from tradeapp import realtime
 from tradeapp.blueprints.api.idempotency import idempotent
 from tradeapp.errors import DomainError, NotFound
 from tradeapp.extensions import db
@@ -20,9 +21,11 @@ from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models import TradingPair
 from tradeapp.services import wallets
 from tradeapp.services.trading import orders, pairs, positions, prices
-from tradeapp.web import is_htmx, login_required, render
+from tradeapp.templating import money
+from tradeapp.web import FORM_EXPIRED, after_settle, attempt, login_required, render, swap_row
 
 from .forms import ORDER_TYPE_CHOICES, OrderForm, ProtectionForm
+from .schemas import OrderSchema, PositionSchema, TradeSchema, ValuedPosition
 
 bp = Blueprint("trading", __name__, url_prefix="/trade")
 
@@ -31,6 +34,23 @@ HISTORY_LIMIT = 50
 BOOK_DEPTH = 12
 DEFAULT_TIMEFRAME = "1h"
 ORDERS_CHANGED = "ordersChanged"
+#: after a cancel: the order form forgets its "placed" notice
+ORDER_CANCELLED = "orderCancelled"
+
+
+class _UnvaluedPositionSchema(PositionSchema):
+    """A position as the API shows it, unmarked: prices move on ``ticker`` events, not with each fill."""
+
+    UNMARKED = {"current_price": None, "market_value": None, "unrealized_pnl": None}
+
+    def dump(self, obj, *, many=None):
+        return super().dump(ValuedPosition(obj, self.UNMARKED), many=many)
+
+
+@bp.record_once
+def _socket_payloads(state) -> None:
+    """Socket.IO ``order``, ``trade`` and ``position`` events carry what the orders API answers."""
+    realtime.use_schemas(state.app, order=OrderSchema(), trade=TradeSchema(), position=_UnvaluedPositionSchema())
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -131,11 +151,13 @@ def _order_form_context(pair: TradingPair, form: OrderForm, **extra) -> dict:
     }
 
 
-def _fragment_or_page(fragment: str, symbol: str | None = None, **context):
+def _trade_url(pair: TradingPair | None = None) -> str:
+    return url_for("trading.trade_page", symbol=pair.url_symbol) if pair else url_for("trading.trade_index")
+
+
+def _fragment_or_page(fragment: str, at: TradingPair | None = None, **context):
     """HTMX gets ``fragment``; a plain request goes to the trade page (the fragments live there)."""
-    if not is_htmx():
-        return redirect(url_for("trading.trade_page", symbol=symbol) if symbol else url_for("trading.trade_index"), 303)
-    return render(fragment, fragment, **context)
+    return swap_row(fragment, redirect_to=_trade_url(at), **context)
 
 
 def _filtered_pairs(query: str) -> list[TradingPair]:
@@ -152,21 +174,6 @@ def _pair_quotes(rows: list[TradingPair]) -> dict[int, dict | None]:
 
 
 # -- the page --------------------------------------------------------------------------------------
-
-
-@bp.app_template_filter("decimals")
-def decimals_filter(value, places: int | None = None, trim: bool = False) -> str:
-    """``Decimal("95123.4"), 2`` → ``95,123.40``; ``trim`` drops trailing zeros (quantities); None → ``—``."""
-    if value is None or value == "":
-        return "—"
-    amount = Decimal(str(value))
-    if places is not None:
-        amount = amount.quantize(Decimal(1).scaleb(-places))
-    if trim:
-        amount = amount.normalize()
-        if amount == amount.to_integral():
-            amount = amount.quantize(Decimal(1))
-    return f"{amount:,f}"
 
 
 @bp.get("/", endpoint="trade_index")
@@ -212,9 +219,7 @@ def trade_page(symbol: str):
 def book_fragment(symbol: str):
     """The order book (Socket.IO ``orderbook`` events replace it live; this is the fallback)."""
     pair = _pair(symbol)
-    return _fragment_or_page(
-        "trading/_orderbook.html", pair.url_symbol, pair=pair, book=_book(pair), quote=_quote(pair)
-    )
+    return _fragment_or_page("trading/_orderbook.html", pair, pair=pair, book=_book(pair), quote=_quote(pair))
 
 
 @bp.get("/<symbol>/balances", endpoint="balances_fragment")
@@ -222,7 +227,7 @@ def book_fragment(symbol: str):
 def balances_fragment(symbol: str):
     """The available balances under the order form (refreshed on ``wallet_updated``)."""
     pair = _pair(symbol)
-    return _fragment_or_page("trading/_balances.html", pair.url_symbol, pair=pair, available=_available(pair))
+    return _fragment_or_page("trading/_balances.html", pair, pair=pair, available=_available(pair))
 
 
 # -- orders ----------------------------------------------------------------------------------------
@@ -232,9 +237,9 @@ def _placed_notice(order) -> tuple[str, str]:
     """(level, sentence) telling what became of a new order."""
     pair = order.pair
     verb = "Bought" if order.side == "buy" else "Sold"
-    qty = f"{decimals_filter(order.filled_quantity, trim=True)} {pair.base_currency}"
+    qty = f"{money(order.filled_quantity, trim=True)} {pair.base_currency}"
     if order.status == "filled":
-        avg = decimals_filter(order.average_price, pair.price_precision)
+        avg = money(order.average_price, places=pair.price_precision)
         return "success", f"{verb} {qty} at {avg} {pair.quote_currency}."
     if order.status == "rejected":
         return "error", f"Order rejected: {order.status_reason or 'the market could not fill it.'}"
@@ -256,39 +261,33 @@ def order_create(symbol: str):
     """Place an order; the form swaps itself (422 with the errors inline, or a fresh form with a notice)."""
     pair = _pair(symbol)
     if request.method == "GET":
-        return _fragment_or_page(
-            "trading/_order_form.html", pair.url_symbol, **_order_form_context(pair, _fresh_order_form())
-        )
+        return _fragment_or_page("trading/_order_form.html", pair, **_order_form_context(pair, _fresh_order_form()))
     form = OrderForm()
-    status = 422
-    notice = None
     if form.validate_on_submit():
         try:
             order = orders.place_order(current_user, form.order_data(pair.symbol))
         except DomainError as exc:
-            form.show_errors(exc.fields, exc.message)
+            form.show_error(exc)
         else:
             level, message = _placed_notice(order)
-            if not is_htmx():
-                flash(message, level)
-                return redirect(url_for("trading.trade_page", symbol=pair.url_symbol), 303)
-            notice = {"level": level, "message": message}
             # Keep the side and type: a second order of the same kind is one amount away.
             form = _fresh_order_form(side=order.side, order_type=order.order_type)
-            status = 200
-    if status == 422 and not is_htmx():
-        for message in [*form.form_errors, *(m for f in form for m in f.errors)]:
-            flash(message, "error")
-        return redirect(url_for("trading.trade_page", symbol=pair.url_symbol), 303)
+            return swap_row(
+                "trading/_order_form.html",
+                redirect_to=_trade_url(pair),
+                notice=message,
+                level=level,
+                trigger=ORDERS_CHANGED,
+                **_order_form_context(pair, form),
+            )
     # Every answer carries a new key: a corrected resubmission is a new request, a double click is not.
     form.fresh_key()
-    response = render(
-        "trading/_order_form.html", "trading/_order_form.html", **_order_form_context(pair, form, notice=notice)
+    return swap_row(
+        "trading/_order_form.html",
+        redirect_to=_trade_url(pair),
+        error=" ".join(form.error_messages()) or "Check the order.",
+        **_order_form_context(pair, form),
     )
-    response.status_code = status
-    if status == 200:
-        response.headers["HX-Trigger"] = ORDERS_CHANGED
-    return response
 
 
 @bp.post("/<symbol>/preview", endpoint="order_preview")
@@ -349,48 +348,35 @@ def order_cancel(order_id: int):
     :raise 404: not mine
     """
     order = orders.get_order(current_user, order_id)
-    error = None
-    if not FlaskForm().validate_on_submit():
-        error = "The form expired; reload the page."
-    else:
-        try:
-            order = orders.cancel_order(current_user, order_id)
-        except NotFound:
-            raise
-        except DomainError as exc:  # refused and rolled back: ``order`` reloads as it stands
-            error = exc.message
-    if not is_htmx():
-        flash(error or "Order cancelled; its funds are available again.", "error" if error else "success")
-        return redirect(url_for("trading.trade_page", symbol=order.pair.url_symbol), 303)
-    response = render(
+    cancelled, error = attempt(FlaskForm(), lambda: orders.cancel_order(current_user, order_id))
+    order = cancelled or order  # refused and rolled back: ``order`` reloads as it stands
+    response = swap_row(
         "trading/_open_order_row.html",
-        "trading/_open_order_row.html",
+        redirect_to=_trade_url(order.pair),
+        notice=None if error else "Order cancelled; its funds are available again.",
+        error=error,
+        trigger=ORDERS_CHANGED,
         order=order,
         cancel_form=FlaskForm(formdata=None),
         row_error=error,
     )
-    if error:
-        response.status_code = 422
-    else:
-        response.headers["HX-Trigger"] = ORDERS_CHANGED
-    return response
+    # The order form's "placed" notice is about an order that is now gone.
+    return response if error else after_settle(response, ORDER_CANCELLED)
 
 
 # -- positions -------------------------------------------------------------------------------------
 
 
-def _position_row(position, status: int = 200, **extra):
-    quote = _quote(position.pair)
-    response = render(
+def _position_row(position, **extra):
+    """The position's row for HTMX (with a toast); back to the trade page otherwise."""
+    return swap_row(
         "trading/_position_row.html",
-        "trading/_position_row.html",
+        redirect_to=_trade_url(position.pair),
         position=position,
-        value=positions.valuation(position, quote),
+        value=positions.valuation(position, _quote(position.pair)),
         close_form=FlaskForm(formdata=None),
         **extra,
     )
-    response.status_code = status
-    return response
 
 
 @bp.get("/positions/", endpoint="positions_listing")
@@ -407,10 +393,7 @@ def position_row(position_id: int):
 
     :raise 404: not mine
     """
-    position = positions.get_position(current_user, position_id)
-    if not is_htmx():
-        return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
-    return _position_row(position)
+    return _position_row(positions.get_position(current_user, position_id))
 
 
 @bp.route("/positions/<int:position_id>/protection", methods=["GET", "POST"], endpoint="position_protection")
@@ -430,8 +413,6 @@ def position_protection(position_id: int):
                 "take_profit": pairs.dec_str(position.take_profit, pp) or "",
             },
         )
-        if not is_htmx():
-            return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
         return _position_row(position, editing=True, form=form)
     form = ProtectionForm()
     if form.validate_on_submit():
@@ -444,17 +425,11 @@ def position_protection(position_id: int):
         except NotFound:
             raise
         except DomainError as exc:
-            form.show_errors(exc.fields, exc.message)
+            form.show_error(exc)
         else:
-            if not is_htmx():
-                flash(f"{position.pair.symbol}: stop-loss and take-profit saved.", "success")
-                return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
-            return _position_row(position, notice="Saved.")
-    if not is_htmx():
-        for message in [*form.form_errors, *(m for f in form for m in f.errors)]:
-            flash(message, "error")
-        return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
-    return _position_row(position, status=422, editing=True, form=form)
+            return _position_row(position, notice=f"Saved. {position.pair.symbol} stop-loss and take-profit updated.")
+    error = " ".join(form.error_messages()) or "Check the stop-loss and take-profit."
+    return _position_row(position, error=error, editing=True, form=form)
 
 
 @bp.post("/positions/<int:position_id>/close", endpoint="position_close")
@@ -467,7 +442,7 @@ def position_close(position_id: int):
     position = positions.get_position(current_user, position_id)
     error, notice = None, None
     if not FlaskForm().validate_on_submit():
-        error = "The form expired; reload the page."
+        error = FORM_EXPIRED
     else:
         try:
             order = orders.close_position(current_user, position_id)
@@ -480,10 +455,4 @@ def position_close(position_id: int):
             level, notice = _placed_notice(order)
             if level == "error":
                 error, notice = notice, None
-    if not is_htmx():
-        flash(error or notice, "error" if error else "success")
-        return redirect(url_for("trading.trade_page", symbol=position.pair.url_symbol), 303)
-    response = _position_row(position, status=422 if error else 200, row_error=error, notice=notice)
-    if not error:
-        response.headers["HX-Trigger"] = ORDERS_CHANGED
-    return response
+    return _position_row(position, notice=notice, error=error, row_error=error, trigger=ORDERS_CHANGED)

@@ -1,146 +1,63 @@
 """Forms for the customer account pages: they check shape; services check the rules."""
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField, TelField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from tradeapp.errors import DomainError
-
-REQUIRED = "This field is required."
+from tradeapp.forms import REQUIRED, BaseForm, strip
 
 
-def apply_errors(form: FlaskForm, exc: DomainError) -> None:
-    """Show a service's field errors on the matching inputs; the rest above the form."""
-    for name, messages in exc.fields.items():
-        field = form._fields.get(name)
-        if field is not None and name != "csrf_token":
-            field.errors = [*field.errors, *messages]
-        else:
-            form.form_errors.extend(messages)
-    if not exc.fields:
-        form.form_errors.append(exc.message)
+def _text(label: str, autocomplete: str, required: bool = False, max_length: int = 150, field=StringField, **kw):
+    """A stripped text input; ``autocomplete`` tells browsers and password managers what it holds."""
+    validators = [DataRequired(REQUIRED) if required else Optional(), Length(max=max_length)]
+    return field(label, validators=validators, filters=[strip], render_kw={"autocomplete": autocomplete, **kw})
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+def _email(*checks):
+    validators = [DataRequired(REQUIRED), *checks, Length(max=254)]
+    return EmailField("Email", validators=validators, filters=[strip], render_kw={"autocomplete": "email"})
 
 
-class RegisterForm(FlaskForm):
-    email = EmailField(
-        "Email",
-        validators=[DataRequired(REQUIRED), Length(max=254)],
-        filters=[_strip],
-        render_kw={"autocomplete": "email"},
-    )
-    username = StringField(
-        "Username",
-        validators=[DataRequired(REQUIRED), Length(max=150)],
-        filters=[_strip],
-        render_kw={"autocomplete": "username"},
-    )
-    first_name = StringField(
-        "First name (optional)",
-        validators=[Optional(), Length(max=150)],
-        filters=[_strip],
-        render_kw={"autocomplete": "given-name"},
-    )
-    last_name = StringField(
-        "Last name (optional)",
-        validators=[Optional(), Length(max=150)],
-        filters=[_strip],
-        render_kw={"autocomplete": "family-name"},
-    )
-    phone_number = TelField(
-        "Phone number (optional)",
-        validators=[Optional(), Length(max=20)],
-        filters=[_strip],
-        render_kw={"autocomplete": "tel", "placeholder": "+44 20 7946 0000"},
-    )
-    password = PasswordField(
-        "Password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "new-password"}
-    )
-    password_confirm = PasswordField(
-        "Confirm password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "new-password"}
-    )
-    referral_code = StringField(
-        "Referral code",
-        validators=[Optional(), Length(max=10)],
-        filters=[_strip],
-        render_kw={"autocomplete": "off", "placeholder": "Optional"},
-    )
+def _password(label: str, autocomplete: str = "new-password"):
+    return PasswordField(label, validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": autocomplete})
 
 
-class LoginForm(FlaskForm):
-    email = EmailField(
-        "Email",
-        validators=[DataRequired(REQUIRED), Length(max=254)],
-        filters=[_strip],
-        render_kw={"autocomplete": "email"},
+class RegisterForm(BaseForm):
+    email = _email()
+    username = _text("Username", "username", required=True)
+    first_name = _text("First name (optional)", "given-name")
+    last_name = _text("Last name (optional)", "family-name")
+    phone_number = _text(
+        "Phone number (optional)", "tel", max_length=20, field=TelField, placeholder="+44 20 7946 0000"
     )
-    password = PasswordField(
-        "Password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "current-password"}
-    )
+    password = _password("Password")
+    password_confirm = _password("Confirm password")
+    referral_code = _text("Referral code", "off", max_length=10, placeholder="Optional")
+
+
+class LoginForm(BaseForm):
+    email = _email()
+    password = _password("Password", "current-password")
     remember_me = BooleanField("Keep me logged in on this device")
 
 
-class ForgotPasswordForm(FlaskForm):
-    email = EmailField(
-        "Email",
-        validators=[DataRequired(REQUIRED), Email("Enter a valid email address."), Length(max=254)],
-        filters=[_strip],
-        render_kw={"autocomplete": "email"},
-    )
+class ForgotPasswordForm(BaseForm):
+    email = _email(Email("Enter a valid email address."))
 
 
-class ResetPasswordForm(FlaskForm):
-    password = PasswordField(
-        "New password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "new-password"}
-    )
-    password_confirm = PasswordField(
-        "Confirm new password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "new-password"}
-    )
+class ResetPasswordForm(BaseForm):
+    password = _password("New password")
+    password_confirm = _password("Confirm new password")
 
 
-class ProfileForm(FlaskForm):
-    username = StringField(
-        "Username",
-        validators=[DataRequired(REQUIRED), Length(max=150)],
-        filters=[_strip],
-        render_kw={"autocomplete": "username"},
-    )
-    first_name = StringField(
-        "First name",
-        validators=[Optional(), Length(max=150)],
-        filters=[_strip],
-        render_kw={"autocomplete": "given-name"},
-    )
-    last_name = StringField(
-        "Last name",
-        validators=[Optional(), Length(max=150)],
-        filters=[_strip],
-        render_kw={"autocomplete": "family-name"},
-    )
-    phone_number = TelField(
-        "Phone number",
-        validators=[Optional(), Length(max=20)],
-        filters=[_strip],
-        render_kw={"autocomplete": "tel"},
-    )
-    email = EmailField(
-        "Email",
-        validators=[DataRequired(REQUIRED), Length(max=254)],
-        filters=[_strip],
-        render_kw={"autocomplete": "email"},
-    )
+class ProfileForm(BaseForm):
+    username = _text("Username", "username", required=True)
+    first_name = _text("First name", "given-name")
+    last_name = _text("Last name", "family-name")
+    phone_number = _text("Phone number", "tel", max_length=20, field=TelField)
+    email = _email()
 
 
-class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(
-        "Current password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "current-password"}
-    )
-    new_password = PasswordField(
-        "New password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "new-password"}
-    )
-    new_password_confirm = PasswordField(
-        "Confirm new password", validators=[DataRequired(REQUIRED)], render_kw={"autocomplete": "new-password"}
-    )
+class ChangePasswordForm(BaseForm):
+    current_password = _password("Current password", "current-password")
+    new_password = _password("New password")
+    new_password_confirm = _password("Confirm new password")

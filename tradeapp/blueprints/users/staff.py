@@ -1,6 +1,6 @@
 """Staff pages over accounts: the users list with live search, a user's file, and account actions."""
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, request, url_for
 from flask_login import current_user
 
 from tradeapp.errors import DomainError
@@ -8,7 +8,7 @@ from tradeapp.models import User
 from tradeapp.services import staff as staff_service
 from tradeapp.services import staff_queries
 from tradeapp.services.users import lockout_status
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row, toast
 
 from ..staff.forms import EmptyForm, RoleForm, StatusForm, UserFilterForm
 
@@ -62,21 +62,24 @@ def user_detail(user_id: int):
 
 
 def _after_action(user: User, part: str, message: str):
-    """Success: the refreshed card for HTMX (and tell the audit trail), or back to the page."""
-    if is_htmx():
-        response = render(PARTS[part], PARTS[part], **_detail_context(user), notice=message)
-        response.headers["HX-Trigger"] = "auditChanged"
-        return response
-    flash(message, "success")
-    return redirect(url_for("staff_users.user_detail", user_id=user.id), 303)
+    """Success: the refreshed card with a toast for HTMX (and tell the audit trail), or back to the page."""
+    return swap_row(
+        PARTS[part],
+        redirect_to=url_for("staff_users.user_detail", user_id=user.id),
+        notice=message,
+        trigger="auditChanged",
+        **_detail_context(user),
+    )
 
 
 def _action_failed(user: User, part: str, error: str | None = None, **forms):
     """Refused: the card again with its errors inline (the whole page without HTMX), 422."""
     context = _detail_context(user, card_error={part: error} if error else None, **forms)
-    response = render("staff/user_detail.html", PARTS[part], **context)
-    response.status_code = 422
-    return response
+    return toast(
+        render("staff/user_detail.html", PARTS[part], status_code=422, **context),
+        error or "Check the form.",
+        "error",
+    )
 
 
 @bp.post("/<int:user_id>/status")
@@ -100,13 +103,9 @@ def user_set_status(user_id: int):
 def user_unlock(user_id: int):
     """Clear the failed-login lockout of the user's address."""
     user = get_or_404(User, user_id)
-    form = EmptyForm()
-    if not form.validate():
-        return _action_failed(user, "status", "The form expired; reload the page.")
-    try:
-        staff_service.unlock(current_user, user)
-    except DomainError as exc:
-        return _action_failed(user, "status", exc.message)
+    _, error = attempt(EmptyForm(), lambda: staff_service.unlock(current_user, user))
+    if error:
+        return _action_failed(user, "status", error)
     return _after_action(user, "status", "Failed logins cleared; the user can log in again.")
 
 
@@ -122,9 +121,7 @@ def user_set_role(user_id: int):
     try:
         staff_service.set_role(current_user, user, role)
     except DomainError as exc:
-        for message in exc.fields.get("role", []):
-            form.role.errors = [*form.role.errors, message]
-        return _action_failed(user, "role", None if exc.fields.get("role") else exc.message, role_form=form)
+        return _action_failed(user, "role", None if form.show_errors(exc.fields) else exc.message, role_form=form)
     label = "a customer again" if role is None else f"now {role}"
     return _after_action(user, "role", f"{user.email} is {label}.")
 
@@ -134,11 +131,7 @@ def user_set_role(user_id: int):
 def user_reset_two_factor(user_id: int):
     """Make a staff member enrol two-factor again (lost device); administrators only."""
     user = get_or_404(User, user_id)
-    form = EmptyForm()
-    if not form.validate():
-        return _action_failed(user, "role", "The form expired; reload the page.")
-    try:
-        staff_service.reset_two_factor(current_user, user)
-    except DomainError as exc:
-        return _action_failed(user, "role", exc.message)
+    _, error = attempt(EmptyForm(), lambda: staff_service.reset_two_factor(current_user, user))
+    if error:
+        return _action_failed(user, "role", error)
     return _after_action(user, "role", "Two-factor reset: they enrol again at their next login.")

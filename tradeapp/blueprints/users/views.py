@@ -1,6 +1,6 @@
 """Customer account pages: register, verify e-mail, log in/out, reset and change password, profile."""
 
-from flask import Blueprint, current_app, flash, g, make_response, redirect, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from markupsafe import Markup
 
@@ -11,13 +11,12 @@ from tradeapp.blueprints.users.forms import (
     ProfileForm,
     RegisterForm,
     ResetPasswordForm,
-    apply_errors,
 )
 from tradeapp.errors import AccountLocked, AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import limiter
 from tradeapp.mail import public_url
 from tradeapp.services import users as users_service
-from tradeapp.web import is_htmx, login_required, render, safe_next
+from tradeapp.web import full_page, login_required, redirect_client, render, safe_next, swap_row
 
 bp = Blueprint("users", __name__)
 
@@ -25,15 +24,6 @@ bp = Blueprint("users", __name__)
 def _limit(config_key: str):
     """Rate-limit the POSTs of a view by the setting ``config_key`` (read per request)."""
     return limiter.limit(lambda: current_app.config[config_key], methods=["POST"])
-
-
-def _go(url: str):
-    """Redirect the browser: HX-Redirect for HTMX (a 303 would be swapped into the form)."""
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url, 303)
 
 
 def _start_session(user, remember: bool = False) -> None:
@@ -76,7 +66,7 @@ def register():
                 referral_code=form.referral_code.data or "",
             )
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            form.show_error(exc)
         else:
             _start_session(user)
             message = Markup(
@@ -87,7 +77,7 @@ def register():
                     ' In this demo mail is not sent: open the <a href="{}">Outbox</a> to find it.'
                 ).format(url_for("main.outbox"))
             flash(_one_piece(message), "success")
-            return _go(url_for("main.dashboard"))
+            return redirect_client(url_for("main.dashboard"))
     return render("users/register.html", "users/_register_form.html", form=form)
 
 
@@ -114,7 +104,7 @@ def resend_verification():
         if current_app.config["EMBEDDED"]:
             message += Markup(' Find it in the <a href="{}">Outbox</a>.').format(url_for("main.outbox"))
         flash(_one_piece(message), "success")
-    return _go(url_for("main.dashboard"))
+    return redirect_client(url_for("main.dashboard"))
 
 
 # -- log in and out ---------------------------------------------------------------------------------
@@ -142,8 +132,10 @@ def login():
             if user.is_staff:
                 # A password alone never opens the staff console: the second factor comes next.
                 session["staff_2fa_ok"] = False
-                return _go(url_for("staff.two_factor", next=safe_next(next_url, url_for("staff.dashboard"))))
-            return _go(safe_next(next_url, url_for("main.dashboard")))
+                return redirect_client(
+                    url_for("staff.two_factor", next=safe_next(next_url, url_for("staff.dashboard")))
+                )
+            return redirect_client(safe_next(next_url, url_for("main.dashboard")))
     response = render("users/login.html", "users/_login_form.html", form=form, next_url=next_url)
     response.status_code = status
     if status == 429:
@@ -157,7 +149,7 @@ def logout():
     session.clear()
     g.pop("csrf_token", None)  # flask-wtf caches the token of the old session
     flash("You have been logged out.", "info")
-    return _go(url_for("main.home"))
+    return redirect_client(url_for("main.home"))
 
 
 # -- forgotten password -------------------------------------------------------------------------------
@@ -181,24 +173,26 @@ def reset_password(token):
     try:
         users_service.check_reset_token(token)
     except ValidationFailed as exc:
-        if is_htmx():
-            return _go(url_for("users.reset_password", token=token))
-        response = render("users/reset_invalid.html", reason=exc.code, message=exc.message)
-        response.status_code = 400
-        return response
+        return full_page(
+            "users/reset_invalid.html",
+            url=url_for("users.reset_password", token=token),
+            status_code=400,
+            reason=exc.code,
+            message=exc.message,
+        )
     form = ResetPasswordForm()
     if form.validate_on_submit():
         try:
             users_service.reset_password(token, form.password.data, form.password_confirm.data)
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            form.show_error(exc)
         else:
             # Every session embeds the old password's stamp, so all of them end here; this one too.
             logout_user()
             session.clear()
             g.pop("csrf_token", None)  # flask-wtf caches the token of the old session
             flash("Your password has been reset. Log in with your new password.", "success")
-            return _go(url_for("users.login"))
+            return redirect_client(url_for("users.login"))
     return render("users/reset_password.html", "users/_reset_form.html", form=form, token=token)
 
 
@@ -219,19 +213,28 @@ def profile():
         try:
             users_service.update_profile(user, changes)
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            form.show_error(exc)
         else:
             saved = "Your profile was saved."
             if user.email != old_email:
                 saved += f" We sent a confirmation link to {user.email}: confirm the new address to verify it again."
-            if not is_htmx():
-                flash(saved, "success")
-                return redirect(url_for("users.profile"), 303)
-            form = ProfileForm(formdata=None, obj=user)
-    referral_link = public_url("users.register", ref=user.referral_code)
-    return render(
-        "users/profile.html", "users/_profile.html", form=form, user=user, saved=saved, referral_link=referral_link
-    )
+            return swap_row(
+                "users/_profile.html",
+                redirect_to=url_for("users.profile"),
+                notice=saved,
+                **_profile_context(user, ProfileForm(formdata=None, obj=user), saved=saved),
+            )
+    return render("users/profile.html", "users/_profile.html", **_profile_context(user, form))
+
+
+def _profile_context(user, form: ProfileForm, **extra) -> dict:
+    return {
+        "form": form,
+        "user": user,
+        "saved": None,
+        "referral_link": public_url("users.register", ref=user.referral_code),
+        **extra,
+    }
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -245,10 +248,10 @@ def change_password():
                 user, form.current_password.data, form.new_password.data, form.new_password_confirm.data
             )
         except ValidationFailed as exc:
-            apply_errors(form, exc)
+            form.show_error(exc)
         else:
             # Other sessions held the old password's stamp and are now over; renew this one.
             login_user(user, remember=_remembered())
             flash("Your password was changed. Other devices have been logged out.", "success")
-            return _go(url_for("users.profile"))
+            return redirect_client(url_for("users.profile"))
     return render("users/change_password.html", "users/_password_form.html", form=form)

@@ -1,49 +1,41 @@
 """Forms of the withdrawal pages: they check shape; services.withdrawals checks the rules."""
 
-import uuid
-
-from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, Optional
 
+from tradeapp.forms import BaseForm, IdempotentFormMixin, RejectionReasonMixin, decimal_field, strip
 from tradeapp.services.withdrawals import NETWORKS, REJECTION_PRESETS, RULES
 
 REQUIRED = "This field is required."
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+class WithdrawalForm(IdempotentFormMixin, BaseForm):
+    ERROR_RENAMES = {
+        "destination_details.iban": "iban",
+        "destination_details.account_holder": "account_holder",
+        "destination_details.bank_name": "bank_name",
+        "destination_details.address": "address",
+        "destination_details.network": "network",
+    }
 
-
-class WithdrawalForm(FlaskForm):
     currency = SelectField("Currency", choices=[(code, code) for code in RULES])
-    amount = StringField(
-        "Amount",
-        validators=[DataRequired(REQUIRED), Length(max=40)],
-        filters=[_strip],
-        render_kw={"inputmode": "decimal", "placeholder": "0.00", "autocomplete": "off"},
-    )
+    amount = decimal_field("Amount", required=True)
     destination_type = SelectField(
         "Send to", choices=[("bank_account", "Bank account"), ("crypto_wallet", "Crypto wallet")]
     )
     iban = StringField(
-        "IBAN", validators=[Optional(), Length(max=50)], filters=[_strip], render_kw={"autocomplete": "off"}
+        "IBAN", validators=[Optional(), Length(max=50)], filters=[strip], render_kw={"autocomplete": "off"}
     )
-    account_holder = StringField("Account holder", validators=[Optional(), Length(max=120)], filters=[_strip])
-    bank_name = StringField("Bank name (optional)", validators=[Optional(), Length(max=120)], filters=[_strip])
+    account_holder = StringField("Account holder", validators=[Optional(), Length(max=120)], filters=[strip])
+    bank_name = StringField("Bank name (optional)", validators=[Optional(), Length(max=120)], filters=[strip])
     address = StringField(
-        "Wallet address", validators=[Optional(), Length(max=120)], filters=[_strip], render_kw={"autocomplete": "off"}
+        "Wallet address", validators=[Optional(), Length(max=120)], filters=[strip], render_kw={"autocomplete": "off"}
     )
     network = SelectField(
         "Network",
         choices=[(n, n.capitalize()) for n in sorted({n for nets in NETWORKS.values() for n in nets})],
         validators=[Optional()],
     )
-    #: one key per rendered form: a double submit is replayed, never requested twice
-    idempotency_key = HiddenField()
-
-    def fresh_key(self) -> None:
-        self.idempotency_key.data = uuid.uuid4().hex
 
     def destination_details(self) -> dict:
         if self.destination_type.data == "bank_account":
@@ -55,22 +47,20 @@ class WithdrawalForm(FlaskForm):
         return {"address": self.address.data or "", "network": self.network.data or ""}
 
 
-class RejectForm(FlaskForm):
+class RejectForm(RejectionReasonMixin, BaseForm):
     preset = SelectField(
         "Reason",
         choices=[("", "Choose a reason…"), *[(p, p) for p in REJECTION_PRESETS], ("other", "Other (write below)")],
         validators=[Optional(), AnyOf(["", "other", *REJECTION_PRESETS], message="Choose a reason from the list.")],
     )
     note = TextAreaField(
-        "Details for the customer", validators=[Optional(), Length(max=400)], filters=[_strip], render_kw={"rows": 2}
+        "Details for the customer", validators=[Optional(), Length(max=400)], filters=[strip], render_kw={"rows": 2}
     )
 
-    def reason(self) -> str:
-        preset = self.preset.data if self.preset.data not in ("", "other") else ""
-        return ": ".join(part for part in (preset, self.note.data or "") if part)
 
+class PayoutFailedForm(BaseForm):
+    NO_REASON = "Say why the payment failed."
 
-class PayoutFailedForm(FlaskForm):
     reason = StringField(
-        "Why it failed", validators=[DataRequired("Say why the payment failed."), Length(max=300)], filters=[_strip]
+        "Why it failed", validators=[DataRequired("Say why the payment failed."), Length(max=300)], filters=[strip]
     )

@@ -3,17 +3,16 @@
 import csv
 import io
 
-from flask import Blueprint, Response, flash, redirect, url_for
+from flask import Blueprint, Response, url_for
 from flask_login import current_user
 
 from tradeapp.blueprints.staff.forms import EmptyForm
-from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Withdrawal
 from tradeapp.models.types import utcnow
 from tradeapp.services import withdrawals
 from tradeapp.services.wallets import fmt
-from tradeapp.web import get_or_404, is_htmx, render, staff_required
+from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row
 
 from .forms import PayoutFailedForm, RejectForm
 
@@ -32,7 +31,6 @@ def _row_context(w: Withdrawal, **extra) -> dict:
         "approve_form": EmptyForm(formdata=None),
         "reject_form": extra.pop("reject_form", None) or RejectForm(formdata=None),
         "failed_form": extra.pop("failed_form", None) or PayoutFailedForm(formdata=None),
-        "fmt": fmt,
         "now": utcnow(),
         **extra,
     }
@@ -51,21 +49,15 @@ def withdrawals_queue():
         manual=[_row_context(w) for w in manual],
         pending_total=withdrawals.pending_count(),
         threshold=withdrawals.dual_approval_threshold(),
-        fmt=fmt,
     )
 
 
-def _row(w: Withdrawal, notice: str | None = None, error: str | None = None, status: int = 200, **forms):
-    """The refreshed row for HTMX; a redirect back to the queue otherwise."""
-    db.session.expire_all()
-    w = db.session.get(Withdrawal, w.id)
-    if is_htmx():
-        template = "staff/withdrawals/_manual_row.html" if forms.pop("manual", False) else "staff/withdrawals/_row.html"
-        response = render(template, template, **_row_context(w, notice=notice, error=error, **forms))
-        response.status_code = status
-        return response
-    flash(error or notice, "error" if error else "success")
-    return redirect(url_for("staff_withdrawals.withdrawals_queue"), 303)
+def _row(w: Withdrawal, manual: bool = False, reject_form=None, failed_form=None, **answer):
+    """The refreshed row (with a toast) for HTMX; a redirect back to the queue otherwise."""
+    db.session.expire_all()  # what the refused or committed action left in memory
+    template = "staff/withdrawals/_manual_row.html" if manual else "staff/withdrawals/_row.html"
+    context = _row_context(w, reject_form=reject_form, failed_form=failed_form)
+    return swap_row(template, redirect_to=url_for("staff_withdrawals.withdrawals_queue"), **answer, **context)
 
 
 @bp.post("/<int:withdrawal_id>/approve")
@@ -73,12 +65,10 @@ def _row(w: Withdrawal, notice: str | None = None, error: str | None = None, sta
 def withdrawal_approve(withdrawal_id: int):
     """Approve (first or second of two); the payout is queued once fully approved."""
     w = get_or_404(Withdrawal, withdrawal_id)
-    if not EmptyForm().validate_on_submit():
-        return _row(w, error="The form expired; reload the page.", status=422)
-    try:
-        w = withdrawals.approve_withdrawal(current_user, w)
-    except DomainError as exc:
-        return _row(w, error=exc.message, status=422)
+    approved, error = attempt(EmptyForm(), lambda: withdrawals.approve_withdrawal(current_user, w))
+    if error:
+        return _row(w, error=error)
+    w = approved
     if w.status == "pending":
         notice = f"Approved: {len(w.approvals)} of {withdrawals.approvals_required(w)} approvals."
     else:
@@ -92,15 +82,9 @@ def withdrawal_reject(withdrawal_id: int):
     """Reject with a preset reason and/or free text; the customer is told."""
     w = get_or_404(Withdrawal, withdrawal_id)
     form = RejectForm()
-    if not form.validate_on_submit():
-        return _row(w, error="Choose a reason or write one.", status=422, reject_form=form)
-    if not form.reason():
-        form.note.errors = ["Choose a reason or write one."]
-        return _row(w, error="Choose a reason or write one.", status=422, reject_form=form)
-    try:
-        withdrawals.reject_withdrawal(current_user, w, form.reason())
-    except DomainError as exc:
-        return _row(w, error=exc.message, status=422, reject_form=form)
+    _, error = attempt(form, lambda: withdrawals.reject_withdrawal(current_user, w, form.reason()), form.NO_REASON)
+    if error:
+        return _row(w, error=error, reject_form=form)
     return _row(w, notice="Rejected: the funds were released and the customer told.")
 
 
@@ -109,12 +93,9 @@ def withdrawal_reject(withdrawal_id: int):
 def withdrawal_mark_paid(withdrawal_id: int):
     """A manual bank payout went out: settle it."""
     w = get_or_404(Withdrawal, withdrawal_id)
-    if not EmptyForm().validate_on_submit():
-        return _row(w, error="The form expired; reload the page.", status=422, manual=True)
-    try:
-        withdrawals.mark_payout_paid(current_user, w)
-    except DomainError as exc:
-        return _row(w, error=exc.message, status=422, manual=True)
+    _, error = attempt(EmptyForm(), lambda: withdrawals.mark_payout_paid(current_user, w))
+    if error:
+        return _row(w, error=error, manual=True)
     return _row(w, notice="Marked paid.", manual=True)
 
 
@@ -124,12 +105,9 @@ def withdrawal_mark_failed(withdrawal_id: int):
     """A manual bank payout could not be made: release the funds and tell the customer."""
     w = get_or_404(Withdrawal, withdrawal_id)
     form = PayoutFailedForm()
-    if not form.validate_on_submit():
-        return _row(w, error="Say why the payment failed.", status=422, manual=True, failed_form=form)
-    try:
-        withdrawals.mark_payout_failed(current_user, w, form.reason.data)
-    except DomainError as exc:
-        return _row(w, error=exc.message, status=422, manual=True, failed_form=form)
+    _, error = attempt(form, lambda: withdrawals.mark_payout_failed(current_user, w, form.reason.data), form.NO_REASON)
+    if error:
+        return _row(w, error=error, manual=True, failed_form=form)
     return _row(w, notice="Marked failed: the funds were released.", manual=True)
 
 

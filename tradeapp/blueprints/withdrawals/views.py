@@ -1,6 +1,6 @@
 """Customer withdrawal page: the request form with fees and limits, my withdrawals, cancel."""
 
-from flask import Blueprint, flash, redirect, url_for
+from flask import Blueprint, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -10,33 +10,14 @@ from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Wallet, Withdrawal
 from tradeapp.services import compliance, withdrawals
-from tradeapp.services.wallets import fmt
-from tradeapp.web import get_owned_or_404, is_htmx, login_required, render
+from tradeapp.templating import money
+from tradeapp.web import attempt, get_owned_or_404, login_required, render, swap_row
 
 from .forms import WithdrawalForm
 
 bp = Blueprint("withdrawals", __name__, url_prefix="/withdrawals")
 
 LIST_SIZE = 50
-#: service field names → form field names
-RENAMES = {
-    "destination_details.iban": "iban",
-    "destination_details.account_holder": "account_holder",
-    "destination_details.bank_name": "bank_name",
-    "destination_details.address": "address",
-    "destination_details.network": "network",
-}
-
-
-def _fields_to_form(form: WithdrawalForm, exc: DomainError) -> None:
-    for name, messages in exc.fields.items():
-        field = form._fields.get(RENAMES.get(name, name))
-        if field is not None and field.name not in ("csrf_token", "idempotency_key"):
-            field.errors = [*field.errors, *messages]
-        else:
-            form.form_errors.extend(messages)
-    if not exc.fields:
-        form.form_errors.append(exc.message)
 
 
 def _context(form: WithdrawalForm, **extra) -> dict:
@@ -47,7 +28,6 @@ def _context(form: WithdrawalForm, **extra) -> dict:
         "rules": withdrawals.RULES,
         "networks": withdrawals.NETWORKS,
         "balances": balances,
-        "fmt": fmt,
         "kyc_blocked": compliance.kyc_required_for("withdrawals") and compliance.kyc_level(user) != "approved",
         "daily_limit": compliance.withdrawal_daily_limit_usd(user),
         "daily_used": withdrawals.daily_usage_usd(user),
@@ -74,18 +54,19 @@ def withdrawals_page():
                 form.destination_details(),
             )
         except DomainError as exc:
-            _fields_to_form(form, exc)
+            form.show_error(exc)
             status = 422
         else:
-            message = f"Withdrawal of {fmt(created.amount, created.currency)} {created.currency} requested: it awaits approval."
-            if not is_htmx():
-                flash(message, "success")
-                return redirect(url_for("withdrawals.withdrawals_page"), 303)
             form = WithdrawalForm(formdata=None, currency=created.currency, destination_type=created.destination_type)
             form.fresh_key()
-            response = render("withdrawals/page.html", "withdrawals/_form.html", **_context(form, notice=message))
-            response.headers["HX-Trigger"] = "withdrawalsChanged"
-            return response
+            return swap_row(
+                "withdrawals/_form.html",
+                redirect_to=url_for("withdrawals.withdrawals_page"),
+                notice=f"Withdrawal of {money(created.amount, created.currency)} {created.currency} requested: "
+                "it awaits approval.",
+                trigger="withdrawalsChanged",
+                **_context(form),
+            )
     elif form.is_submitted():
         status = 422
     if not form.idempotency_key.data or status == 200:
@@ -110,7 +91,7 @@ def withdrawal_row(withdrawal_id: int):
     :raise 404: not mine
     """
     w = get_owned_or_404(Withdrawal, withdrawal_id)
-    return render("withdrawals/_row.html", "withdrawals/_row.html", w=w, fmt=fmt)
+    return render("withdrawals/_row.html", "withdrawals/_row.html", w=w)
 
 
 @bp.post("/<int:withdrawal_id>/cancel")
@@ -121,20 +102,15 @@ def withdrawal_cancel(withdrawal_id: int):
     :raise 404: not mine
     """
     w = get_owned_or_404(Withdrawal, withdrawal_id)
-    error = None
-    if not FlaskForm().validate_on_submit():
-        error = "The form expired; reload the page."
-    else:
-        try:
-            w = withdrawals.cancel_withdrawal(current_user, w)
-        except DomainError as exc:
-            error = exc.message
-            db.session.expire_all()
-            w = db.session.get(Withdrawal, withdrawal_id)
-    if is_htmx():
-        response = render("withdrawals/_row.html", "withdrawals/_row.html", w=w, fmt=fmt, row_error=error)
-        if error:
-            response.status_code = 422
-        return response
-    flash(error or "Withdrawal cancelled; the funds are available again.", "error" if error else "success")
-    return redirect(url_for("withdrawals.withdrawals_page"), 303)
+    cancelled, error = attempt(FlaskForm(), lambda: withdrawals.cancel_withdrawal(current_user, w))
+    if error:
+        db.session.expire_all()  # refused: the row shows the withdrawal as it stands
+    w = cancelled or w
+    return swap_row(
+        "withdrawals/_row.html",
+        redirect_to=url_for("withdrawals.withdrawals_page"),
+        notice=None if error else "Withdrawal cancelled; the funds are available again.",
+        error=error,
+        w=w,
+        row_error=error,
+    )

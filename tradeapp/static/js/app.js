@@ -12,10 +12,42 @@
     }
   }, true);
 
+  // Actions answer with a toast: HX-Trigger-After-Settle {"toast": {"message": …, "level": …}} (web.toast).
+  var TOAST_MS = 6000;
+  function showToast(detail) {
+    var region = document.getElementById("toasts");
+    if (!region || !detail || !detail.message) { return; }
+    var toast = document.createElement("div");
+    toast.className = "toast toast-" + (detail.level || "info");
+    toast.setAttribute("role", detail.level === "error" ? "alert" : "status");
+    var text = document.createElement("span");
+    text.textContent = detail.message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.setAttribute("data-dismiss", "");
+    close.textContent = "\u00d7";
+    toast.append(text, close);
+    region.append(toast);
+    window.setTimeout(function () { toast.classList.add("toast-leaving"); }, TOAST_MS);
+    toast.addEventListener("animationend", function (event) {
+      if (event.animationName === "toast-out") { toast.remove(); }
+    });
+  }
+  document.addEventListener("toast", function (event) { showToast(event.detail); });
+
   // One socket per page; pages listen with tradeapp.on(event, handler).
   var handlers = {};
+  // The browser's side of the money filter (templating.money): fixed decimals, thousands separators.
+  function money(value, places) {
+    return Number(value).toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
+  }
+
   var tradeapp = window.tradeapp = {
     socket: null,
+    toast: showToast,
+    money: money,
     on: function (event, handler) {
       (handlers[event] = handlers[event] || []).push(handler);
       if (tradeapp.socket) { tradeapp.socket.on(event, handler); }

@@ -6,9 +6,7 @@
 
   var QUOTE_PLACES = { USD: 2, EUR: 2, GBP: 2, USDT: 6, BTC: 8, ETH: 8 };
 
-  function fmt(value, places) {
-    return value.toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
-  }
+  var fmt = window.tradeapp.money;
 
   function signed(value, places) {
     return (value > 0 ? "+" : "") + fmt(value, places);

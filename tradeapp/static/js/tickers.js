@@ -11,7 +11,8 @@
       var px = chip.querySelector("[data-price]");
       var prev = parseFloat(px.textContent.replace(/,/g, ""));
       var last = parseFloat(t.last);
-      px.textContent = t.last;
+      if (isNaN(last)) { return; }
+      px.textContent = window.tradeapp.money(last, parseInt(chip.getAttribute("data-price-precision"), 10) || 2);
       chip.classList.remove("flash-up", "flash-down");
       void chip.offsetWidth;
       if (!isNaN(prev)) { chip.classList.add(last >= prev ? "flash-up" : "flash-down"); }

@@ -10,9 +10,7 @@
   var page, symbol, pricePlaces, qtyPlaces, staleAfterMs;
   var lastTickAt = 0, lastBookAt = 0, serverStale = false, clientStale = false;
 
-  function fmt(value, places) {
-    return value.toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
-  }
+  var fmt = window.tradeapp.money;
 
   function num(text) {
     return parseFloat(String(text).replace(/,/g, ""));
@@ -116,7 +114,9 @@
       grid: { vertLines: { color: "#f1f5f9" }, horzLines: { color: "#f1f5f9" } },
       rightPriceScale: { borderColor: "#e2e8f0" },
       timeScale: { borderColor: "#e2e8f0", timeVisible: true, secondsVisible: false },
-      crosshair: { mode: 0 }
+      crosshair: { mode: 0 },
+      // Prices on the axis read like everywhere else on the page (thousands separators).
+      localization: { priceFormatter: function (price) { return fmt(price, pricePlaces); } }
     });
     var step = Math.pow(10, -pricePlaces);
     candleSeries = chart.addSeries(LWC.CandlestickSeries, {
@@ -363,6 +363,11 @@
       if (badge) { badge.textContent = box.getAttribute("data-count"); }
     });
   }
+
+  // A cancel answers with "orderCancelled": the form's "order placed" notice is about an order that is gone.
+  document.addEventListener("orderCancelled", function () {
+    document.querySelectorAll("[data-order-notice]").forEach(function (notice) { notice.remove(); });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     page = document.getElementById("trade");
