@@ -14,6 +14,7 @@ def create_app(config: Config | None = None) -> Flask:
     config.check()
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_object(config)
+    app.json = _json_provider(app)
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     config.INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=config.LOG_LEVEL, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -24,6 +25,13 @@ def create_app(config: Config | None = None) -> Flask:
     register_commands(app)
     register_socket_events(app)
     return app
+
+
+def _json_provider(app: Flask):
+    """JSON numbers decode as Decimals (money is never a float), NaN and absurd nesting are refused."""
+    from tradeapp.blueprints.api import ApiJSONProvider
+
+    return ApiJSONProvider(app)
 
 
 def register_extensions(app: Flask) -> None:

@@ -1,23 +1,30 @@
-"""JSON API support: the error shape, pagination, token auth, the API blueprint class, schema and docs.
+"""JSON API support: the error shape, body parsing, pagination, token auth, the API blueprint class, docs.
 
-Every API blueprint is an :class:`ApiBlueprint`: request bodies must be JSON, validation errors
-are 400 with ``fields``, and the OpenAPI document describes errors as ``{"error", "code", "fields"}``.
+Every API blueprint is an :class:`ApiBlueprint`: request bodies are JSON, form-encoded or
+multipart (as the seed's DRF parsers take them), unknown and read-only fields are ignored,
+validation errors are 400 with ``fields``, and the OpenAPI document describes errors as
+``{"error", "code", "fields"}``.
 """
 
+import contextlib
 import functools
 import http
 import json
 from collections.abc import Callable
 from copy import deepcopy
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import marshmallow as ma
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import deepupdate
 from jwt.exceptions import PyJWTError
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from tradeapp.errors import DomainError
@@ -115,15 +122,20 @@ def _flatten(errors, out: dict, prefix: str = "") -> None:
 
 
 def multipart_body(view: Callable) -> Callable:
-    """Mark an API view that takes ``multipart/form-data`` (uploads) instead of JSON."""
+    """Mark an API view that takes ``multipart/form-data`` (uploads) only."""
     view.accepts_multipart = True
     return view
 
 
-def require_json_body():
-    """A request body must be JSON (415 otherwise); bodiless POSTs are left to the schema.
+#: the body types the API reads, as the seed's DRF parsers (JSONParser, FormParser, MultiPartParser)
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BODY_MIMETYPES = ("application/json", *FORM_MIMETYPES)
 
-    Views marked with :func:`multipart_body` take ``multipart/form-data`` instead.
+
+def require_known_body():
+    """A request body must be JSON, form-encoded or multipart (415 otherwise); bodiless POSTs pass.
+
+    Views marked with :func:`multipart_body` take ``multipart/form-data`` only.
     """
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "accepts_multipart", False):
@@ -131,8 +143,76 @@ def require_json_body():
             return error_response(415, "Send the request body as multipart/form-data.")
         return None
     has_body = request.method in ("POST", "PUT", "PATCH") and (request.content_length or request.get_data(cache=True))
-    if has_body and not request.is_json:
-        return error_response(415, "Send the request body as JSON (Content-Type: application/json).")
+    if has_body and not (request.is_json or request.mimetype in FORM_MIMETYPES):
+        return error_response(
+            415, "Send the request body as JSON, application/x-www-form-urlencoded or multipart/form-data."
+        )
+    return None
+
+
+# -- reading bodies ----------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str):
+    raise json.JSONDecodeError(f"{name} is not a number", name, 0)
+
+
+class ApiJSONProvider(DefaultJSONProvider):
+    """JSON with exact numbers: ``100.10`` decodes as ``Decimal("100.10")``, integers stay ints.
+
+    ``NaN`` and ``Infinity`` are not JSON and are refused, and so is nesting deeper than the
+    parser can follow: both as a ``JSONDecodeError``, which every caller answers with a 400.
+    """
+
+    def loads(self, s, **kwargs):
+        kwargs.setdefault("parse_float", Decimal)
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        try:
+            return json.loads(s, **kwargs)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "[", 0) from None
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser with one more location, ``body``: the JSON body, else the form (urlencoded or multipart).
+
+    JSON numbers arrive as Decimals (see :class:`ApiJSONProvider`). Form values are strings;
+    an object field (``payment_details``, ``destination_details``) takes a JSON-encoded string
+    there, as DRF's JSONField does. Unknown and read-only (``dump_only``) fields are dropped.
+    """
+
+    __location_map__ = {**FlaskParser.__location_map__, "body": "load_body"}
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "json": ma.EXCLUDE, "body": ma.EXCLUDE}
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return webargs_core.missing
+        return current_app.json.loads(req.get_data(cache=True))
+
+    def load_body(self, req, schema: ma.Schema):
+        if is_json_request(req):
+            return self.load_json(req, schema)
+        if req.mimetype not in FORM_MIMETYPES:
+            return webargs_core.missing
+        data = {}
+        for name in req.form:
+            field = _field_by_key(schema, name)
+            if isinstance(field, ma.fields.List):
+                data[name] = req.form.getlist(name)
+                continue
+            value = req.form.get(name)
+            if isinstance(field, ma.fields.Dict | ma.fields.Nested) and value:
+                with contextlib.suppress(ValueError):  # else the field says it wants an object
+                    value = current_app.json.loads(value)
+            data[name] = value
+        return data
+
+
+def _field_by_key(schema: ma.Schema, key: str):
+    for name, field in schema.fields.items():
+        if (field.data_key or name) == key:
+            return field
     return None
 
 
@@ -255,15 +335,34 @@ def api_user():
 
 
 class ApiBlueprint(SmorestBlueprint):
-    """A flask-smorest blueprint speaking our dialect: JSON bodies, 400 validation errors, our error shape."""
+    """A flask-smorest blueprint speaking our dialect: JSON or form bodies, 400 validation errors, our error shape."""
+
+    ARGUMENTS_PARSER = BodyParser()
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **SmorestBlueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "body": "application/json",
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.before_request(require_json_body)
+        self.before_request(require_known_body)
 
-    def arguments(self, schema, *, location="json", **kwargs):
+    def arguments(self, schema, *, location="body", **kwargs):
         kwargs.setdefault("error_status_code", 400)
         return super().arguments(schema, location=location, **kwargs)
+
+    def _prepare_arguments_doc(self, doc, doc_info, *, api, spec, **kwargs):
+        """A ``body`` argument is documented under each content type it is read from."""
+        body_params = [
+            p for p in (doc_info.get("arguments") or {}).get("parameters", []) if getattr(p, "get", None)
+        ]
+        from_body = any(p.get("in") == "body" for p in body_params)
+        doc = super()._prepare_arguments_doc(doc, doc_info, api=api, spec=spec, **kwargs)
+        content = (doc.get("requestBody") or {}).get("content") or {}
+        if from_body and "application/json" in content:
+            for mimetype in FORM_MIMETYPES:
+                content.setdefault(mimetype, dict(content["application/json"]))
+        return doc
 
     def alt_response(self, status_code, response=None, *, schema=None, **kwargs):
         if response is None and schema is None and int(status_code) >= 400:

@@ -4,12 +4,7 @@ Every handler loads through a service that scopes by the token's user: another c
 order, trade or position is a 404, exactly like one that does not exist.
 """
 
-import json
-from decimal import Decimal
-
 from sqlalchemy.orm import selectinload
-from webargs import core
-from webargs.flaskparser import FlaskParser, is_json_request
 
 from tradeapp.blueprints.api import ApiBlueprint, api_user, page_schema, paginate, token_required
 from tradeapp.blueprints.api.idempotency import idempotent
@@ -28,30 +23,7 @@ from tradeapp.errors import NotFound, ValidationFailed
 from tradeapp.models import Order, Position, Trade
 from tradeapp.services.trading import orders, pairs, positions, prices
 
-
-class DecimalJsonParser(FlaskParser):
-    """Reads JSON numbers as Decimals exactly as written (``0.1`` → ``Decimal("0.1")``), never floats."""
-
-    def _raw_load_json(self, req):
-        if not is_json_request(req):
-            return core.missing
-        body = req.get_data(cache=True)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(
-                f"Bytes decoding error : {exc.reason}", doc=str(exc.object), pos=exc.start
-            ) from exc
-        return json.loads(text, parse_float=Decimal)
-
-
-class TradingApiBlueprint(ApiBlueprint):
-    """An API blueprint whose JSON bodies keep decimals exact (prices and quantities)."""
-
-    ARGUMENTS_PARSER = DecimalJsonParser()
-
-
-blp = TradingApiBlueprint(
+blp = ApiBlueprint(
     "orders_api",
     __name__,
     url_prefix="/api/v1",

@@ -25,10 +25,11 @@ Lock order everywhere: the order row, then wallets by id, then platform accounts
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from sqlalchemy import select
 
+from tradeapp.amounts import AmountError, parse_decimal
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
@@ -93,21 +94,13 @@ class OrderRequest:
 
 
 def _number(value, name: str, errors: dict) -> Decimal | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        errors.setdefault(name, []).append("Enter a number.")
+    """A positive quantity or price in the one amount grammar (:mod:`tradeapp.amounts`); blank is None."""
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
         return None
     try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except (InvalidOperation, ValueError):
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if not number.is_finite():
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if number <= 0:
-        errors.setdefault(name, []).append("Must be greater than zero.")
+        number = parse_decimal(value)
+    except AmountError as exc:
+        errors.setdefault(name, []).append(str(exc))
         return None
     if abs(number.adjusted()) > 20:
         errors.setdefault(name, []).append("This number is out of range.")
