@@ -157,7 +157,7 @@ def test_patch_sets_and_clears_stop_loss_and_take_profit(db, bought, auth_api_cl
         ({"stop_loss": "abc"}, "stop_loss"),
         ({"take_profit": True}, "take_profit"),
         ({}, "non_field_errors"),
-        ({"quantity": "1"}, "quantity"),  # not editable
+        ({"quantity": "1"}, "non_field_errors"),  # not editable: ignored, so nothing to change
     ],
 )
 def test_bad_protection_is_400_and_changes_nothing(db, bought, auth_api_client, body, field):

@@ -209,6 +209,17 @@ class BodyParser(FlaskParser):
         return data
 
 
+class IdField(ma.fields.Integer):
+    """An object's id: a JSON integer or a string of ASCII digits (``1`` or ``"1"``, as DRF's PrimaryKeyRelatedField)."""
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
+        ):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 def _field_by_key(schema: ma.Schema, key: str):
     for name, field in schema.fields.items():
         if (field.data_key or name) == key:
@@ -353,9 +364,7 @@ class ApiBlueprint(SmorestBlueprint):
 
     def _prepare_arguments_doc(self, doc, doc_info, *, api, spec, **kwargs):
         """A ``body`` argument is documented under each content type it is read from."""
-        body_params = [
-            p for p in (doc_info.get("arguments") or {}).get("parameters", []) if getattr(p, "get", None)
-        ]
+        body_params = [p for p in (doc_info.get("arguments") or {}).get("parameters", []) if getattr(p, "get", None)]
         from_body = any(p.get("in") == "body" for p in body_params)
         doc = super()._prepare_arguments_doc(doc, doc_info, api=api, spec=spec, **kwargs)
         content = (doc.get("requestBody") or {}).get("content") or {}

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from tradeapp.blueprints.api import PageArgsSchema
+from tradeapp.blueprints.api import IdField, PageArgsSchema
 from tradeapp.currencies import CurrencyError
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models.trading import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
@@ -165,8 +165,9 @@ class DecimalInput(fields.Field):
 class OrderCreateSchema(ma.Schema):
     """``POST /orders/``: the pair by ``trading_pair`` (id) or ``symbol``, then what to do."""
 
-    trading_pair = fields.Integer(
-        strict=True, metadata={"description": "The pair's id (or send `symbol`).", "example": 1}
+    trading_pair = IdField(
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "The pair's id, a number or a numeric string (or send `symbol`).", "example": 1},
     )
     symbol = fields.String(
         validate=validate.Length(min=1, max=21),
