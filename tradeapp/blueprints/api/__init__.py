@@ -424,3 +424,36 @@ def schema():
 def docs():
     """Interactive documentation (self-hosted Swagger UI)."""
     return render_template("api/docs.html", title=current_app.config["API_TITLE"])
+
+
+#: ReDoc injects its styles at run time and parses the document in a blob worker
+REDOC_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'self'"
+)
+
+
+@bp.get("/api/redoc/")
+def redoc():
+    """Reference documentation (self-hosted ReDoc), beside Swagger UI as in the seed."""
+    response = make_response(render_template("api/redoc.html", title=current_app.config["API_TITLE"]))
+    response.headers["Content-Security-Policy"] = REDOC_CSP
+    return response
+
+
+API_ROOT = "/api/v1/"
+
+
+@bp.get(API_ROOT)
+def api_root():
+    """The API root, as the seed's DefaultRouter serves it: each collection's name and absolute URL."""
+    collections: dict[str, str] = {}
+    for rule in current_app.url_map.iter_rules():
+        path = rule.rule
+        if not path.startswith(API_ROOT) or "GET" not in (rule.methods or ()) or "<" in path:
+            continue
+        name = path[len(API_ROOT) :].strip("/")
+        if name and "/" not in name:
+            collections[name] = request.host_url.rstrip("/") + path
+    return jsonify(dict(sorted(collections.items())))

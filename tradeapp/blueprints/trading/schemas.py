@@ -19,6 +19,8 @@ from tradeapp.services.trading import pairs
 from tradeapp.services.wallets import fmt
 
 DECIMAL = {"type": "string", "description": "Decimal as a string."}
+#: a path id: what the routes' ``int`` converter takes
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 PERCENT = {"type": "string", "example": "0.1", "description": "Percent of the notional, as a string."}
 PRICE = {"type": "string", "example": "95000.00", "description": "Decimal string, the pair's price precision."}
 QUANTITY = {"type": "string", "example": "0.010000", "description": "Decimal string, the pair's quantity precision."}
@@ -70,12 +72,24 @@ class TradingPairSchema(ma.Schema):
     symbol = fields.String(dump_only=True, metadata={"example": "BTC/USD"})
     base_currency = fields.String(dump_only=True, metadata={"example": "BTC"})
     quote_currency = fields.String(dump_only=True, metadata={"example": "USD"})
-    pair_type = fields.String(dump_only=True, metadata={"enum": list(pairs.PAIR_TYPES)})
+    market_type = fields.String(
+        attribute="pair_type",
+        dump_only=True,
+        metadata={"enum": list(pairs.PAIR_TYPES), "description": "The seed's name."},
+    )
+    pair_type = fields.String(
+        dump_only=True, metadata={"enum": list(pairs.PAIR_TYPES), "description": "Same as `market_type`."}
+    )
     is_active = fields.Boolean(dump_only=True)
     min_order_size = fields.Function(lambda p: quantity_str(p, p.min_order_size), dump_only=True, metadata=DECIMAL)
     max_order_size = fields.Function(lambda p: quantity_str(p, p.max_order_size), dump_only=True, metadata=DECIMAL)
     price_precision = fields.Integer(dump_only=True, metadata={"description": "Decimal places of prices."})
     quantity_precision = fields.Integer(dump_only=True, metadata={"description": "Decimal places of quantities."})
+    trading_fee_percentage = fields.Function(
+        lambda p: pairs.dec_str(p.taker_fee),
+        dump_only=True,
+        metadata={**PERCENT, "description": "The fee a market order pays: percent of the notional (the taker fee)."},
+    )
     maker_fee = fields.Function(lambda p: pairs.dec_str(p.maker_fee), dump_only=True, metadata=PERCENT)
     taker_fee = fields.Function(lambda p: pairs.dec_str(p.taker_fee), dump_only=True, metadata=PERCENT)
 
@@ -277,7 +291,20 @@ class OrderSchema(ma.Schema):
     fee = fields.Function(
         lambda o: money_str(o.pair, o.fee), dump_only=True, metadata={**MONEY, "description": "Fees so far (quote)."}
     )
-    source = fields.String(dump_only=True, metadata={"enum": list(ORDER_SOURCES)})
+    source = fields.String(
+        dump_only=True,
+        metadata={
+            "enum": list(ORDER_SOURCES),
+            "description": "The seed's `manual`, `bot`, `copy_trade`, `signal`, plus `loan` (placed by the loans "
+            "domain). Closing a position places a `manual` order with `position` set.",
+        },
+    )
+    position = fields.Integer(
+        attribute="position_id",
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The position this order closes (null for other orders)."},
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
     executed_at = fields.DateTime(dump_only=True, allow_none=True, metadata={"description": "When it was filled."})
@@ -369,3 +396,10 @@ class PositionSchema(ma.Schema):
     take_profit = fields.Function(lambda p: price_str(p.pair, p.take_profit), dump_only=True, metadata=_nullable(PRICE))
     opened_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
+
+
+class PositionClosedSchema(ma.Schema):
+    """``POST /positions/{id}/close/``: the seed's ``{"message", "order"}``."""
+
+    message = fields.String(dump_only=True, metadata={"example": "Position closed"})
+    order = fields.Nested(OrderSchema, dump_only=True)

@@ -258,7 +258,9 @@ def place_order(user: User, data: dict, *, source: str = "manual", source_id: in
     return _place(user.id, req, source=source, source_id=source_id)
 
 
-def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+def _place(
+    user_id: int, req: OrderRequest, *, source: str, source_id: int | None = None, position_id: int | None = None
+) -> Order:
     pair = req.pair
     quote = prices.live_quote(pair)
     _check_trigger_side(req, quote)
@@ -284,6 +286,7 @@ def _place(user_id: int, req: OrderRequest, *, source: str, source_id: int | Non
             status="open",
             source=source,
             source_id=source_id,
+            position_id=position_id,
         )
         order.pair = pair
         db.session.add(order)

@@ -224,7 +224,7 @@ def _close(user_id: int, position: Position, source_reason: str) -> Order:
         )
     request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
     db.session.rollback()
-    order = _place(user_id, request, source="position", source_id=position.id)
+    order = _place(user_id, request, source="manual", position_id=position.id)
     log.info("position %s closed by order %s (%s)", position.id, order.id, source_reason)
     return order
 
