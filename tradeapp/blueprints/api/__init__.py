@@ -27,6 +27,7 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
+from tradeapp.amounts import AmountError, amount_text, decimals_pattern
 from tradeapp.errors import DomainError
 from tradeapp.permissions import has_permission
 
@@ -207,6 +208,58 @@ class BodyParser(FlaskParser):
                     value = current_app.json.loads(value)
             data[name] = value
         return data
+
+
+class AmountField(ma.fields.Field):
+    """An amount, quantity or price: a string in the one grammar (:mod:`tradeapp.amounts`) or a JSON number.
+
+    Loads as a Decimal, exactly as written; the service then checks it against the currency's or
+    pair's decimals and limits. The OpenAPI description states the grammar (``pattern``) and the
+    bounds, so schema-driven clients see the real contract. With ``allow_blank``, ``""`` loads as
+    None (clears a value).
+    """
+
+    default_error_messages = {"blank": "This field may not be blank."}
+
+    def __init__(self, *, decimals: int = 8, maximum=1_000_000_000, allow_blank: bool = False, **kwargs):
+        self.allow_blank = allow_blank
+        metadata = kwargs.pop("metadata", {})
+        description = metadata.pop("description", "")
+        string = {"type": "string", "pattern": decimals_pattern(decimals), "maxLength": 40}
+        if allow_blank:
+            string["pattern"] = string["pattern"].replace("^(?:", "^(?:|", 1)
+        number = {"type": "number", "exclusiveMinimum": 0, "maximum": maximum}
+        grammar = (
+            f"Digits with at most one dot and at most {decimals} decimals (fewer where the currency or pair "
+            "allows fewer), as a string or a JSON number; no sign, exponent, spaces or other digits."
+        )
+        super().__init__(
+            metadata={
+                "oneOf": [string, number],
+                "description": f"{description} {grammar}".strip(),
+                **metadata,
+            },
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Decimal | None:
+        if self.allow_blank and isinstance(value, str) and not value.strip(" "):
+            return None
+        if isinstance(value, str) and not value.strip(" "):
+            raise self.make_error("blank")
+        try:
+            return Decimal(amount_text(value))
+        except AmountError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+#: a path id as the routes' ``int`` converter takes it
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
+
+def id_parameter(name: str, description: str) -> dict:
+    """The OpenAPI description of an ``<int:name>`` path parameter."""
+    return {"in": "path", "name": name, "required": True, "description": description, "schema": ID_SCHEMA}
 
 
 class IdField(ma.fields.Integer):

@@ -6,12 +6,15 @@ as strings or JSON numbers, read exactly as written (see :class:`DecimalInput`);
 check the rules (sizes, precision, balances).
 """
 
-from decimal import Decimal, InvalidOperation
-
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from tradeapp.blueprints.api import IdField, PageArgsSchema
+from tradeapp.blueprints.api import (  # noqa: F401 - ID_SCHEMA re-exported
+    ID_SCHEMA,
+    AmountField,
+    IdField,
+    PageArgsSchema,
+)
 from tradeapp.currencies import CurrencyError
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models.trading import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
@@ -19,8 +22,7 @@ from tradeapp.services.trading import pairs
 from tradeapp.services.wallets import fmt
 
 DECIMAL = {"type": "string", "description": "Decimal as a string."}
-#: a path id: what the routes' ``int`` converter takes
-ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
 PERCENT = {"type": "string", "example": "0.1", "description": "Percent of the notional, as a string."}
 PRICE = {"type": "string", "example": "95000.00", "description": "Decimal string, the pair's price precision."}
 QUANTITY = {"type": "string", "example": "0.010000", "description": "Decimal string, the pair's quantity precision."}
@@ -135,45 +137,9 @@ class CandlesSchema(ma.Schema):
 # -- input ---------------------------------------------------------------------------------------------
 
 
-class DecimalInput(fields.Field):
-    """A decimal sent as a string (``"0.5"``) or a JSON number (``0.5``), loaded as a Decimal.
-
-    The orders blueprint parses JSON numbers straight into Decimals, so ``0.1`` arrives as
-    ``Decimal("0.1")``, never as the float nearest to it. Booleans, lists, ``NaN`` and
-    ``Infinity`` are refused. With ``allow_blank`` an empty string loads as None (clears).
-    """
-
-    default_error_messages = {
-        "invalid": 'Enter a number, as a string ("0.5") or a JSON number.',
-        "blank": "This field may not be blank.",
-    }
-
-    def __init__(self, *, allow_blank: bool = False, **kwargs):
-        self.allow_blank = allow_blank
-        metadata = {
-            "oneOf": [{"type": "string"}, {"type": "number"}],
-            **kwargs.pop("metadata", {}),
-        }
-        super().__init__(metadata=metadata, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs) -> Decimal | None:
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-            raise self.make_error("invalid")
-        if isinstance(value, float):  # not from our parser; the shortest text that round-trips
-            value = repr(value)
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                if self.allow_blank:
-                    return None
-                raise self.make_error("blank")
-        try:
-            result = Decimal(value)
-        except (InvalidOperation, ValueError):
-            raise self.make_error("invalid") from None
-        if not result.is_finite():
-            raise self.make_error("invalid")
-        return result
+def DecimalInput(**kwargs) -> AmountField:  # noqa: N802 - reads as the field class it was
+    """A quantity or price: see :class:`AmountField` (up to 18 decimals here: pairs set their own)."""
+    return AmountField(decimals=18, **kwargs)
 
 
 class OrderCreateSchema(ma.Schema):
