@@ -228,7 +228,7 @@ class AmountField(ma.fields.Field):
         string = {"type": "string", "pattern": decimals_pattern(decimals), "maxLength": 40}
         if allow_blank:
             string["pattern"] = string["pattern"].replace("^(?:", "^(?:|", 1)
-        number = {"type": "number", "exclusiveMinimum": 0, "maximum": maximum}
+        number = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": maximum}
         grammar = (
             f"Digits with at most one dot and at most {decimals} decimals (fewer where the currency or pair "
             "allows fewer), as a string or a JSON number; no sign, exponent, spaces or other digits."

@@ -60,7 +60,7 @@ class KYCDocumentSchema(ma.Schema):
     """A submission as its owner sees it: the number masked, files as authorised URLs."""
 
     id = ma.fields.Integer()
-    document_type = ma.fields.String()
+    document_type = ma.fields.String(metadata={"enum": list(KYC_DOCUMENT_TYPES)})
     document_number = ma.fields.Function(kyc.masked_number, metadata={"example": "•••• 4821"})
     document_front = ma.fields.Function(lambda d: _file_url(d, "front"), metadata={"format": "uri"})
     document_back = ma.fields.Function(lambda d: _file_url(d, "back"), allow_none=True, metadata={"format": "uri"})
