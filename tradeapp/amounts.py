@@ -20,6 +20,15 @@ NOT_A_NUMBER = "Enter a valid number. Use digits and at most one dot, e.g. 100.5
 NOT_POSITIVE = "Must be greater than zero."
 
 
+class ExponentDecimal(Decimal):
+    """A JSON number written with an exponent (``1e1``, ``1.5E-2``): a Decimal, but not an amount."""
+
+
+def json_number(text: str) -> Decimal:
+    """``parse_float`` for JSON bodies: the number exactly as written, remembering an exponent."""
+    return ExponentDecimal(text) if "e" in text or "E" in text else Decimal(text)
+
+
 class AmountError(ValueError):
     """The value is not an amount in the grammar, or has more decimals than allowed."""
 
@@ -42,8 +51,8 @@ def amount_text(value) -> str:
     if isinstance(value, int):
         text = str(value)
     elif isinstance(value, Decimal):
-        # A JSON number like 1e1 keeps its exponent; one like 0.00000001 is plain digits.
-        if not value.is_finite() or value.as_tuple().exponent > 0:
+        # A JSON number written 1e1 is refused like the string "1e1"; 0.00000001 is plain digits.
+        if isinstance(value, ExponentDecimal) or not value.is_finite() or value.as_tuple().exponent > 0:
             raise AmountError(NOT_A_NUMBER)
         text = format(value, "f")
     elif isinstance(value, str):

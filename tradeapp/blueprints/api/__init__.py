@@ -27,7 +27,7 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
-from tradeapp.amounts import AmountError, amount_text, decimals_pattern
+from tradeapp.amounts import AmountError, amount_text, decimals_pattern, json_number
 from tradeapp.errors import DomainError
 from tradeapp.permissions import has_permission
 
@@ -161,12 +161,14 @@ def _refuse_constant(name: str):
 class ApiJSONProvider(DefaultJSONProvider):
     """JSON with exact numbers: ``100.10`` decodes as ``Decimal("100.10")``, integers stay ints.
 
+    (``1e1`` decodes as an :class:`~tradeapp.amounts.ExponentDecimal`, which amounts refuse.)
+
     ``NaN`` and ``Infinity`` are not JSON and are refused, and so is nesting deeper than the
     parser can follow: both as a ``JSONDecodeError``, which every caller answers with a 400.
     """
 
     def loads(self, s, **kwargs):
-        kwargs.setdefault("parse_float", Decimal)
+        kwargs.setdefault("parse_float", json_number)
         kwargs.setdefault("parse_constant", _refuse_constant)
         try:
             return json.loads(s, **kwargs)

@@ -66,7 +66,11 @@ class TransferSchema(ma.Schema):
         load_default=None, allow_none=True, validate=validate.Length(max=254), metadata={"example": "bob@example.com"}
     )
     to_username = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=150))
-    currency = fields.String(required=True, validate=validate.Length(max=10), metadata={"enum": list(CURRENCIES)})
+    currency = fields.String(
+        required=True,
+        validate=validate.Length(max=10),
+        metadata={"enum": list(CURRENCIES), "description": "Case-insensitive: `usd` is read as `USD`."},
+    )
     amount = AmountField(required=True, metadata={"example": "25.00"})
     note = fields.String(load_default="", allow_none=True, validate=validate.Length(max=500))
 

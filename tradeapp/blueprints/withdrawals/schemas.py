@@ -50,7 +50,11 @@ def _required(w) -> int:
 class WithdrawalRequestSchema(ma.Schema):
     """``POST /withdrawals/``."""
 
-    currency = fields.String(required=True, validate=validate.Length(max=10), metadata={"enum": list(CURRENCIES)})
+    currency = fields.String(
+        required=True,
+        validate=validate.Length(max=10),
+        metadata={"enum": list(CURRENCIES), "description": "Case-insensitive: `usd` is read as `USD`."},
+    )
     amount = AmountField(required=True, metadata={"example": "100.00"})
     destination_type = fields.String(required=True, metadata={"enum": list(DESTINATION_TYPES)})
     destination_details = fields.Dict(

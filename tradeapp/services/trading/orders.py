@@ -113,10 +113,10 @@ def resolve_pair(data: dict) -> TradingPair:
     from tradeapp.services.trading.pairs import from_url_symbol
 
     if data.get("trading_pair") not in (None, ""):
-        try:
-            pair = db.session.get(TradingPair, int(data["trading_pair"]))
-        except (TypeError, ValueError):
-            pair = None
+        raw = data["trading_pair"]
+        text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
+        # ASCII digits only: int() would also read "١" or "1_0"
+        pair = db.session.get(TradingPair, int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
         if pair is None or not pair.is_active:
             raise ValidationFailed("Invalid input.", {"trading_pair": ["No active trading pair with this id."]})
         return pair
