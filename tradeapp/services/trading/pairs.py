@@ -115,11 +115,13 @@ def snapshot(pair: TradingPair) -> dict:
 
 
 def _decimal(value, name: str, errors: dict) -> Decimal | None:
-    """A non-negative decimal in the one amount grammar (:mod:`tradeapp.amounts`)."""
+    """A decimal in the one amount grammar (:mod:`tradeapp.amounts`), or its negative (the range checks refuse it)."""
     if value is None or (isinstance(value, str) and not value.strip(" ")):
         errors.setdefault(name, []).append("This field is required.")
         return None
     try:
+        if isinstance(value, str) and value.strip(" ").startswith("-"):
+            return -parse_decimal(value.strip(" ")[1:], allow_zero=True)
         return parse_decimal(value, allow_zero=True)
     except AmountError as exc:
         errors.setdefault(name, []).append(str(exc))
