@@ -17,6 +17,7 @@ def create_app(config: Config | None = None) -> Flask:
     config.check()
     app = Flask(__name__, instance_path=str(config.INSTANCE_DIR))
     app.config.from_object(config)
+    app.json = _json_provider(app)
     proxies = config.TRUSTED_PROXY_COUNT
     if proxies > 0:
         # Only the headers the named number of proxies in front of us appended are believed.
@@ -32,6 +33,13 @@ def create_app(config: Config | None = None) -> Flask:
     register_jobs(app)
     register_socket_events(app)
     return app
+
+
+def _json_provider(app: Flask):
+    """JSON numbers decode as Decimals (money is never a float), NaN and absurd nesting are refused."""
+    from tradeapp.blueprints.api import ApiJSONProvider
+
+    return ApiJSONProvider(app)
 
 
 def register_extensions(app: Flask) -> None:

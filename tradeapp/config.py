@@ -10,6 +10,8 @@ from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from tradeapp import api_dialect
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "dev-only-insecure-secret-key"
 #: providers that move no real money / check no real identity; refused in production by default
@@ -183,7 +185,7 @@ class Config:
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
             },
-            "info": {"description": "JSON API for the tradeapp mobile apps."},
+            "info": {"description": api_dialect.description()},
         }
 
         # Payments (deposits). Card payments go through Stripe when a secret key is set, else the

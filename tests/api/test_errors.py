@@ -26,9 +26,21 @@ def test_wrong_method_is_json_405_with_allow(api_client, db, method, url, allowe
     assert allowed <= {m.strip() for m in r.headers["Allow"].split(",")}
 
 
-def test_form_body_is_refused_with_415(api_client, db):
+def test_form_body_is_read_like_json(api_client, db):
+    """The seed's DRF parsers take form bodies too: a form login is checked like a JSON one."""
     r = api_client.client.post(LOGIN, data={"email": "a@example.com", "password": "x"})
-    assert_error(r, 415, "unsupported_media_type")
+    assert_error(r, 401, "authentication_failed")
+
+
+def test_json_nested_too_deep_is_a_parse_error(api_client, db):
+    r = api_client.client.post(LOGIN, data="[" * 50_000 + "]" * 50_000, content_type="application/json")
+    assert_error(r, 400, "parse_error")
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_json_constants_that_are_not_numbers_are_parse_errors(api_client, db, literal):
+    r = api_client.client.post(LOGIN, data=f'{{"email": {literal}}}', content_type="application/json")
+    assert_error(r, 400, "parse_error")
 
 
 def test_text_body_is_refused_with_415(api_client, db):

@@ -123,7 +123,7 @@ def test_transfer_by_username_with_integer_amount(db, user, bob, auth_api_client
         ({"to_username": "bob", "currency": "USD", "amount": "1.001"}, ["amount"]),
         ({"to_username": "bob", "currency": "USD", "amount": "ten"}, ["amount"]),
         ({"to_username": "bob", "currency": "USD", "amount": "99999999999999999999"}, ["amount"]),
-        ({"to_username": "bob", "currency": "USD", "amount": 10.5}, ["amount"]),
+        ({"to_username": "bob", "currency": "USD", "amount": 10.555}, ["amount"]),  # a JSON number, 3 places
         ({"to_username": "bob", "currency": "USD", "amount": None}, ["amount"]),
         ({"to_username": "bob", "currency": "USD"}, ["amount"]),
         ({"to_username": "bob", "currency": "XYZ", "amount": "1"}, ["currency"]),
@@ -152,7 +152,7 @@ def test_transfer_beyond_available_is_400_insufficient_funds(db, user, bob, auth
     assert rows(db) == before
 
 
-def test_transfer_body_must_be_json(db, user, auth_api_client):
+def test_transfer_body_is_json_or_form(db, user, auth_api_client):
     r = auth_api_client.client.post(
         "/api/v1/transfers/",
         data="to_username=bob",
@@ -160,6 +160,12 @@ def test_transfer_body_must_be_json(db, user, auth_api_client):
             "Authorization": f"Bearer {auth_api_client.token}",
             "Content-Type": "application/x-www-form-urlencoded",
         },
+    )
+    assert_error(r, 400, "validation_error", ["currency", "amount"])  # read, then found incomplete
+    r = auth_api_client.client.post(
+        "/api/v1/transfers/",
+        data="to_username=bob",
+        headers={"Authorization": f"Bearer {auth_api_client.token}", "Content-Type": "text/plain"},
     )
     assert_error(r, 415)
     r = auth_api_client.client.post(

@@ -15,7 +15,9 @@ PAIR_FIELDS = {
     "symbol",
     "base_currency",
     "quote_currency",
+    "market_type",
     "pair_type",
+    "trading_fee_percentage",
     "is_active",
     "min_order_size",
     "max_order_size",
@@ -47,6 +49,7 @@ def test_trading_pairs_lists_active_pairs_with_decimal_strings(api_client, seede
     assert btc["base_currency"] == "BTC" and btc["quote_currency"] == "USD" and btc["pair_type"] == "crypto"
     assert btc["min_order_size"] == "0.000100" and btc["max_order_size"] == "100.000000"
     assert btc["maker_fee"] == "0.1" and btc["taker_fee"] == "0.2"
+    assert btc["market_type"] == "crypto" and btc["trading_fee_percentage"] == "0.2"  # the seed's names
     assert btc["price_precision"] == 2 and btc["quantity_precision"] == 6 and btc["is_active"] is True
 
 

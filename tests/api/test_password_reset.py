@@ -33,7 +33,7 @@ def test_reset_request_for_a_disabled_account_sends_nothing(api_client, db, crea
     assert outbox_messages() == []
 
 
-@pytest.mark.parametrize("body", [{}, {"email": "not-an-email"}, {"email": None}, {"email": "a@b.co", "x": 1}])
+@pytest.mark.parametrize("body", [{}, {"email": "not-an-email"}, {"email": None}])
 def test_reset_request_bad_input(api_client, db, body):
     assert_error(api_client.post(RESET, json=body), 400, "validation_error")
     assert outbox_messages() == []

@@ -157,7 +157,7 @@ def test_patch_sets_and_clears_stop_loss_and_take_profit(db, bought, auth_api_cl
         ({"stop_loss": "abc"}, "stop_loss"),
         ({"take_profit": True}, "take_profit"),
         ({}, "non_field_errors"),
-        ({"quantity": "1"}, "quantity"),  # not editable
+        ({"quantity": "1"}, "non_field_errors"),  # not editable: ignored, so nothing to change
     ],
 )
 def test_bad_protection_is_400_and_changes_nothing(db, bought, auth_api_client, body, field):
@@ -173,13 +173,15 @@ def test_bad_protection_is_400_and_changes_nothing(db, bought, auth_api_client, 
 
 def test_close_sells_everything_at_market_and_realises_the_pnl(db, alice, bought, auth_api_client):
     r = auth_api_client.post(f"{URL}{bought['id']}/close/")
-    assert r.status_code == 201, r.get_json()
-    order = r.get_json()
-    assert (order["side"], order["order_type"], order["source"], order["status"]) == (
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["message"] == "Position closed"
+    order = r.get_json()["order"]
+    assert (order["side"], order["order_type"], order["source"], order["status"], order["position"]) == (
         "sell",
         "market",
-        "position",
+        "manual",
         "filled",
+        bought["id"],
     )
     assert order["quantity"] == "0.010000" and order["average_price"] == "50000.00" and order["fee"] == "1.00"
 
@@ -200,7 +202,7 @@ def test_close_sells_everything_at_market_and_realises_the_pnl(db, alice, bought
     assert ledger.check().ok
 
     # Nothing left to close.
-    assert_error(auth_api_client.post(f"{URL}{bought['id']}/close/"), 409, "illegal_transition")
+    assert_error(auth_api_client.post(f"{URL}{bought['id']}/close/"), 400, "illegal_transition")
     # Nor to protect.
     assert_error(auth_api_client.patch(f"{URL}{bought['id']}/", json={"stop_loss": "1"}), 409, "illegal_transition")
 
@@ -209,7 +211,7 @@ def test_close_with_an_idempotency_key_sells_once(db, alice, bought, auth_api_cl
     headers = {"Idempotency-Key": "close-btc"}
     first = auth_api_client.post(f"{URL}{bought['id']}/close/", headers=headers)
     second = auth_api_client.post(f"{URL}{bought['id']}/close/", headers=headers)
-    assert first.status_code == second.status_code == 201
+    assert first.status_code == second.status_code == 200
     assert second.headers["Idempotent-Replayed"] == "true" and second.get_json() == first.get_json()
     sells = db.session.scalar(select(func.count()).select_from(Order).where(Order.side == "sell"))
     assert sells == 1

@@ -176,7 +176,7 @@ def test_kyc_not_approved_is_403(app, create_user, db):
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
-        ({"amount": 10.5}, "amount"),
+        ({"amount": 10.555}, "amount"),
         ({"amount": "-1"}, "amount"),
         ({"amount": "0"}, "amount"),
         ({"amount": "1.001"}, "amount"),

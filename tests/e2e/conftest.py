@@ -21,9 +21,17 @@ TIMEOUT_MS = 20_000
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Any free port, or the first free one of ``E2E_PORTS`` (e.g. ``6200-6299``) on a shared machine."""
+    low, _, high = os.environ.get("E2E_PORTS", "").partition("-")
+    candidates = range(int(low), int(high or low) + 1) if low else [0]
+    for port in candidates:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError(f"no free port in E2E_PORTS={os.environ['E2E_PORTS']}")
 
 
 def _socket_server(app):

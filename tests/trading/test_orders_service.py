@@ -242,7 +242,9 @@ def test_position_entry_is_volume_weighted_and_close_sells_it(trader, market):
     assert value["unrealized_pnl"] == D("985.00")
 
     order = orders.close_position(trader, position.id)
-    assert order.status == "filled" and order.source == "position" and order.quantity == 1
+    assert (
+        order.status == "filled" and order.source == "manual" and order.position_id is not None and order.quantity == 1
+    )
     db.session.expire_all()
     position = db.session.scalars(positions.positions_query(trader, open_only=False)).one()
     assert position.quantity == 0
@@ -260,10 +262,10 @@ def test_position_stop_loss_closes_it_once(trader, market):
     db.session.expire_all()
     position = db.session.get(type(position), position.id)
     assert position.quantity == 0 and position.stop_loss is None
-    closing = db.session.query(Order).filter_by(source="position").one()
+    closing = db.session.query(Order).filter(Order.position_id.is_not(None)).one()
     assert closing.status == "filled" and closing.average_price == D("48900")
     orders.check_triggers("BTC/USD")
-    assert db.session.query(Order).filter_by(source="position").count() == 1
+    assert db.session.query(Order).filter(Order.position_id.is_not(None)).count() == 1
     assert ledger.check().ok
 
 

@@ -120,7 +120,7 @@ def test_edit_without_htmx_redirects(admin, seeded, db):
     [
         ({"maker_fee": "5.5"}, "maker_fee", "between 0 and 5"),
         ({"taker_fee": "-1"}, "taker_fee", "between 0 and 5"),
-        ({"maker_fee": "abc"}, "maker_fee", "Enter a number"),
+        ({"maker_fee": "abc"}, "maker_fee", "Enter a valid number"),
         ({"min_order_size": "0"}, "min_order_size", "greater than zero"),
         ({"min_order_size": "10", "max_order_size": "5"}, "max_order_size", "at least the minimum"),
         ({"price_precision": "13"}, "price_precision", "Between 0 and 12"),

@@ -65,7 +65,9 @@ ORDER_STATES = StateMachine(
     },
 )
 assert ORDER_STATES.statuses == ORDER_STATUSES
-ORDER_SOURCES = ("manual", "bot", "copy_trade", "signal", "position")
+#: the seed's sources, plus ``loan`` (orders placed by the loans domain); a position close is ``manual``
+#: with ``position_id`` set
+ORDER_SOURCES = ("manual", "bot", "copy_trade", "signal", "loan")
 #: which side of the book a resting order watches and which way the price must cross:
 #: buys watch the ask, sells the bid; ``down`` fires when the price falls to the trigger, ``up`` when it rises
 TRIGGER_KEYS = ("buy_down", "buy_up", "sell_down", "sell_up")
@@ -121,6 +123,8 @@ class Order(Stateful, db.Model):
     source: Mapped[str] = mapped_column(String(20), default="manual")
     #: the bot, master trade or signal that placed it
     source_id: Mapped[int | None] = mapped_column()
+    #: the position this order closes (a "close position" sell, by the customer or a stop-loss/take-profit)
+    position_id: Mapped[int | None] = mapped_column(ForeignKey("positions.id", ondelete="SET NULL"))
     #: what the check watches while the order rests (null once it is done or for market orders)
     trigger_key: Mapped[str | None] = mapped_column(String(10))
     trigger_price: Mapped[Decimal | None] = mapped_column(Money())

@@ -123,6 +123,11 @@ def _lock_by_ref(provider: str, provider_ref: str) -> Deposit | None:
     )
 
 
+def _client(client_details: dict | None) -> dict:
+    """What the customer sent in ``payment_details`` is kept (as the seed keeps it), beside ours, never over it."""
+    return {"client": client_details} if client_details else {}
+
+
 def _details(deposit: Deposit, **changes) -> None:
     # JSON columns track reassignment, not in-place mutation.
     deposit.payment_details = {**(deposit.payment_details or {}), **changes}
@@ -197,7 +202,9 @@ class CardDeposit:
     client_secret: str
 
 
-def create_card_deposit(user: User, currency: str, amount, provider_name: str | None = None) -> CardDeposit:
+def create_card_deposit(
+    user: User, currency: str, amount, provider_name: str | None = None, client_details: dict | None = None
+) -> CardDeposit:
     """A pending card deposit and its PaymentIntent; the browser or app pays with the client secret.
 
     Two commits, on purpose: the deposit row exists before we call the provider (so a webhook
@@ -212,7 +219,7 @@ def create_card_deposit(user: User, currency: str, amount, provider_name: str | 
     except ProviderError as exc:
         raise ServiceUnavailable("Card payments are not available right now.") from exc
     with unit_of_work():
-        deposit = _new_deposit(user, "card", currency, amount, provider.name)
+        deposit = _new_deposit(user, "card", currency, amount, provider.name, **_client(client_details))
     try:
         intent = provider.create_intent(
             amount_minor=to_minor(amount, currency), currency=currency, deposit_id=deposit.id
@@ -380,13 +387,20 @@ def bank_details() -> dict:
     return dict(current_app.config.get("BANK_DETAILS", {}))
 
 
-def create_bank_deposit(user: User, currency: str, amount) -> Deposit:
+def create_bank_deposit(user: User, currency: str, amount, client_details: dict | None = None) -> Deposit:
     """Announce a bank transfer: a pending deposit with a unique reference to quote on the transfer."""
     currency, amount = _amount(currency, amount, fiat_currencies(), "bank_transfer")
     with unit_of_work():
         reference = _bank_reference()
         deposit = _new_deposit(
-            user, "bank_transfer", currency, amount, "bank", reference=reference, bank=bank_details()
+            user,
+            "bank_transfer",
+            currency,
+            amount,
+            "bank",
+            reference=reference,
+            bank=bank_details(),
+            **_client(client_details),
         )
         deposit.provider_ref = reference
         deposit.transaction.external_id = reference
@@ -529,7 +543,9 @@ def _tx_hash_taken(tx_hash: str, exclude_id: int | None = None) -> bool:
 TX_HASH_TAKEN = {"tx_hash": ["This transaction hash was already used for a deposit."]}
 
 
-def create_crypto_deposit(user: User, currency: str, network: str, amount, tx_hash: str | None = None) -> Deposit:
+def create_crypto_deposit(
+    user: User, currency: str, network: str, amount, tx_hash: str | None = None, client_details: dict | None = None
+) -> Deposit:
     """Announce a crypto deposit to the user's address (optionally with the transaction hash)."""
     errors: dict = {}
     try:
@@ -555,7 +571,16 @@ def create_crypto_deposit(user: User, currency: str, network: str, amount, tx_ha
                     "This transaction hash was already used.", TX_HASH_TAKEN, code="duplicate_tx_hash"
                 )
             address = _address_row(user.id, currency, network)
-            deposit = _new_deposit(user, "crypto", currency, value, "crypto", network=network, address=address.address)
+            deposit = _new_deposit(
+                user,
+                "crypto",
+                currency,
+                value,
+                "crypto",
+                network=network,
+                address=address.address,
+                **_client(client_details),
+            )
             if normalized:
                 deposit.provider_ref = normalized
                 deposit.transaction.external_id = normalized

@@ -1,26 +1,34 @@
-"""JSON API support: the error shape, pagination, token auth, the API blueprint class, schema and docs.
+"""JSON API support: the error shape, body parsing, pagination, token auth, the API blueprint class, docs.
 
-Every API blueprint is an :class:`ApiBlueprint`: request bodies must be JSON, validation errors
-are 400 with ``fields``, and the OpenAPI document describes errors as ``{"error", "code", "fields"}``.
+Every API blueprint is an :class:`ApiBlueprint`: request bodies are JSON, form-encoded or
+multipart (as the seed's DRF parsers take them), unknown and read-only fields are ignored,
+validation errors are 400 with ``fields``, and the OpenAPI document describes errors as
+``{"error", "code", "fields"}``.
 """
 
+import contextlib
 import functools
 import http
 import json
 from collections.abc import Callable
 from copy import deepcopy
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import marshmallow as ma
 from flask import Blueprint, current_app, jsonify, make_response, render_template, request
+from flask.json.provider import DefaultJSONProvider
 from flask_jwt_extended import get_current_user, get_jwt, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import deepupdate
 from jwt.exceptions import PyJWTError
 from sqlalchemy import func, select
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
+from tradeapp.amounts import AmountError, amount_text, decimals_pattern, json_number
 from tradeapp.errors import DomainError
 from tradeapp.extensions import api, csrf, db
 from tradeapp.permissions import has_permission
@@ -117,15 +125,20 @@ def _flatten(errors, out: dict, prefix: str = "") -> None:
 
 
 def multipart_body(view: Callable) -> Callable:
-    """Mark an API view that takes ``multipart/form-data`` (uploads) instead of JSON."""
+    """Mark an API view that takes ``multipart/form-data`` (uploads) only."""
     view.accepts_multipart = True
     return view
 
 
-def require_json_body():
-    """A request body must be JSON (415 otherwise); bodiless POSTs are left to the schema.
+#: the body types the API reads, as the seed's DRF parsers (JSONParser, FormParser, MultiPartParser)
+FORM_MIMETYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+BODY_MIMETYPES = ("application/json", *FORM_MIMETYPES)
 
-    Views marked with :func:`multipart_body` take ``multipart/form-data`` instead.
+
+def require_known_body():
+    """A request body must be JSON, form-encoded or multipart (415 otherwise); bodiless POSTs pass.
+
+    Views marked with :func:`multipart_body` take ``multipart/form-data`` only.
     """
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, "accepts_multipart", False):
@@ -133,8 +146,141 @@ def require_json_body():
             return error_response(415, "Send the request body as multipart/form-data.")
         return None
     has_body = request.method in ("POST", "PUT", "PATCH") and (request.content_length or request.get_data(cache=True))
-    if has_body and not request.is_json:
-        return error_response(415, "Send the request body as JSON (Content-Type: application/json).")
+    if has_body and not (request.is_json or request.mimetype in FORM_MIMETYPES):
+        return error_response(
+            415, "Send the request body as JSON, application/x-www-form-urlencoded or multipart/form-data."
+        )
+    return None
+
+
+# -- reading bodies ----------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str):
+    raise json.JSONDecodeError(f"{name} is not a number", name, 0)
+
+
+class ApiJSONProvider(DefaultJSONProvider):
+    """JSON with exact numbers: ``100.10`` decodes as ``Decimal("100.10")``, integers stay ints.
+
+    (``1e1`` decodes as an :class:`~tradeapp.amounts.ExponentDecimal`, which amounts refuse.)
+
+    ``NaN`` and ``Infinity`` are not JSON and are refused, and so is nesting deeper than the
+    parser can follow: both as a ``JSONDecodeError``, which every caller answers with a 400.
+    """
+
+    def loads(self, s, **kwargs):
+        kwargs.setdefault("parse_float", json_number)
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        try:
+            return json.loads(s, **kwargs)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "[", 0) from None
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser with one more location, ``body``: the JSON body, else the form (urlencoded or multipart).
+
+    JSON numbers arrive as Decimals (see :class:`ApiJSONProvider`). Form values are strings;
+    an object field (``payment_details``, ``destination_details``) takes a JSON-encoded string
+    there, as DRF's JSONField does. Unknown and read-only (``dump_only``) fields are dropped.
+    """
+
+    __location_map__ = {**FlaskParser.__location_map__, "body": "load_body"}
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "json": ma.EXCLUDE, "body": ma.EXCLUDE}
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return webargs_core.missing
+        return current_app.json.loads(req.get_data(cache=True))
+
+    def load_body(self, req, schema: ma.Schema):
+        if is_json_request(req):
+            return self.load_json(req, schema)
+        if req.mimetype not in FORM_MIMETYPES:
+            return webargs_core.missing
+        data = {}
+        for name in req.form:
+            field = _field_by_key(schema, name)
+            if isinstance(field, ma.fields.List):
+                data[name] = req.form.getlist(name)
+                continue
+            value = req.form.get(name)
+            if isinstance(field, ma.fields.Dict | ma.fields.Nested) and value:
+                with contextlib.suppress(ValueError):  # else the field says it wants an object
+                    value = current_app.json.loads(value)
+            data[name] = value
+        return data
+
+
+class AmountField(ma.fields.Field):
+    """An amount, quantity or price: a string in the one grammar (:mod:`tradeapp.amounts`) or a JSON number.
+
+    Loads as a Decimal, exactly as written; the service then checks it against the currency's or
+    pair's decimals and limits. The OpenAPI description states the grammar (``pattern``) and the
+    bounds, so schema-driven clients see the real contract. With ``allow_blank``, ``""`` loads as
+    None (clears a value).
+    """
+
+    default_error_messages = {"blank": "This field may not be blank."}
+
+    def __init__(self, *, decimals: int = 8, maximum=1_000_000_000, allow_blank: bool = False, **kwargs):
+        self.allow_blank = allow_blank
+        metadata = kwargs.pop("metadata", {})
+        description = metadata.pop("description", "")
+        string = {"type": "string", "pattern": decimals_pattern(decimals), "maxLength": 40}
+        if allow_blank:
+            string["pattern"] = string["pattern"].replace("^(?:", "^(?:|", 1)
+        number = {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": maximum}
+        grammar = (
+            f"Digits with at most one dot and at most {decimals} decimals (fewer where the currency or pair "
+            "allows fewer), as a string or a JSON number; no sign, exponent, spaces or other digits."
+        )
+        super().__init__(
+            metadata={
+                "oneOf": [string, number],
+                "description": f"{description} {grammar}".strip(),
+                **metadata,
+            },
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs) -> Decimal | None:
+        if self.allow_blank and isinstance(value, str) and not value.strip(" "):
+            return None
+        if isinstance(value, str) and not value.strip(" "):
+            raise self.make_error("blank")
+        try:
+            return Decimal(amount_text(value))
+        except AmountError as exc:
+            raise ma.ValidationError(str(exc)) from None
+
+
+#: a path id as the routes' ``int`` converter takes it
+ID_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
+
+def id_parameter(name: str, description: str) -> dict:
+    """The OpenAPI description of an ``<int:name>`` path parameter."""
+    return {"in": "path", "name": name, "required": True, "description": description, "schema": ID_SCHEMA}
+
+
+class IdField(ma.fields.Integer):
+    """An object's id: a JSON integer or a string of ASCII digits (``1`` or ``"1"``, as DRF's PrimaryKeyRelatedField)."""
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit())
+        ):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def _field_by_key(schema: ma.Schema, key: str):
+    for name, field in schema.fields.items():
+        if (field.data_key or name) == key:
+            return field
     return None
 
 
@@ -253,15 +399,32 @@ def api_user():
 
 
 class ApiBlueprint(SmorestBlueprint):
-    """A flask-smorest blueprint speaking our dialect: JSON bodies, 400 validation errors, our error shape."""
+    """A flask-smorest blueprint speaking our dialect: JSON or form bodies, 400 validation errors, our error shape."""
+
+    ARGUMENTS_PARSER = BodyParser()
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **SmorestBlueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "body": "application/json",
+    }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.before_request(require_json_body)
+        self.before_request(require_known_body)
 
-    def arguments(self, schema, *, location="json", **kwargs):
+    def arguments(self, schema, *, location="body", **kwargs):
         kwargs.setdefault("error_status_code", 400)
         return super().arguments(schema, location=location, **kwargs)
+
+    def _prepare_arguments_doc(self, doc, doc_info, *, api, spec, **kwargs):
+        """A ``body`` argument is documented under each content type it is read from."""
+        body_params = [p for p in (doc_info.get("arguments") or {}).get("parameters", []) if getattr(p, "get", None)]
+        from_body = any(p.get("in") == "body" for p in body_params)
+        doc = super()._prepare_arguments_doc(doc, doc_info, api=api, spec=spec, **kwargs)
+        content = (doc.get("requestBody") or {}).get("content") or {}
+        if from_body and "application/json" in content:
+            for mimetype in FORM_MIMETYPES:
+                content.setdefault(mimetype, dict(content["application/json"]))
+        return doc
 
     def alt_response(self, status_code, response=None, *, schema=None, **kwargs):
         if response is None and schema is None and int(status_code) >= 400:
@@ -327,3 +490,36 @@ def schema():
 def docs():
     """Interactive documentation (self-hosted Swagger UI)."""
     return render_template("api/docs.html", title=current_app.config["API_TITLE"])
+
+
+#: ReDoc injects its styles at run time and parses the document in a blob worker
+REDOC_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self'; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "frame-ancestors 'self'"
+)
+
+
+@bp.get("/api/redoc/")
+def redoc():
+    """Reference documentation (self-hosted ReDoc), beside Swagger UI as in the seed."""
+    response = make_response(render_template("api/redoc.html", title=current_app.config["API_TITLE"]))
+    response.headers["Content-Security-Policy"] = REDOC_CSP
+    return response
+
+
+API_ROOT = "/api/v1/"
+
+
+@bp.get(API_ROOT)
+def api_root():
+    """The API root, as the seed's DefaultRouter serves it: each collection's name and absolute URL."""
+    collections: dict[str, str] = {}
+    for rule in current_app.url_map.iter_rules():
+        path = rule.rule
+        if not path.startswith(API_ROOT) or "GET" not in (rule.methods or ()) or "<" in path:
+            continue
+        name = path[len(API_ROOT) :].strip("/")
+        if name and "/" not in name:
+            collections[name] = request.host_url.rstrip("/") + path
+    return jsonify(dict(sorted(collections.items())))

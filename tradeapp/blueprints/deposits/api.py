@@ -20,14 +20,23 @@ blp = ApiBlueprint("deposits_api", __name__, url_prefix="/api/v1/deposits", desc
 
 
 def create(user, data) -> Deposit:
-    """The one dispatch from payment method to service, shared with the pages."""
+    """The one dispatch from payment method to service.
+
+    A crypto deposit's ``network`` and ``tx_hash`` come top-level or, as the seed sends them, inside
+    ``payment_details``; whatever else ``payment_details`` holds is kept with the deposit.
+    """
     method = data["payment_method"]
+    client = dict(data.get("payment_details") or {})
+    network = data.get("network") or client.pop("network", "") or ""
+    tx_hash = data.get("tx_hash") or client.pop("tx_hash", "") or None
+    client.pop("network", None)
+    client.pop("tx_hash", None)
     if method == "card":
-        return deposits.create_card_deposit(user, data["currency"], data["amount"]).deposit
+        return deposits.create_card_deposit(user, data["currency"], data["amount"], client_details=client).deposit
     if method == "bank_transfer":
-        return deposits.create_bank_deposit(user, data["currency"], data["amount"])
+        return deposits.create_bank_deposit(user, data["currency"], data["amount"], client_details=client)
     return deposits.create_crypto_deposit(
-        user, data["currency"], data.get("network", ""), data["amount"], data.get("tx_hash") or None
+        user, data["currency"], str(network), data["amount"], str(tx_hash) if tx_hash else None, client_details=client
     )
 
 

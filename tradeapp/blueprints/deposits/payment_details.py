@@ -6,7 +6,12 @@ from tradeapp.models.funds import Deposit
 
 
 def public_details(deposit: Deposit) -> dict:
+    """Ours (client secret, bank reference, address…) over what the customer sent in ``payment_details``."""
     details = deposit.payment_details or {}
+    return {**(details.get("client") or {}), **_ours(deposit, details)}
+
+
+def _ours(deposit: Deposit, details: dict) -> dict:
     if deposit.payment_method == "card":
         out = {"provider": deposit.provider, "payment_intent": deposit.provider_ref}
         if deposit.status in ("pending", "failed"):

@@ -2,7 +2,7 @@
 
 from flask import abort
 
-from tradeapp.blueprints.api import ApiBlueprint, api_user, page_schema, paginate, token_required
+from tradeapp.blueprints.api import ApiBlueprint, api_user, id_parameter, page_schema, paginate, token_required
 from tradeapp.blueprints.api.idempotency import idempotent
 from tradeapp.blueprints.funds.schemas import (
     TransactionFilterSchema,
@@ -12,9 +12,19 @@ from tradeapp.blueprints.funds.schemas import (
     WalletSchema,
 )
 from tradeapp.currencies import CurrencyError
+from tradeapp.extensions import db
+from tradeapp.models import Transaction, Wallet
 from tradeapp.services import transfers, wallets
 
 blp = ApiBlueprint("funds_api", __name__, url_prefix="/api/v1", description="Wallets, transfers and history")
+
+CURRENCY_PATH = {
+    "in": "path",
+    "name": "currency",
+    "required": True,
+    "description": "A currency code, case-insensitive (`usd` is read as `USD`), or the wallet's id.",
+    "schema": {"type": "string", "pattern": "^(?:[A-Za-z]{3,5}|[0-9]{1,18})$", "example": "USD"},
+}
 
 
 @blp.route("/wallets/")
@@ -28,14 +38,23 @@ def wallets_listing(args):
 
 @blp.route("/wallets/<string:currency>/")
 @token_required()
+@blp.doc(parameters=[CURRENCY_PATH])
 @blp.response(200, WalletSchema)
-@blp.alt_response(404, description="Unknown currency")
+@blp.alt_response(404, description="Unknown currency, or no wallet of yours with this id (`not_found`)")
 def wallet_detail(currency):
-    """Your wallet in one currency; zero balances (and a null id) if you have not used it yet."""
+    """Your wallet in one currency (`USD`), or by its id (`12`, the seed's router).
+
+    By currency, a wallet you have not used yet answers with zero balances and a null id.
+    """
+    if currency.isascii() and currency.isdigit():
+        wallet = db.session.get(Wallet, int(currency)) if len(currency) <= 18 else None
+        if wallet is None or wallet.user_id != api_user().id:
+            abort(404, "Wallet not found.")
+        return wallet
     try:
         return wallets.wallet_or_empty(api_user(), currency)
     except CurrencyError:
-        abort(404, f"Unknown currency {currency!r}.")
+        abort(404, f"Unknown currency {currency[:12]!r}.")
 
 
 @blp.route("/transfers/", methods=["POST"])
@@ -80,3 +99,16 @@ def transactions_listing(args):
         date_to=args.get("date_to"),
     )
     return paginate(wallets.history_query(api_user(), filters))
+
+
+@blp.route("/transactions/<int:transaction_id>/")
+@token_required()
+@blp.doc(parameters=[id_parameter("transaction_id", "The transaction's id.")])
+@blp.response(200, TransactionSchema)
+@blp.alt_response(404, description="No such transaction of yours (`not_found`)")
+def transaction_detail(transaction_id):
+    """One line of your money history."""
+    txn = db.session.get(Transaction, transaction_id)
+    if txn is None or txn.user_id != api_user().id:
+        abort(404, "Transaction not found.")
+    return txn

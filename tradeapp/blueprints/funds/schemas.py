@@ -7,7 +7,7 @@ the services parse them (floats are refused there with a clear message).
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from tradeapp.blueprints.api import PageArgsSchema
+from tradeapp.blueprints.api import AmountField, PageArgsSchema
 from tradeapp.currencies import CURRENCIES
 from tradeapp.models.funds import TRANSACTION_STATUSES, TRANSACTION_TYPES
 from tradeapp.services.wallets import fmt
@@ -66,15 +66,12 @@ class TransferSchema(ma.Schema):
         load_default=None, allow_none=True, validate=validate.Length(max=254), metadata={"example": "bob@example.com"}
     )
     to_username = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=150))
-    currency = fields.String(required=True, validate=validate.Length(max=10), metadata={"enum": list(CURRENCIES)})
-    amount = fields.Raw(
+    currency = fields.String(
         required=True,
-        metadata={
-            "oneOf": [{"type": "string"}, {"type": "integer"}],
-            "example": "25.00",
-            "description": "A decimal string or an integer; floats are refused.",
-        },
+        validate=validate.Length(max=10),
+        metadata={"enum": list(CURRENCIES), "description": "Case-insensitive: `usd` is read as `USD`."},
     )
+    amount = AmountField(required=True, metadata={"example": "25.00"})
     note = fields.String(load_default="", allow_none=True, validate=validate.Length(max=500))
 
     @ma.validates_schema

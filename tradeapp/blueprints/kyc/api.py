@@ -2,11 +2,24 @@
 
 import marshmallow as ma
 from flask import request, url_for
+from sqlalchemy import select
 
-from tradeapp.blueprints.api import ApiBlueprint, api_user, error_response, multipart_body, token_required
-from tradeapp.errors import DomainError
-from tradeapp.models.kyc import KYC_DOCUMENT_TYPES
-from tradeapp.services import kyc
+from tradeapp.blueprints.api import (
+    ApiBlueprint,
+    PageArgsSchema,
+    api_user,
+    error_response,
+    id_parameter,
+    multipart_body,
+    page_schema,
+    paginate,
+    token_required,
+)
+from tradeapp.errors import DomainError, NotFound
+from tradeapp.extensions import db
+from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYC_SUBMISSION_STATUSES, KYCDocument
+from tradeapp.permissions import has_permission
+from tradeapp.services import kyc, kyc_review
 
 blp = ApiBlueprint("kyc_api", __name__, url_prefix="/api/v1/kyc", description="Identity verification")
 
@@ -47,7 +60,7 @@ class KYCDocumentSchema(ma.Schema):
     """A submission as its owner sees it: the number masked, files as authorised URLs."""
 
     id = ma.fields.Integer()
-    document_type = ma.fields.String()
+    document_type = ma.fields.String(metadata={"enum": list(KYC_DOCUMENT_TYPES)})
     document_number = ma.fields.Function(kyc.masked_number, metadata={"example": "•••• 4821"})
     document_front = ma.fields.Function(lambda d: _file_url(d, "front"), metadata={"format": "uri"})
     document_back = ma.fields.Function(lambda d: _file_url(d, "back"), allow_none=True, metadata={"format": "uri"})
@@ -60,7 +73,7 @@ class KYCDocumentSchema(ma.Schema):
     postal_code = ma.fields.String()
     submitted_at = ma.fields.DateTime()
     rejection_reason = ma.fields.String()
-    status = ma.fields.String()
+    status = ma.fields.String(metadata={"enum": list(KYC_SUBMISSION_STATUSES)})
 
 
 class KycStatusSchema(ma.Schema):
@@ -90,6 +103,36 @@ def kyc_submit():
         return kyc.submit_kyc(api_user(), data, files)
     except DomainError as exc:
         return error_response(exc.status, exc.message, exc.code, exc.fields)
+
+
+def _documents_query(user):
+    """The seed's KYCViewSet queryset: staff who review see every submission, a customer their own."""
+    query = select(KYCDocument).order_by(KYCDocument.submitted_at.desc(), KYCDocument.id.desc())
+    if has_permission(user, kyc_review.REVIEW):
+        return query
+    return query.where(KYCDocument.user_id == user.id)
+
+
+@blp.route("/", methods=["GET"])
+@token_required()
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(KYCDocumentSchema))
+def kyc_listing(args):
+    """Your submissions, newest first (reviewers: everyone's); document numbers are masked."""
+    return paginate(_documents_query(api_user()))
+
+
+@blp.route("/<int:document_id>/", methods=["GET"])
+@token_required()
+@blp.doc(parameters=[id_parameter("document_id", "The submission's id.")])
+@blp.response(200, KYCDocumentSchema)
+@blp.alt_response(404, description="No such submission of yours (`not_found`)")
+def kyc_detail(document_id):
+    """One submission (yours; reviewers: anyone's), with its files as authorised URLs."""
+    doc = db.session.scalar(_documents_query(api_user()).where(KYCDocument.id == document_id))
+    if doc is None:
+        raise NotFound("KYC submission not found.")
+    return doc
 
 
 @blp.route("/status/", methods=["GET"])

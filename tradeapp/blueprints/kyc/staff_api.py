@@ -46,9 +46,17 @@ class KycReviewItemSchema(ma.Schema):
     )
 
 
-class KycDecisionSchema(ma.Schema):
-    """A submission after a decision."""
+DECISION_MESSAGES = {"approved": "KYC approved", "rejected": "KYC rejected"}
 
+
+class KycDecisionSchema(ma.Schema):
+    """A submission after a decision, with the seed's ``message`` ("KYC approved" / "KYC rejected")."""
+
+    message = fields.Function(
+        lambda d: DECISION_MESSAGES.get(d.status, ""),
+        dump_only=True,
+        metadata={"type": "string", "enum": list(DECISION_MESSAGES.values())},
+    )
     id = fields.Integer(dump_only=True)
     user_id = fields.Integer(dump_only=True)
     status = fields.String(dump_only=True, metadata={"enum": list(KYC_SUBMISSION_STATUSES)})

@@ -4,19 +4,16 @@ Every handler loads through a service that scopes by the token's user: another c
 order, trade or position is a 404, exactly like one that does not exist.
 """
 
-import json
-from decimal import Decimal
-
 from sqlalchemy.orm import selectinload
-from webargs import core
-from webargs.flaskparser import FlaskParser, is_json_request
 
 from tradeapp.blueprints.api import ApiBlueprint, api_user, page_schema, paginate, token_required
 from tradeapp.blueprints.api.idempotency import idempotent
 from tradeapp.blueprints.trading.schemas import (
+    ID_SCHEMA,
     OrderCreateSchema,
     OrderFilterSchema,
     OrderSchema,
+    PositionClosedSchema,
     PositionFilterSchema,
     PositionProtectionSchema,
     PositionSchema,
@@ -24,42 +21,34 @@ from tradeapp.blueprints.trading.schemas import (
     TradeSchema,
     ValuedPosition,
 )
-from tradeapp.errors import NotFound, ValidationFailed
+from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.models import Order, Position, Trade
 from tradeapp.services.trading import orders, pairs, positions, prices
 
-
-class DecimalJsonParser(FlaskParser):
-    """Reads JSON numbers as Decimals exactly as written (``0.1`` → ``Decimal("0.1")``), never floats."""
-
-    def _raw_load_json(self, req):
-        if not is_json_request(req):
-            return core.missing
-        body = req.get_data(cache=True)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(
-                f"Bytes decoding error : {exc.reason}", doc=str(exc.object), pos=exc.start
-            ) from exc
-        return json.loads(text, parse_float=Decimal)
-
-
-class TradingApiBlueprint(ApiBlueprint):
-    """An API blueprint whose JSON bodies keep decimals exact (prices and quantities)."""
-
-    ARGUMENTS_PARSER = DecimalJsonParser()
-
-
-blp = TradingApiBlueprint(
+blp = ApiBlueprint(
     "orders_api",
     __name__,
     url_prefix="/api/v1",
     description="Your orders, trades and positions",
 )
 
-ORDER_ID = {"in": "path", "name": "order_id", "description": "The order's id."}
-POSITION_ID = {"in": "path", "name": "position_id", "description": "The position's id."}
+ORDER_ID = {"in": "path", "name": "order_id", "required": True, "description": "The order's id.", "schema": ID_SCHEMA}
+POSITION_ID = {
+    "in": "path",
+    "name": "position_id",
+    "required": True,
+    "description": "The position's id.",
+    "schema": ID_SCHEMA,
+}
+NOT_CANCELLABLE = "Order cannot be cancelled: it is already filled, cancelled or rejected."
+
+
+def _cancel(order_id: int):
+    """Cancel through the service; an order past cancelling is a 400, as in the seed's ``cancel`` action."""
+    try:
+        return orders.cancel_order(api_user(), order_id)
+    except IllegalTransition as exc:
+        raise ValidationFailed(NOT_CANCELLABLE, code=exc.code) from None
 
 
 def _pair_filter(symbol: str | None):
@@ -135,23 +124,28 @@ def order_detail(order_id):
 @blp.route("/orders/<int:order_id>/", methods=["DELETE"])
 @token_required()
 @blp.doc(parameters=[ORDER_ID])
-@blp.response(200, OrderSchema)
+@blp.response(204)
+@blp.alt_response(400, description="Already filled, cancelled or rejected (`illegal_transition`)")
 @blp.alt_response(404, description="No such order of yours (`not_found`)")
-@blp.alt_response(409, description="Already filled, cancelled or rejected (`illegal_transition`)")
 def order_delete(order_id):
-    """Cancel an open or partly filled order; exactly its unfilled hold is released. Same as `POST …/cancel/`."""
-    return orders.cancel_order(api_user(), order_id)
+    """Cancel an open or partly filled order, answering 204 with no body as the seed's router does.
+
+    The order is kept (cancelled, with its fills), never deleted; exactly its unfilled hold is
+    released. `POST …/cancel/` does the same and answers with the order.
+    """
+    _cancel(order_id)
+    return None
 
 
 @blp.route("/orders/<int:order_id>/cancel/", methods=["POST"])
 @token_required()
 @blp.doc(parameters=[ORDER_ID])
 @blp.response(200, OrderSchema)
+@blp.alt_response(400, description="Already filled, cancelled or rejected (`illegal_transition`)")
 @blp.alt_response(404, description="No such order of yours (`not_found`)")
-@blp.alt_response(409, description="Already filled, cancelled or rejected (`illegal_transition`)")
 def order_cancel(order_id):
-    """Cancel an open or partly filled order; exactly its unfilled hold is released."""
-    return orders.cancel_order(api_user(), order_id)
+    """Cancel an open or partly filled order; exactly its unfilled hold is released. Answers with the order."""
+    return _cancel(order_id)
 
 
 # -- trades ---------------------------------------------------------------------------------------------
@@ -214,17 +208,24 @@ def position_update(data, position_id):
 @token_required()
 @idempotent
 @blp.doc(parameters=[POSITION_ID])
-@blp.response(201, OrderSchema)
+@blp.response(200, PositionClosedSchema)
 @blp.alt_response(
-    400, description="Nothing available to sell: closed, or held by open sell orders (`validation_error`)"
+    400,
+    description="Nothing available to sell: held by open sell orders (`validation_error`), "
+    "or already closed (`illegal_transition`)",
 )
 @blp.alt_response(404, description="No such position of yours (`not_found`)")
 @blp.alt_response(409, description="The pair's prices are stale (`market_stale`)")
 @blp.alt_response(503, description="No price for the pair right now (`market_data_unavailable`)")
 def position_close(position_id):
-    """Sell the whole position at market; the answer is the sell order (`source` = `position`).
+    """Sell the whole position at market; answers `{"message": "Position closed", "order": …}` as the seed's view.
 
-    Only what is available is sold: base currency held by your open sell orders stays.
+    The order is a `manual` market sell whose `position` is this position's id. Only what is
+    available is sold: base currency held by your open sell orders stays.
     Send an `Idempotency-Key` header so a retry never sells twice.
     """
-    return orders.close_position(api_user(), position_id)
+    try:
+        order = orders.close_position(api_user(), position_id)
+    except IllegalTransition as exc:
+        raise ValidationFailed(exc.message, code=exc.code) from None
+    return {"message": "Position closed", "order": order}

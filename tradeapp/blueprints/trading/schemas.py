@@ -6,12 +6,15 @@ as strings or JSON numbers, read exactly as written (see :class:`DecimalInput`);
 check the rules (sizes, precision, balances).
 """
 
-from decimal import Decimal, InvalidOperation
-
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from tradeapp.blueprints.api import PageArgsSchema
+from tradeapp.blueprints.api import (  # noqa: F401 - ID_SCHEMA re-exported
+    ID_SCHEMA,
+    AmountField,
+    IdField,
+    PageArgsSchema,
+)
 from tradeapp.currencies import CurrencyError
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models.trading import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
@@ -19,6 +22,7 @@ from tradeapp.services.trading import pairs
 from tradeapp.services.wallets import fmt
 
 DECIMAL = {"type": "string", "description": "Decimal as a string."}
+
 PERCENT = {"type": "string", "example": "0.1", "description": "Percent of the notional, as a string."}
 PRICE = {"type": "string", "example": "95000.00", "description": "Decimal string, the pair's price precision."}
 QUANTITY = {"type": "string", "example": "0.010000", "description": "Decimal string, the pair's quantity precision."}
@@ -70,12 +74,24 @@ class TradingPairSchema(ma.Schema):
     symbol = fields.String(dump_only=True, metadata={"example": "BTC/USD"})
     base_currency = fields.String(dump_only=True, metadata={"example": "BTC"})
     quote_currency = fields.String(dump_only=True, metadata={"example": "USD"})
-    pair_type = fields.String(dump_only=True, metadata={"enum": list(pairs.PAIR_TYPES)})
+    market_type = fields.String(
+        attribute="pair_type",
+        dump_only=True,
+        metadata={"enum": list(pairs.PAIR_TYPES), "description": "The seed's name."},
+    )
+    pair_type = fields.String(
+        dump_only=True, metadata={"enum": list(pairs.PAIR_TYPES), "description": "Same as `market_type`."}
+    )
     is_active = fields.Boolean(dump_only=True)
     min_order_size = fields.Function(lambda p: quantity_str(p, p.min_order_size), dump_only=True, metadata=DECIMAL)
     max_order_size = fields.Function(lambda p: quantity_str(p, p.max_order_size), dump_only=True, metadata=DECIMAL)
     price_precision = fields.Integer(dump_only=True, metadata={"description": "Decimal places of prices."})
     quantity_precision = fields.Integer(dump_only=True, metadata={"description": "Decimal places of quantities."})
+    trading_fee_percentage = fields.Function(
+        lambda p: pairs.dec_str(p.taker_fee),
+        dump_only=True,
+        metadata={**PERCENT, "description": "The fee a market order pays: percent of the notional (the taker fee)."},
+    )
     maker_fee = fields.Function(lambda p: pairs.dec_str(p.maker_fee), dump_only=True, metadata=PERCENT)
     taker_fee = fields.Function(lambda p: pairs.dec_str(p.taker_fee), dump_only=True, metadata=PERCENT)
 
@@ -121,52 +137,17 @@ class CandlesSchema(ma.Schema):
 # -- input ---------------------------------------------------------------------------------------------
 
 
-class DecimalInput(fields.Field):
-    """A decimal sent as a string (``"0.5"``) or a JSON number (``0.5``), loaded as a Decimal.
-
-    The orders blueprint parses JSON numbers straight into Decimals, so ``0.1`` arrives as
-    ``Decimal("0.1")``, never as the float nearest to it. Booleans, lists, ``NaN`` and
-    ``Infinity`` are refused. With ``allow_blank`` an empty string loads as None (clears).
-    """
-
-    default_error_messages = {
-        "invalid": 'Enter a number, as a string ("0.5") or a JSON number.',
-        "blank": "This field may not be blank.",
-    }
-
-    def __init__(self, *, allow_blank: bool = False, **kwargs):
-        self.allow_blank = allow_blank
-        metadata = {
-            "oneOf": [{"type": "string"}, {"type": "number"}],
-            **kwargs.pop("metadata", {}),
-        }
-        super().__init__(metadata=metadata, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs) -> Decimal | None:
-        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-            raise self.make_error("invalid")
-        if isinstance(value, float):  # not from our parser; the shortest text that round-trips
-            value = repr(value)
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                if self.allow_blank:
-                    return None
-                raise self.make_error("blank")
-        try:
-            result = Decimal(value)
-        except (InvalidOperation, ValueError):
-            raise self.make_error("invalid") from None
-        if not result.is_finite():
-            raise self.make_error("invalid")
-        return result
+def DecimalInput(**kwargs) -> AmountField:  # noqa: N802 - reads as the field class it was
+    """A quantity or price: see :class:`AmountField` (up to 18 decimals here: pairs set their own)."""
+    return AmountField(decimals=18, **kwargs)
 
 
 class OrderCreateSchema(ma.Schema):
     """``POST /orders/``: the pair by ``trading_pair`` (id) or ``symbol``, then what to do."""
 
-    trading_pair = fields.Integer(
-        strict=True, metadata={"description": "The pair's id (or send `symbol`).", "example": 1}
+    trading_pair = IdField(
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "The pair's id, a number or a numeric string (or send `symbol`).", "example": 1},
     )
     symbol = fields.String(
         validate=validate.Length(min=1, max=21),
@@ -276,7 +257,20 @@ class OrderSchema(ma.Schema):
     fee = fields.Function(
         lambda o: money_str(o.pair, o.fee), dump_only=True, metadata={**MONEY, "description": "Fees so far (quote)."}
     )
-    source = fields.String(dump_only=True, metadata={"enum": list(ORDER_SOURCES)})
+    source = fields.String(
+        dump_only=True,
+        metadata={
+            "enum": list(ORDER_SOURCES),
+            "description": "The seed's `manual`, `bot`, `copy_trade`, `signal`, plus `loan` (placed by the loans "
+            "domain). Closing a position places a `manual` order with `position` set.",
+        },
+    )
+    position = fields.Integer(
+        attribute="position_id",
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The position this order closes (null for other orders)."},
+    )
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
     executed_at = fields.DateTime(dump_only=True, allow_none=True, metadata={"description": "When it was filled."})
@@ -368,3 +362,10 @@ class PositionSchema(ma.Schema):
     take_profit = fields.Function(lambda p: price_str(p.pair, p.take_profit), dump_only=True, metadata=_nullable(PRICE))
     opened_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
+
+
+class PositionClosedSchema(ma.Schema):
+    """``POST /positions/{id}/close/``: the seed's ``{"message", "order"}``."""
+
+    message = fields.String(dump_only=True, metadata={"example": "Position closed"})
+    order = fields.Nested(OrderSchema, dump_only=True)

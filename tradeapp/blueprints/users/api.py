@@ -144,9 +144,10 @@ class Me(MethodView):
     @token_required()
     @blp.arguments(ProfileUpdateSchema)
     @blp.response(200, UserSchema)
-    @blp.alt_response(400, description="Invalid input, taken email or username, or a read-only field")
+    @blp.alt_response(400, description="Invalid input, taken email or username")
     def patch(self, data):
-        """Change the profile; `id`, `is_verified`, `kyc_status`, `referral_code` and `created_at` are read-only.
+        """Change the profile; `id`, `is_verified`, `kyc_status`, `referral_code` and `created_at` are read-only:
+        sent back, they are ignored (as are unknown fields), so a client may PATCH the whole object.
 
         A new e-mail address must be verified again.
         """

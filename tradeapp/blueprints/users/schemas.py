@@ -5,7 +5,6 @@ from marshmallow import fields, validate
 
 #: long enough for any real password, short enough that hashing it is cheap
 PASSWORD_MAX = 1024
-READ_ONLY_MESSAGE = "This field is read-only."
 
 
 class UserSchema(ma.Schema):
@@ -86,21 +85,13 @@ class PasswordResetConfirmSchema(ma.Schema):
 
 
 class ProfileUpdateSchema(ma.Schema):
-    """The fields a user may change; the read-only ones are refused with a field error."""
+    """The fields a user may change; read-only and unknown ones are ignored (as DRF does) and never change."""
 
     email = fields.Email(validate=validate.Length(max=254))
     username = fields.String()
     first_name = fields.String(allow_none=True)
     last_name = fields.String(allow_none=True)
     phone_number = fields.String(allow_none=True)
-
-    @ma.pre_load
-    def refuse_read_only(self, data, **kwargs):
-        if isinstance(data, dict):
-            read_only = sorted(name for name, field in UserSchema().fields.items() if field.dump_only and name in data)
-            if read_only:
-                raise ma.ValidationError({name: [READ_ONLY_MESSAGE] for name in read_only})
-        return data
 
     @ma.post_load
     def blanks(self, data, **kwargs):

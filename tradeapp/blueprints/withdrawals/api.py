@@ -2,7 +2,15 @@
 
 from flask import abort
 
-from tradeapp.blueprints.api import ApiBlueprint, PageArgsSchema, api_user, page_schema, paginate, token_required
+from tradeapp.blueprints.api import (
+    ApiBlueprint,
+    PageArgsSchema,
+    api_user,
+    id_parameter,
+    page_schema,
+    paginate,
+    token_required,
+)
 from tradeapp.blueprints.api.idempotency import idempotent
 from tradeapp.extensions import db
 from tradeapp.models import Withdrawal
@@ -58,6 +66,16 @@ def withdrawal_create(data):
 def withdrawals_listing(args):
     """Your withdrawals, newest first."""
     return paginate(withdrawals.user_withdrawals_query(api_user()))
+
+
+@blp.route("/<int:withdrawal_id>/", methods=["GET"])
+@token_required()
+@blp.doc(parameters=[id_parameter("withdrawal_id", "The withdrawal's id.")])
+@blp.response(200, WithdrawalSchema)
+@blp.alt_response(404, description="No such withdrawal of yours")
+def withdrawal_detail(withdrawal_id):
+    """One of your withdrawals (poll it while pending)."""
+    return _own_or_404(withdrawal_id)
 
 
 @blp.route("/pending/", methods=["GET"])

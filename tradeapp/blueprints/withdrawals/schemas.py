@@ -3,6 +3,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from tradeapp.blueprints.api import AmountField
 from tradeapp.blueprints.funds.schemas import TransactionSchema
 from tradeapp.currencies import CURRENCIES
 from tradeapp.models.funds import DESTINATION_TYPES, WITHDRAWAL_STATUSES
@@ -48,15 +49,12 @@ def _required(w) -> int:
 class WithdrawalRequestSchema(ma.Schema):
     """``POST /withdrawals/``."""
 
-    currency = fields.String(required=True, validate=validate.Length(max=10), metadata={"enum": list(CURRENCIES)})
-    amount = fields.Raw(
+    currency = fields.String(
         required=True,
-        metadata={
-            "oneOf": [{"type": "string"}, {"type": "integer"}],
-            "example": "100.00",
-            "description": "A decimal string or an integer; floats are refused.",
-        },
+        validate=validate.Length(max=10),
+        metadata={"enum": list(CURRENCIES), "description": "Case-insensitive: `usd` is read as `USD`."},
     )
+    amount = AmountField(required=True, metadata={"example": "100.00"})
     destination_type = fields.String(required=True, metadata={"enum": list(DESTINATION_TYPES)})
     destination_details = fields.Dict(
         required=True,

@@ -8,8 +8,9 @@ same as one big one, and the total charged never exceeds the hold placed for the
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
 
+from tradeapp.amounts import AmountError, parse_decimal
 from tradeapp.currencies import get_currency
 from tradeapp.models import TradingPair
 
@@ -42,22 +43,16 @@ def price_step(pair: TradingPair) -> Decimal:
 
 
 def parse_number(value, name: str, errors: dict) -> Decimal | None:
-    """A positive, finite, in-range Decimal from form or JSON input; problems go to ``errors[name]``."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, bool):
-        errors.setdefault(name, []).append("Enter a number.")
+    """A positive quantity or price in the one amount grammar (:mod:`tradeapp.amounts`); blank is None.
+
+    Problems go to ``errors[name]``.
+    """
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
         return None
     try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except (InvalidOperation, ValueError):
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if not number.is_finite():
-        errors.setdefault(name, []).append("Enter a number.")
-        return None
-    if number <= 0:
-        errors.setdefault(name, []).append("Must be greater than zero.")
+        number = parse_decimal(value)
+    except AmountError as exc:
+        errors.setdefault(name, []).append(str(exc))
         return None
     if abs(number.adjusted()) > 20:
         errors.setdefault(name, []).append("This number is out of range.")

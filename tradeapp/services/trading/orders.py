@@ -97,10 +97,10 @@ class OrderRequest:
 def resolve_pair(data: dict) -> TradingPair:
     """The active pair named by ``symbol`` (``BTC-USD`` or ``BTC/USD``) or ``trading_pair`` (an id)."""
     if data.get("trading_pair") not in (None, ""):
-        try:
-            pair = db.session.get(TradingPair, int(data["trading_pair"]))
-        except (TypeError, ValueError):
-            pair = None
+        raw = data["trading_pair"]
+        text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
+        # ASCII digits only: int() would also read "١" or "1_0"
+        pair = db.session.get(TradingPair, int(text)) if text.isascii() and text.isdigit() and len(text) < 19 else None
         if pair is None or not pair.is_active:
             raise ValidationFailed("Invalid input.", {"trading_pair": ["No active trading pair with this id."]})
         return pair
@@ -242,7 +242,9 @@ def place_order(user: User, data: dict, *, source: str = "manual", source_id: in
     return place(user.id, req, source=source, source_id=source_id)
 
 
-def place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None) -> Order:
+def place(
+    user_id: int, req: OrderRequest, *, source: str, source_id: int | None = None, position_id: int | None = None
+) -> Order:
     """Hold and place an already validated order (placing, closing a position); one unit of work."""
     pair = req.pair
     quote = prices.live_quote(pair)
@@ -269,6 +271,7 @@ def place(user_id: int, req: OrderRequest, *, source: str, source_id: int | None
             status="open",
             source=source,
             source_id=source_id,
+            position_id=position_id,
         )
         order.pair = pair
         db.session.add(order)
@@ -342,7 +345,7 @@ def _close(user_id: int, position: Position, source_reason: str) -> Order:
         )
     request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
     db.session.rollback()  # end the read: the order is placed in its own unit of work
-    order = place(user_id, request, source="position", source_id=position.id)
+    order = place(user_id, request, source="manual", position_id=position.id)
     log.info("position %s closed by order %s (%s)", position.id, order.id, source_reason)
     return order
 

@@ -6,11 +6,12 @@ Redis), the configured feed is asked directly — in embedded mode that is the s
 """
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import func, select
 
+from tradeapp.amounts import AmountError, parse_decimal
 from tradeapp.currencies import CURRENCIES
 from tradeapp.errors import DomainError, NotFound, ValidationFailed
 from tradeapp.extensions import db
@@ -117,25 +118,17 @@ def snapshot(pair: TradingPair) -> dict:
 
 
 def _decimal(value, name: str, errors: dict) -> Decimal | None:
-    if isinstance(value, float):
-        errors.setdefault(name, []).append("Send decimals as strings, not floats.")
+    """A decimal in the one amount grammar (:mod:`tradeapp.amounts`), or its negative (the range checks refuse it)."""
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
+        errors.setdefault(name, []).append("This field is required.")
         return None
-    if isinstance(value, Decimal):
-        result = value
-    else:
-        text = str(value if value is not None else "").strip()
-        if not text:
-            errors.setdefault(name, []).append("This field is required.")
-            return None
-        try:
-            result = Decimal(text)
-        except (InvalidOperation, ValueError):
-            errors.setdefault(name, []).append("Enter a number.")
-            return None
-    if not result.is_finite():
-        errors.setdefault(name, []).append("Enter a number.")
+    try:
+        if isinstance(value, str) and value.strip(" ").startswith("-"):
+            return -parse_decimal(value.strip(" ")[1:], allow_zero=True)
+        return parse_decimal(value, allow_zero=True)
+    except AmountError as exc:
+        errors.setdefault(name, []).append(str(exc))
         return None
-    return result
 
 
 def _integer(value, name: str, errors: dict) -> int | None:
@@ -145,11 +138,11 @@ def _integer(value, name: str, errors: dict) -> int | None:
     if isinstance(value, int):
         result = value
     else:
-        try:
-            result = int(str(value if value is not None else "").strip())
-        except ValueError:
+        text = str(value if value is not None else "").strip(" ")
+        if not text.isascii() or not text.isdigit() or len(text) > 3:
             errors.setdefault(name, []).append("Enter a whole number.")
             return None
+        result = int(text)
     if not 0 <= result <= MAX_PRECISION:
         errors.setdefault(name, []).append(f"Between 0 and {MAX_PRECISION}.")
         return None

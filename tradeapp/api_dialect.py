@@ -1,0 +1,56 @@
+"""Where the API deliberately differs from the seed's (the spec's DRF API), in words for clients.
+
+A leaf module (no imports): the OpenAPI description (``config.API_SPEC_OPTIONS``) lists these, the
+README's API section repeats them, and the conformance table (``tests/api/seed_table.py``) names
+the ones each endpoint has. Everything else follows the seed: paths, field names, choices, status
+codes, pagination, unknown and read-only fields ignored, JSON, form and multipart bodies.
+"""
+
+#: every endpoint: the seed answers errors as DRF does ({"detail"}, {field: [...]}, {"error"})
+ERRORS = "Errors are `{error, code, fields}` (a message, a stable code, messages per field), not DRF's shapes."
+AMOUNTS = (
+    "Amounts are strict: ASCII digits and one dot, at most the currency's or pair's decimals; `1e1`, `+1`, "
+    "spaces inside, other scripts' digits, NaN and infinities are refused (DRF's DecimalField takes some)."
+)
+DIFFERENCES = {
+    "password": "Passwords need 10+ characters, not common, not like the user's details (NIST 800-63B).",
+    "order_status": "Orders are never `pending`: they are `open` (or filled/rejected) the moment they are placed.",
+    "order_source": "Order `source` adds `loan` for orders the loans domain places; a position close is `manual` "
+    "with `position` set.",
+    "position_side": "Positions are spot and long only: `short` never occurs.",
+    "document_number": "The KYC document number is masked (`•••• 4821`): it is stored encrypted and never sent back.",
+    "kyc_submit": "One pending KYC submission at a time; files are checked by content; a rejected customer may "
+    "submit again (the seed allows one submission ever).",
+    "kyc_decision": "KYC approve/reject answer with the decided record beside the seed's `message`.",
+    "withdrawal": "Withdrawals to a bank need a valid IBAN and account holder, to a crypto wallet a valid address "
+    "for the network; verified identity (KYC), 24-hour limits and a fee apply; amount + fee is held, not moved.",
+    "deposit": "Deposits declare `amount` and `currency` (the seed reads them but never declares them); what we "
+    "issue (client secret, bank reference, address) is shown over the customer's `payment_details`.",
+    "delete_order": "DELETE /orders/{id}/ cancels the order (204) and keeps it, cancelled, with its fills.",
+    "cancel": "Cancelling an order past cancelling is a 400 with code `illegal_transition`.",
+    "wallet_empty": "A wallet currency never used answers a zero wallet with a null id, not a 404.",
+    "login": "Staff accounts also send `otp` (two-factor); repeated failures lock the account for a while.",
+    "logout": "Logout takes the `refresh` token to revoke (the seed's URL has no view to copy).",
+    "transfer": "Transfers (the seed names the route only) take `to_email` or `to_username`; the answer is the "
+    "sender's transaction line.",
+    "reset_confirm": "Password-reset confirm (the seed names the route only) takes `token`, `password`, "
+    "`password_confirm`.",
+    "currency_case": "Currency codes are case-insensitive ASCII: `usd` is read as `USD`.",
+}
+
+
+def description() -> str:
+    """The OpenAPI ``info.description``: what the API is, and where it deliberately differs from the seed."""
+    lines = [
+        "JSON API for the tradeapp mobile apps, in the seed's dialect: its paths, field names, choices, "
+        "status codes and `{count, next, previous, results}` pages. Bodies may be JSON (numbers are read "
+        "exactly, as decimals), `application/x-www-form-urlencoded` or `multipart/form-data`; unknown and "
+        "read-only fields are ignored. Extra fields and routes are additions.",
+        "",
+        "Deliberate differences from the seed (safer, or filling a gap it leaves):",
+        "",
+        f"- {ERRORS}",
+        f"- {AMOUNTS}",
+    ]
+    lines += [f"- {text}" for text in DIFFERENCES.values()]
+    return "\n".join(lines)
