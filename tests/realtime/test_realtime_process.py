@@ -55,6 +55,9 @@ def realtime(app):
         INSTANCE_DIR=str(app.instance_path),
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
+        # production mode's start-up checks (tests/security/test_production_guards.py covers them)
+        BASE_URL="http://127.0.0.1",
+        ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION="true",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "tradeapp.realtime_server", "--host", "127.0.0.1", "--port", str(port)],

@@ -102,6 +102,9 @@ def stack(app, tmp_path_factory):
             "PORT": str(web_port),
             "MAIL_BACKEND": "outbox",
             "PYTHONPATH": str(ROOT),
+            # production mode's start-up checks (tests/security/test_production_guards.py covers them)
+            "BASE_URL": f"http://127.0.0.1:{web_port}",
+            "ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION": "true",
         }
         web_log = logs / "web.log"
         procs.append(
