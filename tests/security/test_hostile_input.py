@@ -174,3 +174,16 @@ def test_other_database_errors_stay_500(app, client, db, monkeypatch):
     monkeypatch.setitem(app.view_functions, "main.health", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
     assert client.get("/healthz", headers={"Accept": "application/json"}).status_code == 500
+
+
+def test_json_nested_fifty_thousand_deep_is_a_400(app, auth_api_client, monkeypatch):
+    # However the API decodes JSON, a stack-exhausting body ends as a 400 (the RecursionError handler).
+    monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
+    body = b"[" * 50_000 + b"]" * 50_000
+    r = auth_api_client.client.post(
+        "/api/v1/transfers/",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {auth_api_client.token}"},
+    )
+    assert r.status_code == 400 and r.mimetype == "application/json"
