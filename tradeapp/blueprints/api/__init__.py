@@ -21,6 +21,7 @@ from jwt.exceptions import PyJWTError
 from werkzeug.exceptions import HTTPException
 
 from tradeapp.errors import DomainError
+from tradeapp.input_guards import MAX_PAGE
 from tradeapp.permissions import has_permission
 
 DEFAULT_PAGE_SIZE = 50
@@ -142,7 +143,7 @@ def require_json_body():
 class PageArgsSchema(ma.Schema):
     """``?page=&page_size=`` of a list endpoint."""
 
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     page_size = ma.fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=ma.validate.Range(min=1, max=MAX_PAGE_SIZE))
 
     class Meta:
