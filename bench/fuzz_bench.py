@@ -89,7 +89,8 @@ def main() -> int:
             args.max_examples,
             flush=True,
         )
-        return subprocess.run(argv, check=False).returncode
+        # its cache (.schemathesis/) goes with the other results, not into the work tree
+        return subprocess.run(argv, check=False, cwd=RESULTS_DIR).returncode
 
 
 if __name__ == "__main__":

@@ -174,3 +174,28 @@ def test_other_database_errors_stay_500(app, client, db, monkeypatch):
     monkeypatch.setitem(app.view_functions, "main.health", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
     assert client.get("/healthz", headers={"Accept": "application/json"}).status_code == 500
+
+
+def test_json_nested_fifty_thousand_deep_is_a_400(app, auth_api_client, monkeypatch):
+    # However the API decodes JSON, a stack-exhausting body ends as a 400 (the RecursionError handler).
+    monkeypatch.setitem(app.config, "PROPAGATE_TEST_ERRORS", False)
+    body = b"[" * 50_000 + b"]" * 50_000
+    r = auth_api_client.client.post(
+        "/api/v1/transfers/",
+        data=body,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {auth_api_client.token}"},
+    )
+    assert r.status_code == 400 and r.mimetype == "application/json"
+
+
+def test_the_openapi_document_states_the_limits_the_guard_enforces(client, db):
+    from tradeapp.input_guards import ID_MAX, MAX_PAGE
+
+    spec = client.get("/api/schema/").get_json()
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/api/v1/trading-pairs/"]["get"]["parameters"]}
+    assert params["page"]["maximum"] == MAX_PAGE
+    trades = {p["name"]: p["schema"] for p in spec["paths"]["/api/v1/trades/"]["get"]["parameters"]}
+    assert trades["order"]["maximum"] == ID_MAX
+    (deposit_id,) = spec["paths"]["/api/v1/deposits/{deposit_id}/"]["parameters"]  # path-level parameters
+    assert deposit_id["schema"]["maximum"] == ID_MAX

@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from tradeapp.amounts import AmountError, amount_text, decimals_pattern, json_number
 from tradeapp.errors import DomainError
 from tradeapp.extensions import api, csrf, db
+from tradeapp.input_guards import MAX_PAGE
 from tradeapp.permissions import has_permission
 
 DEFAULT_PAGE_SIZE = 50
@@ -290,7 +291,7 @@ def _field_by_key(schema: ma.Schema, key: str):
 class PageArgsSchema(ma.Schema):
     """``?page=&page_size=`` of a list endpoint."""
 
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     page_size = ma.fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=ma.validate.Range(min=1, max=MAX_PAGE_SIZE))
 
     class Meta:

@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from tradeapp.blueprints.api import ApiBlueprint, PageArgsSchema, api_user, page_schema, paginate, token_required
 from tradeapp.extensions import db
+from tradeapp.input_guards import ID_MAX
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYC_FILE_KINDS, KYC_SUBMISSION_STATUSES, KYCDocument
 from tradeapp.services import kyc_review
 
@@ -73,7 +74,7 @@ class KycQueueArgsSchema(PageArgsSchema):
 
     country = fields.String(load_default="", validate=validate.Length(max=2))
     document_type = fields.String(load_default="", validate=validate.OneOf(["", *KYC_DOCUMENT_TYPES]))
-    min_age_hours = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    min_age_hours = fields.Integer(load_default=0, validate=validate.Range(min=0, max=ID_MAX))
 
 
 class KycApproveSchema(ma.Schema):

@@ -16,6 +16,7 @@ from tradeapp.blueprints.api import (  # noqa: F401 - ID_SCHEMA re-exported
     PageArgsSchema,
 )
 from tradeapp.currencies import CurrencyError
+from tradeapp.input_guards import ID_MAX
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models.trading import ORDER_SIDES, ORDER_SOURCES, ORDER_STATUSES, ORDER_TYPES
 from tradeapp.services.trading import pairs
@@ -207,7 +208,9 @@ class TradeFilterSchema(PageArgsSchema):
     """``GET /trades/?symbol=&order=``."""
 
     symbol = fields.String(metadata={"example": "BTC-USD"})
-    order = fields.Integer(metadata={"description": "Only the fills of this order of yours."})
+    order = fields.Integer(
+        validate=validate.Range(min=1, max=ID_MAX), metadata={"description": "Only the fills of this order of yours."}
+    )
 
 
 class PositionFilterSchema(PageArgsSchema):
