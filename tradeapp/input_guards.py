@@ -58,6 +58,7 @@ def check_request_input() -> None:
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             for name, value in request.form.items(multi=True):
+                name, value = name or "", value or ""  # a multipart part may come without a name
                 if "\x00" in name or "\x00" in value:
                     raise _nul_error(name.replace("\x00", ""))
         elif request.is_json:

@@ -96,6 +96,8 @@ def stack(app, tmp_path_factory):
             **{k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PYTEST"))},
             "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
             "REDIS_URL": redis_url,
+            # the test client connects to the web process itself (production serves sockets from `realtime`)
+            "REALTIME_IN_WEB": "true",
             "SECRET_KEY": app.config["SECRET_KEY"],
             "JWT_SECRET_KEY": app.config["JWT_SECRET_KEY"],
             "HOST": "127.0.0.1",

@@ -25,10 +25,11 @@ from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
 
 #: customer routes staff may open with a permission (the owner's KYC files, for reviewers)
-STAFF_MAY_SEE = {"kyc.file": "kyc.review"}
+STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 #: string parameters: any well-formed value
 STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
-SKIP_ENDPOINTS = {"static"}
+#: routes whose objects belong to nobody (the public trading pairs)
+SKIP_ENDPOINTS = {"static", "trading_api.trading_pair_detail", "trading_api.trading_pair_market_data"}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
 
@@ -85,6 +86,7 @@ def owner_objects(app, db, create_user, market, pairs):
     objects = {
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
+        "transaction_id": withdrawal.transaction_id,
         "order_id": resting.id,
         "position_id": position.id,
         "document_id": document.id,
@@ -157,6 +159,7 @@ def test_every_id_parameter_has_an_object(app):
     fixture_names = {
         "deposit_id",
         "withdrawal_id",
+        "transaction_id",
         "order_id",
         "position_id",
         "document_id",

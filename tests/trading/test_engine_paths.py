@@ -60,15 +60,16 @@ def test_fire_protection_ignores_unknown_closed_and_uncrossed_positions(trader, 
     orders.close_position(trader, protected)
     assert fresh(Position, protected).quantity == 0
     assert orders.fire_protection(protected, D("40000")) is None  # closed: nothing left to protect
-    assert db.session.query(Order).filter_by(source="position").count() == 1  # only the manual close
+    assert db.session.query(Order).filter(Order.position_id.is_not(None)).count() == 1  # only the manual close
 
 
 @pytest.mark.parametrize(("bid", "which"), [("49000", "stop-loss"), ("52000", "take-profit")])
 def test_fire_protection_at_the_trigger_price_sells_the_position_once(trader, market, protected, bid, which):
     market.set("BTC/USD", bid, str(D(bid) + 10), size="1", step="10")
     order = orders.fire_protection(protected, D(bid))
-    assert order is not None and order.status == "filled" and order.source == "position"
-    assert order.source_id == protected and order.quantity == D("0.5")
+    assert order is not None and order.status == "filled" and order.source == "manual"
+    assert order.position_id == protected
+    assert order.position_id == protected and order.quantity == D("0.5")
     position = fresh(Position, protected)
     assert position.quantity == 0 and position.stop_loss is None and position.take_profit is None
     assert orders.fire_protection(protected, D(bid)) is None
@@ -94,7 +95,7 @@ def test_a_failed_commit_while_firing_keeps_the_protection(trader, market, prote
     db.session.commit()
     position = fresh(Position, protected)
     assert (position.quantity, position.stop_loss) == (D("0.5"), D("49000"))
-    assert db.session.query(Order).filter_by(source="position").count() == 0
+    assert db.session.query(Order).filter(Order.position_id.is_not(None)).count() == 0
     # the next tick fires it
     assert orders.check_triggers("BTC/USD") == 0  # no order crossed; the position fires alongside
     assert fresh(Position, protected).quantity == 0
