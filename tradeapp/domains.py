@@ -96,6 +96,23 @@ def add_counter(app: Flask, name: str, count: Callable[[], int], model: type | N
         reg.by_model.setdefault(model, []).append(counter)
 
 
+def add_queue(
+    app: Flask,
+    section: str,
+    label: str,
+    endpoint: str,
+    permission: str,
+    *,
+    counter: str,
+    count: Callable[[], int],
+    model: type,
+    prefix: str | None = None,
+) -> None:
+    """A staff work queue: its sidebar link showing the live ``counter``, pushed when ``model`` rows change."""
+    add_nav(app, section, label, endpoint, permission, counter=counter, prefix=prefix)
+    add_counter(app, counter, count, model)
+
+
 def add_cli(app: Flask, group: click.Command) -> None:
     """Register a domain's ``flask`` command (group)."""
     app.cli.add_command(group)

@@ -151,6 +151,22 @@ def _credit(deposit: Deposit, amount: Decimal, external_id: str, actor: User | N
     txn.completed_at = now
 
 
+def _lock_for_staff(staff: User, deposit_id: int, method: str) -> Deposit:
+    """Lock a pending ``method`` deposit that ``staff`` may settle.
+
+    :raise ValidationFailed: another payment method
+    :raise PermissionDenied: no deposits.manage, or the staff member's own deposit
+    :raise IllegalTransition: no longer pending
+    """
+    deposit = _lock(deposit_id)
+    if deposit.payment_method != method:
+        raise ValidationFailed(f"This is not a {METHODS[method].lower()} deposit.")
+    _staff_check(staff, deposit)
+    if deposit.status != "pending":
+        raise IllegalTransition(f"This deposit is already {deposit.status}.")
+    return deposit
+
+
 def _staff_check(staff: User, deposit: Deposit) -> None:
     if not has_permission(staff, "deposits.manage"):
         raise PermissionDenied("You may not manage deposits.")
@@ -401,12 +417,7 @@ def confirm_bank_deposit(staff: User, deposit: Deposit, amount=None) -> Deposit:
     :raise ValidationFailed: a bad amount
     """
     with unit_of_work() as uow:
-        deposit = _lock(deposit.id)
-        if deposit.payment_method != "bank_transfer":
-            raise ValidationFailed("This is not a bank transfer deposit.")
-        _staff_check(staff, deposit)
-        if deposit.status != "pending":
-            raise IllegalTransition(f"This deposit is already {deposit.status}.")
+        deposit = _lock_for_staff(staff, deposit.id, "bank_transfer")
         received = deposit.amount if amount in (None, "") else _parse(amount, deposit.currency)
         before = {"status": deposit.status, "amount": str(deposit.amount)}
         _credit(deposit, received, deposit.provider_ref or "", actor=staff)
@@ -580,12 +591,7 @@ def confirm_crypto_deposit(staff: User, deposit: Deposit, tx_hash: str | None = 
 
 
 def _confirm_crypto(uow: UnitOfWork, staff: User, deposit: Deposit, tx_hash: str | None, amount) -> Deposit:
-    deposit = _lock(deposit.id)
-    if deposit.payment_method != "crypto":
-        raise ValidationFailed("This is not a crypto deposit.")
-    _staff_check(staff, deposit)
-    if deposit.status != "pending":
-        raise IllegalTransition(f"This deposit is already {deposit.status}.")
+    deposit = _lock_for_staff(staff, deposit.id, "crypto")
     if not tx_hash and not deposit.provider_ref:
         raise ValidationFailed("Invalid input.", {"tx_hash": ["Enter the transaction hash."]})
     normalized = normalize_tx_hash(tx_hash) if tx_hash else deposit.provider_ref

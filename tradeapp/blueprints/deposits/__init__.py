@@ -14,13 +14,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(staff.bp)
     register_api(api.blp)
-    domains.add_nav(
+    domains.add_queue(
         app,
         "Finance",
         "Deposits",
         "staff_deposits.deposits_queue",
         "deposits.manage",
         counter="deposits",
+        count=deposits.pending_count,
+        model=Deposit,
         prefix="staff_deposits.",
     )
-    domains.add_counter(app, "deposits", deposits.pending_count, Deposit)

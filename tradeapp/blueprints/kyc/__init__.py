@@ -18,7 +18,14 @@ def init_app(app: Flask) -> None:
     csrf.exempt(webhooks.bp)
     app.register_blueprint(webhooks.bp)
     register_api(api.blp, staff_api.blp)
-    domains.add_nav(
-        app, "Compliance", "KYC queue", "staff_kyc.queue", kyc_review.REVIEW, counter="kyc", prefix="staff_kyc."
+    domains.add_queue(
+        app,
+        "Compliance",
+        "KYC queue",
+        "staff_kyc.queue",
+        kyc_review.REVIEW,
+        counter="kyc",
+        count=kyc_review.pending_count,
+        model=KYCDocument,
+        prefix="staff_kyc.",
     )
-    domains.add_counter(app, "kyc", kyc_review.pending_count, KYCDocument)

@@ -14,13 +14,15 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(staff.bp)
     register_api(api.blp)
-    domains.add_nav(
+    # The approval queue: its sidebar link shows the pending count, pushed after every change.
+    domains.add_queue(
         app,
         "Finance",
         "Withdrawals",
         "staff_withdrawals.withdrawals_queue",
         withdrawals.MANAGE,
         counter="withdrawals",
+        count=withdrawals.pending_count,
+        model=Withdrawal,
         prefix="staff_withdrawals.",
     )
-    domains.add_counter(app, "withdrawals", withdrawals.pending_count, Withdrawal)
