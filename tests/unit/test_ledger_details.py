@@ -156,3 +156,16 @@ def test_legs_on_the_same_platform_account_add_up(db, user):
     db.session.expire_all()
     assert ledger.platform_account("fees", "USD").balance == D("10")
     assert ledger.check().ok
+
+
+def test_the_report_counts_wallets_and_totals_per_currency(db, user, create_user):
+    other = create_user()
+    funded(db, user, "100")
+    funded(db, other, "50")
+    ledger.place_hold(ledger.wallet_for(other, "USD"), D("20"), "order")
+    ledger.wallet_for(user, "BTC")  # a wallet with no postings yet balances at zero
+    db.session.commit()
+    report = ledger.check()
+    assert report.ok, report.problems()
+    assert (report.wallets, report.entries, report.postings) == (3, 2, 4)
+    assert report.totals == {"USD": {"balance": D("150"), "locked": D("20")}, "BTC": {"balance": 0, "locked": 0}}
