@@ -234,3 +234,48 @@ def test_two_customers_racing_to_announce_one_tx_hash_create_one_deposit(app, db
     results = race(app, 2, work, refused=(ValidationFailed,))
     assert sorted(results) == ["insufficient", "ok"], results
     assert count(db, Deposit) == 1
+
+
+# -- staff guards on reject and crypto confirmation ----------------------------------------------------------
+
+
+def test_reject_refuses_card_deposits_overlong_reasons_and_settled_deposits(db, user, finance):
+    card = _card(user, complete=False)
+    with pytest.raises(ValidationFailed, match="card processor"):
+        deposits.reject_deposit(finance, card, "not ours")
+    bank = deposits.create_bank_deposit(user, "USD", "100")
+    with pytest.raises(ValidationFailed) as exc:
+        deposits.reject_deposit(finance, bank, "x" * 501)
+    assert "reason" in exc.value.fields
+    before = state(db)
+    deposits.reject_deposit(finance, bank, "x" * 500)
+    rejected = db.session.get(Deposit, bank.id)
+    assert rejected.status == "rejected" and rejected.rejection_reason == "x" * 500
+    assert db.session.get(Transaction, rejected.transaction_id).status == "failed"
+    assert state(db)["entries"] == before["entries"]  # nothing was ever credited
+    from tradeapp.errors import IllegalTransition
+
+    with pytest.raises(IllegalTransition):
+        deposits.reject_deposit(finance, rejected, "again")
+    with pytest.raises(IllegalTransition):
+        deposits.confirm_bank_deposit(finance, rejected)
+
+
+def test_crypto_confirmation_guards_and_a_different_amount_received(db, user, finance):
+    bank = deposits.create_bank_deposit(user, "USD", "100")
+    with pytest.raises(ValidationFailed, match="not a crypto deposit"):
+        deposits.confirm_crypto_deposit(finance, bank, TX)
+    bare = deposits.create_crypto_deposit(user, "BTC", "", "0.5")
+    with pytest.raises(ValidationFailed) as exc:
+        deposits.confirm_crypto_deposit(finance, bare)  # no hash announced, none given
+    assert "tx_hash" in exc.value.fields
+    with pytest.raises(ValidationFailed):
+        deposits.confirm_crypto_deposit(finance, bare, "not-a-hash")
+    assert db.session.get(Deposit, bare.id).status == "pending"
+    confirmed = deposits.confirm_crypto_deposit(finance, bare, TX.upper(), amount="0.4999")
+    assert confirmed.status == "completed" and confirmed.provider_ref == TX
+    assert confirmed.credited_amount == D("0.4999") and confirmed.confirmed_by_id == finance.id
+    assert ledger.wallet_for(user, "BTC").balance == D("0.4999")
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "deposit.confirm")).one()
+    assert row.after == {"status": "completed", "credited": "0.49990000", "tx_hash": TX}  # BTC to 8 places
+    assert ledger.check().ok

@@ -245,7 +245,7 @@ operations = st.lists(
 #: every kind of operation, each able to succeed (run before the random sequences)
 EVERY_KIND = [
     ("deposit", 0, D("300")),
-    ("transfer", 0, 1, D("1250")),
+    ("transfer", 0, 1, D("50")),
     ("hold", 0, D("100")),
     ("settle", 0, D("30")),
     ("release", 0),

@@ -35,6 +35,11 @@ def test_each_user_gets_their_own_wallet_per_currency(db, user, create_user):
     assert db.session.query(Wallet).count() == 3
 
 
+def test_an_unknown_platform_account_is_named_in_the_error(db):
+    with pytest.raises(LedgerError, match="^unknown platform account 'nope'$"):
+        ledger.platform_account("nope", "USD")
+
+
 def test_platform_accounts_are_one_per_code_and_currency(db):
     fees = ledger.platform_account("fees", "usd")
     assert (fees.code, fees.currency, fees.balance) == ("fees", "USD", 0)
@@ -69,9 +74,9 @@ def test_ledger_errors_say_what_was_wrong(db, user):
     with pytest.raises(LedgerError, match=rf"^cannot settle 0 of hold {hold.id} \(remaining 40"):
         ledger.settle_hold(hold, D("0"), [Leg(fees, D("1"))], kind="trade")
     db.session.rollback()
-    with pytest.raises(LedgerError, match="at least two legs"):
+    with pytest.raises(LedgerError, match="^an entry needs at least two legs$"):
         ledger.post("deposit", [Leg(wallet, D("1"))])
-    with pytest.raises(LedgerError, match="zero-amount leg"):
+    with pytest.raises(LedgerError, match="^zero-amount leg$"):
         ledger.post("deposit", [Leg(wallet, D("0")), Leg(fees, D("0"))])
     with pytest.raises(LedgerError, match="more decimals than USD allows"):
         ledger.post("deposit", [Leg(wallet, D("0.001")), Leg(fees, D("-0.001"))])
@@ -117,6 +122,8 @@ def test_settling_a_hold_carries_memo_reference_and_actor_into_the_entry(db, use
     assert (entry.kind, entry.memo, entry.reference, entry.created_by_id) == ("trade", "Buy", "order:7", staff.id)
     other = ledger.settle_hold(hold, D("5"), [Leg(fees, D("5"))], kind="trade", reference="custom")
     assert (other.memo, other.reference, other.created_by_id) == ("", "custom", None)
+    plain = ledger.post("deposit", [Leg(wallet, D("1")), Leg(fees, D("-1"))])
+    assert (plain.memo, plain.reference, plain.created_by_id, plain.reverses_id) == ("", "", None, None)
     posted = ledger.post("deposit", [Leg(wallet, D("1")), Leg(fees, D("-1"))], memo="m" * 300, reference="r" * 150)
     assert (posted.memo, posted.reference) == ("m" * 255, "r" * 100)
     db.session.commit()
@@ -156,3 +163,16 @@ def test_legs_on_the_same_platform_account_add_up(db, user):
     db.session.expire_all()
     assert ledger.platform_account("fees", "USD").balance == D("10")
     assert ledger.check().ok
+
+
+def test_the_report_counts_wallets_and_totals_per_currency(db, user, create_user):
+    other = create_user()
+    funded(db, user, "100")
+    funded(db, other, "50")
+    ledger.place_hold(ledger.wallet_for(other, "USD"), D("20"), "order")
+    ledger.wallet_for(user, "BTC")  # a wallet with no postings yet balances at zero
+    db.session.commit()
+    report = ledger.check()
+    assert report.ok, report.problems()
+    assert (report.wallets, report.entries, report.postings) == (3, 2, 4)
+    assert report.totals == {"USD": {"balance": D("150"), "locked": D("20")}, "BTC": {"balance": 0, "locked": 0}}
