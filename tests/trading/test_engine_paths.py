@@ -87,6 +87,20 @@ def test_fire_protection_sells_only_what_open_orders_leave_available(trader, mar
     assert ledger.check().ok
 
 
+def test_a_stop_that_cannot_sell_yet_is_kept_for_the_next_tick(trader, market, protected):
+    """Open sell orders hold every coin: nothing is sold now, and the stop is not lost."""
+    resting = place(trader, side="sell", order_type="limit", quantity="2.5", price="60000")
+    market.set("BTC/USD", "48900", "48910", size="1", step="10")
+    assert orders.fire_protection(protected, D("48900")) is None
+    position = fresh(Position, protected)
+    assert (position.quantity, position.stop_loss, position.take_profit) == (D("0.5"), D("49000"), D("52000"))
+    orders.cancel_order(trader, resting.id)
+    order = orders.fire_protection(protected, D("48900"))
+    assert order.status == "filled" and order.position_id == protected
+    assert fresh(Position, protected).quantity == 0
+    assert ledger.check().ok
+
+
 def test_a_failed_commit_while_firing_keeps_the_protection(trader, market, protected, failing_commit):
     market.set("BTC/USD", "48900", "48910", size="1", step="10")
     failing_commit()

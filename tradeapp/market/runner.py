@@ -195,7 +195,9 @@ class FeedRunner:
             ]
             if not due:
                 return synced
-            for pair in db.session.scalars(select(TradingPair).where(TradingPair.symbol.in_(due))):
+            for pair in db.session.scalars(select(TradingPair).where(TradingPair.symbol.in_(due))).all():
+                if self.stop_event.is_set():
+                    break  # a backfill is slow: stopping the feed does not wait for every pair's
                 try:
                     self.hooks.sync_candles(pair, self.feed, pair.symbol not in self.candles_synced)
                     synced.append(pair.symbol)

@@ -331,13 +331,18 @@ def close_position(user: User, position_id: int) -> Order:
     return _close(user.id, position, source_reason="Closed by you.")
 
 
+def _closable(position: Position, wallet: Wallet | None) -> Decimal:
+    """How much of ``position`` a market sell may close: what the base wallet has available."""
+    available = wallet.available_balance if wallet is not None else ZERO
+    return min(position.quantity, available).quantize(quantity_step(position.pair), rounding=ROUND_DOWN)
+
+
 def _close(user_id: int, position: Position, source_reason: str) -> Order:
     pair = position.pair
     if position.quantity <= 0:
         raise IllegalTransition("This position is already closed.")
     wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user_id, Wallet.currency == pair.base_currency))
-    available = wallet.available_balance if wallet is not None else ZERO
-    quantity = min(position.quantity, available).quantize(quantity_step(pair), rounding=ROUND_DOWN)
+    quantity = _closable(position, wallet)
     if quantity <= 0:
         raise ValidationFailed(
             "Nothing to close.",
@@ -351,15 +356,27 @@ def _close(user_id: int, position: Position, source_reason: str) -> Order:
 
 
 def fire_protection(position_id: int, bid: Decimal) -> Order | None:
-    """Close a position whose stop-loss or take-profit the bid crossed; the protection fires once."""
+    """Close a position whose stop-loss or take-profit the bid crossed; the protection fires once.
+
+    Clearing the protection and placing the close are one unit of work: if the close cannot be
+    placed (nothing available, no liquidity, a failed commit), the protection stays and the next
+    tick tries again, so a stop is never lost.
+    """
     with unit_of_work() as uow:
+        found = db.session.execute(select(Position.user_id, Position.pair_id).where(Position.id == position_id)).first()
+        if found is None:
+            uow.rollback()
+            return None
+        pair = db.session.get(TradingPair, found.pair_id)
+        # The wallets before the position, in the order a fill takes them: firing during a fill waits.
+        _quote_wallet, base_wallet = lock_pair_wallets(found.user_id, pair)
         position = db.session.scalar(
             select(Position)
             .where(Position.id == position_id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
-        if position is None or position.quantity <= 0:
+        if position.quantity <= 0:
             uow.rollback()
             return None
         hit_stop = position.stop_loss is not None and bid <= position.stop_loss
@@ -368,11 +385,18 @@ def fire_protection(position_id: int, bid: Decimal) -> Order | None:
             uow.rollback()
             return None
         which = "stop-loss" if hit_stop else "take-profit"
+        quantity = _closable(position, base_wallet)
+        if quantity <= 0:
+            log.warning(
+                "position %s: %s hit but open sell orders hold all of it; kept for the next tick", position_id, which
+            )
+            uow.rollback()
+            return None
         position.stop_loss = position.take_profit = None
-        user_id, pair_id = position.user_id, position.pair_id
-    position = db.session.scalar(select(Position).where(Position.id == position_id))
-    log.info("position %s: %s hit at bid %s (pair %s)", position_id, which, bid, pair_id)
-    return _close(user_id, position, source_reason=f"{which} hit")
+        request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
+        order = place(found.user_id, request, source="manual", position_id=position.id)
+    log.info("position %s: %s hit at bid %s, closed by order %s", position_id, which, bid, order.id)
+    return order
 
 
 # -- the trigger check -------------------------------------------------------------------------------
