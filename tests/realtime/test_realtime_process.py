@@ -2,6 +2,7 @@
 events emitted through the Redis message queue by a plain Flask-SocketIO emitter."""
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import subprocess
@@ -24,6 +25,12 @@ pytestmark = pytest.mark.skipif(
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT = "tradeapp-tests/1.0"
+
+
+def _run(coro):
+    """``asyncio.run`` in a thread of its own: a browser test's Playwright may own this thread's loop."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def _free_port() -> int:
@@ -116,7 +123,7 @@ def test_session_cookie_joins_the_user_room_and_receives_queued_events(realtime,
         e.emit("notice", {"to": "staff"}, to="staff")
         e.emit("notice", {"to": "alice"}, to=f"user:{alice}")
 
-    transport, received = asyncio.run(_session(base, emitter, emit, headers=headers))
+    transport, received = _run(_session(base, emitter, emit, headers=headers))
 
     assert transport == "websocket"
     assert received and all(r == {"to": "alice"} for r in received)
@@ -129,7 +136,7 @@ def test_access_token_joins_the_user_room(realtime, user):
     def emit(e):
         e.emit("notice", {"n": 1}, to=room)
 
-    _, received = asyncio.run(_session(base, emitter, emit, auth={"token": token}))
+    _, received = _run(_session(base, emitter, emit, auth={"token": token}))
 
     assert received and received[0] == {"n": 1}
 
@@ -162,7 +169,7 @@ def test_ticker_subscription_receives_prices_anonymous_does_not_get_user_events(
             await client.disconnect()
         return ack, notices, ticks
 
-    ack, notices, ticks = asyncio.run(scenario())
+    ack, notices, ticks = _run(scenario())
 
     assert ack == {"ok": True}
     assert ticks and ticks[0] == {"symbol": "BTC/USD"}
@@ -178,4 +185,4 @@ def test_invalid_token_is_refused(realtime):
             await client.connect(base, transports=["websocket"], auth={"token": "not-a-jwt"}, wait_timeout=10)
         return client.connected
 
-    assert asyncio.run(scenario()) is False
+    assert _run(scenario()) is False
