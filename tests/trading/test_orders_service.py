@@ -269,6 +269,17 @@ def test_position_stop_loss_closes_it_once(trader, market):
     assert ledger.check().ok
 
 
+def test_preview_charges_the_maker_fee_to_a_limit_that_will_rest(trader):
+    resting = orders.preview_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "1", "price": "49000"}
+    )
+    assert (resting["fee_role"], resting["fee_pct"], resting["fee"]) == ("maker", D("0.1"), D("49.00"))
+    crossing = orders.preview_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "1", "price": "50010"}
+    )
+    assert (crossing["fee_role"], crossing["fee_pct"], crossing["fee"]) == ("taker", D("0.2"), D("100.02"))
+
+
 def test_preview_shows_total_fee_and_available(trader):
     preview = orders.preview_order(
         trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "market", "quantity": "1"}

@@ -183,7 +183,9 @@ def test_preview_shows_price_fee_and_total(web):
 
 def test_preview_of_a_sell_limit_and_of_too_much(web):
     html = text(web.post(PREVIEW, data=order_form(web, side="sell", order_type="limit", price="60000"), headers=HX))
-    assert "You receive" in html and "600.00 USD" in html and "1.20 USD" in html and "598.80 USD" in html
+    # the limit sell rests above the bid: it will fill as a maker, at the maker fee
+    assert "You receive" in html and "600.00 USD" in html and "Maker fee (0.1%)" in html
+    assert "0.60 USD" in html and "599.40 USD" in html
     html = text(web.post(PREVIEW, data=order_form(web, quantity="0.5"), headers=HX))
     assert "More than your available 1,000.00 USD" in html
 

@@ -205,7 +205,13 @@ def preview_order(user: User, data: dict) -> dict:
         price = price or (quote["ask"] if req.side == "buy" else quote["bid"])
     else:
         price = req.price if req.order_type == "limit" else req.stop_price
-    fee_pct = pair.taker_fee
+    # A limit order that does not cross the book rests, and fills as a maker at the maker fee.
+    best = quote["ask"] if req.side == "buy" else quote["bid"]
+    rests = req.order_type == "limit" and (
+        best is None or (req.price < best if req.side == "buy" else req.price > best)
+    )
+    fee_role = "maker" if rests else "taker"
+    fee_pct = pair.maker_fee if rests else pair.taker_fee
     notional = req.quantity * price
     fee = fills.fee_on(notional, fee_pct).quantize(quote_quantum, ROUND_UP)
     notional = notional.quantize(quote_quantum, ROUND_UP if req.side == "buy" else ROUND_DOWN)
@@ -221,6 +227,7 @@ def preview_order(user: User, data: dict) -> dict:
         "notional": notional,
         "fee": fee,
         "fee_pct": fee_pct,
+        "fee_role": fee_role,
         "total": notional + fee if req.side == "buy" else notional - fee,
         "currency_spent": req.spends,
         "currency_received": pair.base_currency if req.side == "buy" else pair.quote_currency,
