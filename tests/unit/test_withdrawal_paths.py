@@ -80,6 +80,7 @@ def test_marking_paid_settles_the_hold_into_the_payout_and_fee_accounts(db, cust
     w = awaiting_payment(customer, finance)
     fee = w.fee
     second = create_staff(role="finance")
+    bank_before = ledger.platform_account("clearing:bank", "USD").balance
     service.mark_payout_paid(second, w)
     db.session.expire_all()
     w = db.session.get(Withdrawal, w.id)
@@ -87,7 +88,9 @@ def test_marking_paid_settles_the_hold_into_the_payout_and_fee_accounts(db, cust
     assert w.payout_ref == f"manual-payout-{w.id}"
     assert db.session.get(Hold, w.hold_id).status == "posted"
     assert books(db, customer)["wallet"] == (D("500") - D("100") - fee, 0)
-    assert ledger.platform_account("payouts_in_flight", "USD").balance == D("100")
+    # paid out through the bank rail: its clearing account gives the money back, nothing stays in flight
+    assert ledger.platform_account("clearing:bank", "USD").balance == bank_before + D("100")
+    assert ledger.platform_account("payouts_in_flight", "USD").balance == 0
     assert ledger.platform_account("fees", "USD").balance == fee
     tx = db.session.get(Transaction, w.transaction_id)
     assert tx.status == "completed" and tx.external_id == w.payout_ref and tx.entry_id is not None

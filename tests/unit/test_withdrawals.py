@@ -109,10 +109,10 @@ def test_request_approve_payout_completes_with_correct_postings(app, db, custome
     entry = db.session.get(JournalEntry, tx.entry_id)
     assert entry.kind == "withdrawal"
     postings = {(p.wallet_id, p.platform_account_id): p.amount for p in entry.postings}
-    in_flight = ledger.platform_account("payouts_in_flight", "USD")
+    bank = ledger.platform_account("clearing:bank", "USD")  # the rail it left through
     fees = ledger.platform_account("fees", "USD")
     wal = wallet(customer)
-    assert postings == {(wal.id, None): D("-101.00"), (None, in_flight.id): D("100.00"), (None, fees.id): D("1.00")}
+    assert postings == {(wal.id, None): D("-101.00"), (None, bank.id): D("100.00"), (None, fees.id): D("1.00")}
     assert wal.balance == D("399") and wal.locked_balance == 0
     assert db.session.get(Hold, w.hold_id).status == "posted"
     assert SandboxPayout.calls == {f"payout-{w.id}": 1}

@@ -7,9 +7,9 @@ Lifecycle (``Withdrawal.__states__``, :data:`tradeapp.models.funds.WITHDRAWAL_ST
        ├──reject──▶ rejected ◀──reject─────┘
        └──cancel (owner)──▶ cancelled
 
-The hold placed at request time reserves amount + fee; it is settled into the ``payouts_in_flight``
-and ``fees`` platform accounts when the payout succeeds, and released on cancel, rejection or a
-failed payout.
+The hold placed at request time reserves amount + fee; it is settled into the rail's clearing
+account (``clearing:bank`` or ``clearing:crypto``) and ``fees`` when the payout succeeds, and
+released on cancel, rejection or a failed payout.
 
 Limits (per currency below; 24 hours by KYC level in :mod:`tradeapp.services.compliance`) and
 the dual-approval threshold ``WITHDRAWAL_DUAL_APPROVAL_OVER`` are compared in USD-equivalent at
@@ -44,6 +44,9 @@ from tradeapp.services.trading import prices
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
+
+#: the platform clearing account a paid withdrawal leaves through, by destination type
+PAYOUT_CLEARING = {"bank_account": "clearing:bank", "crypto_wallet": "clearing:crypto"}
 D = Decimal
 
 
@@ -524,7 +527,10 @@ def _release(w: Withdrawal, tx_status: str, note: str) -> None:
 def _complete(w: Withdrawal, ref: str, actor: User | None = None) -> None:
     w.transition_to("completed")
     hold = db.session.get(Hold, w.hold_id)
-    legs = [Leg(ledger.platform_account("payouts_in_flight", w.currency), w.amount)]
+    # Paid out: the money left through its rail, so the rail's clearing account gives it back (a
+    # deposit took it from there). ``payouts_in_flight`` held completed payouts before, which made
+    # the books show paid withdrawals as still on their way.
+    legs = [Leg(ledger.platform_account(PAYOUT_CLEARING[w.destination_type], w.currency), w.amount)]
     if w.fee > 0:
         legs.append(Leg(ledger.platform_account("fees", w.currency), w.fee))
     entry = ledger.settle_hold(
