@@ -13,11 +13,16 @@ D = Decimal
 
 
 class CandleFeed(ManualFeed):
-    """A ManualFeed whose candles are ``n`` bars ending now, closing at ``close``."""
+    """A ManualFeed whose candles are ``n`` bars ending at its creation, closing at ``close``.
+
+    "Now" is fixed when the feed is made, so a test that crosses a minute boundary on the wall
+    clock still sees the same newest bar on every call.
+    """
 
     def __init__(self, close="100.00") -> None:
         super().__init__()
         self.close = D(close)
+        self.now = time.time()
         self.calls: list[tuple[str, int]] = []
 
     def candles(self, symbol, timeframe="1h", since=None, limit=100):
@@ -25,7 +30,7 @@ class CandleFeed(ManualFeed):
 
         self.calls.append((timeframe, limit))
         size = TIMEFRAMES[timeframe]
-        last = int(time.time() // size * size)
+        last = int(self.now // size * size)
         return [
             {
                 "timestamp": (last - (limit - 1 - i) * size) * 1000,
