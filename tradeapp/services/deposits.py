@@ -36,7 +36,7 @@ from tradeapp.models.types import utcnow
 from tradeapp.payments import ProviderError, SandboxProvider, get_provider
 from tradeapp.payments.base import from_minor, to_minor
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, ledger, rows
+from tradeapp.services import audit, ledger, notifications, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
@@ -191,13 +191,33 @@ def pending_count() -> int:
     )
 
 
-def _notify(uow: UnitOfWork, deposit: Deposit, message: str, level: str = "success") -> None:
-    """Tell the customer once the change is committed: wallet, deposit status, a notification."""
+def _notify(uow: UnitOfWork, deposit: Deposit, message: str, level: str = "success", *, refund: bool = False) -> None:
+    """Tell the customer once the change is committed: wallet, deposit status, a notification.
+
+    The notification's kind follows the deposit's state (credited, failed or rejected, refunded),
+    so the customer's preferences decide whether it is also pushed live and e-mailed; the
+    dedupe key makes a replayed webhook tell nobody twice.
+    """
     uow.after_commit(_push_wallet, deposit)
     uow.emit_to_user(
         deposit.user_id, "deposit", {"id": deposit.id, "status": deposit.status, "currency": deposit.currency}
     )
-    uow.emit_to_user(deposit.user_id, "notification", {"message": message, "level": level})
+    if refund:
+        # a refund may come in several parts: each is its own event
+        kind, title, key = notifications.DEPOSIT_REFUNDED, "Card refund", None
+    elif deposit.status == "completed":
+        kind, title, key = notifications.DEPOSIT_CREDITED, "Deposit credited", f"deposit:{deposit.id}:credited"
+    else:
+        kind, title, key = notifications.DEPOSIT_FAILED, f"Deposit {deposit.status}", None
+    notifications.notify(
+        deposit.user_id,
+        kind,
+        title,
+        message,
+        link=f"/deposits/{deposit.id}",
+        data={"deposit_id": deposit.id, "status": deposit.status, "level": level},
+        dedupe_key=key,
+    )
 
 
 def _push_wallet(deposit: Deposit) -> None:
@@ -358,7 +378,11 @@ def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor:
         _details(deposit, **changes)
         if recovered:
             _notify(
-                uow, deposit, f"A card refund of {_money(delta, deposit.currency)} was taken from your wallet.", "info"
+                uow,
+                deposit,
+                f"A card refund of {_money(delta, deposit.currency)} was taken from your wallet.",
+                "info",
+                refund=True,
             )
         else:
             uow.emit_to_staff("deposit_attention", {"id": deposit.id})

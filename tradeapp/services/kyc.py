@@ -31,7 +31,7 @@ from tradeapp.models import User
 from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument, KYCFile
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit
+from tradeapp.services import audit, notifications
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -463,7 +463,7 @@ def _expire(uow: UnitOfWork, now: datetime) -> int:
             .with_for_update(skip_locked=True)
         )
     )
-    notify: list[tuple[str, str]] = []
+    expired_users: list[tuple[int, int]] = []
     for doc in docs:
         doc.transition_to("expired")
         user = doc.user
@@ -472,7 +472,7 @@ def _expire(uow: UnitOfWork, now: datetime) -> int:
             if latest is None or latest.id == doc.id:
                 user.kyc_status = "not_submitted"
                 user.is_verified = False
-                notify.append((user.email, user.first_name or user.username))
+                expired_users.append((user.id, doc.id))
         audit.record(
             None,
             "kyc.expired",
@@ -481,8 +481,16 @@ def _expire(uow: UnitOfWork, now: datetime) -> int:
             after={"status": "expired", "kyc_status": user.kyc_status},
             ip="",
         )
-    for email, name in notify:
-        uow.mail(email, "Please verify your identity again", "kyc_expired", name=name)
+    for user_id, doc_id in expired_users:
+        notifications.notify(
+            user_id,
+            notifications.KYC_EXPIRED,
+            "Please verify your identity again",
+            "Your identity verification has expired; withdrawals are paused until you verify again.",
+            link="/kyc/",
+            data={"document_id": doc_id},
+            dedupe_key=f"kyc:{doc_id}:expired",
+        )
     if docs:
         log.info("expired %d KYC approvals", len(docs))
     return len(docs)

@@ -22,7 +22,7 @@ from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import User
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, rows
+from tradeapp.services import audit, notifications, rows
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,29 @@ def _check_reviewer(actor: User | None, doc: KYCDocument) -> None:
 
 
 def _tell_user(uow: UnitOfWork, doc: KYCDocument, user: User) -> None:
-    """The verdict by e-mail and a ``kyc_status`` event, once it committed."""
+    """The verdict as a notification (e-mailed by the user's preference) and a ``kyc_status`` event."""
     if doc.status == "approved":
-        uow.mail(user.email, "Your identity is verified", "kyc_approved", user=user, doc=doc)
+        notifications.notify(
+            user.id,
+            notifications.KYC_APPROVED,
+            "Your identity is verified",
+            "You can now use every part of your account, including withdrawals.",
+            link="/kyc/",
+            data={"document_id": doc.id},
+            dedupe_key=f"kyc:{doc.id}:approved",
+            mail_context={"doc": doc},
+        )
     else:
-        uow.mail(user.email, "Your identity verification was not accepted", "kyc_rejected", user=user, doc=doc)
+        notifications.notify(
+            user.id,
+            notifications.KYC_REJECTED,
+            "Your identity verification was not accepted",
+            f"Reason: {doc.rejection_reason}" if doc.rejection_reason else "",
+            link="/kyc/",
+            data={"document_id": doc.id},
+            dedupe_key=f"kyc:{doc.id}:rejected",
+            mail_context={"doc": doc},
+        )
     payload = {"status": doc.status, "id": doc.id}
     if doc.status == "rejected":
         payload["reason"] = doc.rejection_reason

@@ -77,6 +77,9 @@ def register_kind(
 
 # The kinds of the domains that were built before the centre.
 DEPOSIT_CREDITED = register_kind("deposit_credited", "Deposit credited", email=True)
+DEPOSIT_FAILED = register_kind("deposit_failed", "Deposit failed or rejected", email=True)
+DEPOSIT_REFUNDED = register_kind("deposit_refunded", "Card refund taken back", email=True)
+WITHDRAWAL_APPROVED = register_kind("withdrawal_approved", "Withdrawal approved", email=False)
 WITHDRAWAL_COMPLETED = register_kind(
     "withdrawal_completed", "Withdrawal sent", email=True, mail_template="withdrawal_completed"
 )

@@ -38,7 +38,7 @@ from tradeapp.models.funds import DESTINATION_TYPES
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
 from tradeapp.queues import enqueue
-from tradeapp.services import audit, compliance, ledger, rows
+from tradeapp.services import audit, compliance, ledger, notifications, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.trading import prices
 from tradeapp.services.uow import UnitOfWork, unit_of_work
@@ -232,14 +232,19 @@ def pending_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Withdrawal).where(Withdrawal.status == "pending"))
 
 
-def _tell_user(
-    uow: UnitOfWork, w: Withdrawal, message: str, level: str, mail_template: str | None = None, subject: str = ""
-) -> None:
-    """The status event, a notification and (optionally) an e-mail, once the change committed."""
+def _tell_user(uow: UnitOfWork, w: Withdrawal, message: str, level: str, kind: str, title: str) -> None:
+    """The status event and a notification (the kind's e-mail by the user's preference), once committed."""
     uow.emit_to_user(w.user_id, "withdrawal_status", {"id": w.id, "status": w.status})
-    uow.emit_to_user(w.user_id, "notification", {"message": message, "level": level})
-    if mail_template:
-        uow.mail(w.user.email, subject, mail_template, user=w.user, withdrawal=w)
+    notifications.notify(
+        w.user_id,
+        kind,
+        title,
+        message,
+        link="/withdrawals/",
+        data={"withdrawal_id": w.id, "status": w.status, "level": level},
+        dedupe_key=f"withdrawal:{w.id}:{w.status}",
+        mail_context={"withdrawal": w},
+    )
 
 
 # -- customer operations ---------------------------------------------------------------------------
@@ -401,7 +406,14 @@ def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
     audit.record(staff, "withdrawal.approved", w, before=before, after=after)
     if w.status == "approved":
         uow.after_commit(queue_payout, w.id)
-        _tell_user(uow, w, "Your withdrawal was approved and is being sent.", "info")
+        _tell_user(
+            uow,
+            w,
+            f"Your withdrawal of {w.amount} {w.currency} was approved and is being sent.",
+            "info",
+            notifications.WITHDRAWAL_APPROVED,
+            "Withdrawal approved",
+        )
     return w
 
 
@@ -432,7 +444,12 @@ def reject_withdrawal(staff: User, w: Withdrawal, reason: str) -> Withdrawal:
         _release(w, "cancelled", f"Rejected: {reason}")
         audit.record(staff, "withdrawal.rejected", w, before=before, after={**_snapshot(w), "reason": reason})
         _tell_user(
-            uow, w, f"Your withdrawal was rejected: {reason}", "error", "withdrawal_rejected", "Withdrawal rejected"
+            uow,
+            w,
+            f"Your withdrawal was rejected: {reason}",
+            "error",
+            notifications.WITHDRAWAL_REJECTED,
+            "Withdrawal rejected",
         )
     return w
 
@@ -567,7 +584,7 @@ def _notify_completed(uow: UnitOfWork, w: Withdrawal) -> None:
         w,
         f"Your withdrawal of {w.amount} {w.currency} was sent.",
         "success",
-        "withdrawal_completed",
+        notifications.WITHDRAWAL_COMPLETED,
         "Withdrawal sent",
     )
 
@@ -578,7 +595,7 @@ def _notify_failed(uow: UnitOfWork, w: Withdrawal) -> None:
         w,
         f"Your withdrawal of {w.amount} {w.currency} failed; the funds are available again.",
         "error",
-        "withdrawal_failed",
+        notifications.WITHDRAWAL_FAILED,
         "Withdrawal failed",
     )
 

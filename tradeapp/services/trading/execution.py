@@ -24,7 +24,7 @@ from tradeapp.extensions import db
 from tradeapp.models import Order, PlatformAccount, Trade, TradingPair, Transaction, Wallet
 from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
-from tradeapp.services import ledger
+from tradeapp.services import ledger, notifications
 from tradeapp.services.ledger import Leg
 from tradeapp.services.trading import fills, positions
 from tradeapp.services.trading.fills import ZERO, price_step, quantity_step
@@ -321,4 +321,26 @@ def execute_resting(order_id: int, quote: dict, book: dict) -> bool:
             finish_market(order, "Triggered, but no offers were within the slippage limit; the order was cancelled.")
         db.session.flush()
         announce(outcome, order)
+        if order.status == "filled":
+            notify_filled(order)
         return True
+
+
+def notify_filled(order: Order, reason: str | None = None) -> None:
+    """Tell the customer that an order they are not watching filled (a resting limit, a stop, a
+    position's stop-loss or take-profit): one row in the fill's unit of work. A market order the
+    customer just placed is answered on screen and is not notified."""
+    pair = order.pair
+    price = order.average_price
+    at = f" at {price.normalize():f} {pair.quote_currency}" if price is not None else ""
+    kind_text = order.order_type.replace("_", " ").capitalize()
+    notifications.notify(
+        order.user_id,
+        notifications.ORDER_FILLED,
+        f"{kind_text} order filled: {order.side} {order.filled_quantity.normalize():f} {pair.base_currency}{at}",
+        f"{reason}: order #{order.id} on {pair.symbol} filled."
+        if reason
+        else f"Order #{order.id} on {pair.symbol} filled.",
+        link="/trade/orders/history",
+        data={"order_id": order.id, "symbol": pair.symbol, "side": order.side, "order_type": order.order_type},
+    )

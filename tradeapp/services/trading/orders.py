@@ -50,6 +50,7 @@ from tradeapp.services.trading.execution import (
     lock_order,
     lock_pair_wallets,
     market_cap,
+    notify_filled,
     price_step,
     quantity_step,
     release_rest,
@@ -402,6 +403,8 @@ def fire_protection(position_id: int, bid: Decimal) -> Order | None:
         position.stop_loss = position.take_profit = None
         request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
         order = place(found.user_id, request, source="manual", position_id=position.id)
+        if order.status == "filled":
+            notify_filled(order, f"Your position's {which} fired")
     log.info("position %s: %s hit at bid %s, closed by order %s", position_id, which, bid, order.id)
     return order
 
