@@ -30,6 +30,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradeapp import realtime
+from tradeapp.errors import ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models.notifications import Notification, NotificationPreference
 from tradeapp.models.types import utcnow
@@ -395,3 +396,42 @@ def mark_all_read(user_id: int) -> int:
 
 def _push_count(user_id: int) -> None:
     realtime.emit_to_user(user_id, "notification_count", {"unread": unread_count(user_id)})
+
+
+def set_preferences(user_id: int, changes: dict[str, dict[str, bool | None]]) -> list[dict[str, Any]]:
+    """Change several kinds at once (the account page's form, the API's PATCH), all or nothing.
+
+    ``changes`` maps a kind to ``{"live": …, "email": …}`` (a missing or ``None`` channel is left
+    as it is). An unknown kind refuses the whole change, so a typo never half-applies.
+    """
+    unknown = sorted(name for name in changes if name not in KINDS)
+    if unknown:
+        raise ValidationFailed(
+            "Unknown notification kind.", {"preferences": [f"Unknown kind: {name}." for name in unknown]}
+        )
+    with unit_of_work():
+        for name, channel in changes.items():
+            set_preference(user_id, name, live=channel.get("live"), email=channel.get("email"))
+    return preferences(user_id)
+
+
+def newest(user_id: int, limit: int = 8) -> list[Notification]:
+    """The bell's dropdown: the user's latest notifications."""
+    return list(db.session.execute(for_user(user_id).limit(limit)).scalars())
+
+
+def kinds_of(user_id: int) -> list[str]:
+    """The kinds this user has notifications of (the page's filter offers only these)."""
+    return list(
+        db.session.execute(
+            select(Notification.kind).where(Notification.user_id == user_id).distinct().order_by(Notification.kind)
+        ).scalars()
+    )
+
+
+def safe_link(note: Notification) -> str | None:
+    """The notification's link when it is a path on this site; never an absolute or scheme-relative URL."""
+    link = note.link or ""
+    if link.startswith("/") and not link.startswith("//") and "\\" not in link:
+        return link
+    return None
