@@ -121,6 +121,10 @@ POSITION = frozenset(
 #: MarketDataService.get_ticker (spec 4.1)
 TICKER = frozenset(["symbol", "last_price", "bid", "ask", "volume"])
 TOKENS = frozenset({"access", "refresh"})
+#: the notification centre's shapes (not the seed's: see the rows at the end of TABLE)
+NOTIFICATION = frozenset(["id", "kind", "title", "body", "link", "data", "read", "created_at"])
+READ_ALL = frozenset(["updated", "unread"])
+PREFERENCES = frozenset(["preferences"])
 MESSAGE = frozenset({"message"})
 
 # -- the seed's choices (spec 2.1-2.3) ---------------------------------------------------------------------
@@ -414,6 +418,14 @@ TABLE: list[Row] = [
         nested=PAIR_NESTED,
         differences=("order_source",),
     ),
+    # The notification centre (issue 12): not in the seed, which has only signal notifications; our own
+    # contract, checked the same way.
+    Row("GET", "/notifications/", "/api/v1/notifications/", NOTIFICATION, at="results"),
+    Row("GET", "/notifications/{id}/", "/api/v1/notifications/{notification_id}/", NOTIFICATION),
+    Row("POST", "/notifications/{id}/read/", "/api/v1/notifications/{notification_id}/read/", NOTIFICATION),
+    Row("POST", "/notifications/read-all/", "/api/v1/notifications/read-all/", READ_ALL),
+    Row("GET", "/notification-preferences/", "/api/v1/notification-preferences/", PREFERENCES),
+    Row("PATCH", "/notification-preferences/", "/api/v1/notification-preferences/", PREFERENCES),
 ]
 
 #: rows whose requests carry amounts, quantities or prices

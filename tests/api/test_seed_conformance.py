@@ -22,6 +22,7 @@ from tests.kyc_helpers import multipart, valid_data, valid_files
 from tests.trading_helpers import fund
 from tests.unit.test_kyc_review import add_submission
 from tradeapp.mail import outbox_messages
+from tradeapp.services import notifications
 from tradeapp.services.tokens import issue_tokens
 
 API = "/api/v1"
@@ -76,6 +77,9 @@ class World:
     def transfer(self) -> dict:
         body = {"to_username": "bob", "currency": "USD", "amount": "10"}
         return self.ok(self.api.post(f"{API}/transfers/", json=body), 201)
+
+    def notification(self):
+        return notifications.notify(self.alice.id, notifications.DEPOSIT_CREDITED, "Deposit credited", "100 USD")
 
     def submission(self, status="pending"):
         return add_submission(self.db, self.bob, status=status)
@@ -247,6 +251,21 @@ def call(w: World, row: Row):
             return a.get(f"{API}/positions/{w.position()['id']}/")
         case ("POST", "/positions/{id}/close/"):
             return a.post(f"{API}/positions/{w.position()['id']}/close/")
+        case ("GET", "/notifications/"):
+            w.notification()
+            return a.get(f"{API}/notifications/")
+        case ("GET", "/notifications/{id}/"):
+            return a.get(f"{API}/notifications/{w.notification().id}/")
+        case ("POST", "/notifications/{id}/read/"):
+            return a.post(f"{API}/notifications/{w.notification().id}/read/")
+        case ("POST", "/notifications/read-all/"):
+            w.notification()
+            return a.post(f"{API}/notifications/read-all/")
+        case ("GET", "/notification-preferences/"):
+            return a.get(f"{API}/notification-preferences/")
+        case ("PATCH", "/notification-preferences/"):
+            body = {"preferences": [{"kind": "order_filled", "email": True}]}
+            return w.patch_json("/notification-preferences/", body)
     raise AssertionError(f"no call for {row.id}")
 
 

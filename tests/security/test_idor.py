@@ -17,10 +17,10 @@ from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Order, Position, User, Withdrawal
+from tradeapp.models import Deposit, KYCDocument, Notification, Order, Position, User, Withdrawal
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
-from tradeapp.services import deposits, kyc, withdrawals
+from tradeapp.services import deposits, kyc, notifications, withdrawals
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
 
@@ -83,6 +83,7 @@ def owner_objects(app, db, create_user, market, pairs):
     )
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
+    note = notifications.notify(owner.id, notifications.DEPOSIT_CREDITED, "Deposit credited", link="/wallets/")
     objects = {
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
@@ -93,6 +94,7 @@ def owner_objects(app, db, create_user, market, pairs):
         "file_id": document.files[0].id,
         "user_id": owner.id,
         "pair_id": pairs["BTC/USD"].id,
+        "notification_id": note.id,
     }
     return owner, objects
 
@@ -110,6 +112,7 @@ def _snapshot(owner_id: int) -> dict:
             (p.id, p.quantity, p.stop_loss, p.take_profit) for p in db.session.scalars(db.select(Position))
         ),
         "kyc": sorted((d.id, d.status) for d in db.session.scalars(db.select(KYCDocument))),
+        "notifications": sorted((n.id, n.read_at) for n in db.session.scalars(db.select(Notification))),
     }
     db.session.rollback()
     return snap
@@ -166,6 +169,7 @@ def test_every_id_parameter_has_an_object(app):
         "file_id",
         "user_id",
         "pair_id",
+        "notification_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -228,5 +232,7 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert client.get(f"/kyc/files/{objects['file_id']}").status_code == 200
     assert api.get(f"/api/v1/orders/{objects['order_id']}/").status_code == 200
     assert api.get(f"/api/v1/positions/{objects['position_id']}/").status_code == 200
+    assert api.get(f"/api/v1/notifications/{objects['notification_id']}/").status_code == 200
+    assert client.get(f"/notifications/{objects['notification_id']}/open").status_code == 303
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
     assert Decimal(api.get("/api/v1/wallets/USD/").get_json()["balance"]) > 0
