@@ -12,3 +12,4 @@ def init_app(app: Flask) -> None:
     register_api(api.blp, api.prefs_blp)
     app.jinja_env.globals["notification_unread"] = views.unread_for_bell
     app.jinja_env.globals["notification_preferences"] = views.preferences_for_account
+    app.jinja_env.globals["notification_label"] = views.kind_label

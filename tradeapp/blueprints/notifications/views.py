@@ -186,3 +186,9 @@ def unread_for_bell() -> int:
 def preferences_for_account() -> dict:
     """The account page's notification card: the preferences and a form for its CSRF token."""
     return {"prefs": notifications.preferences(current_user.id), "form": BaseForm(formdata=None)}
+
+
+def kind_label(name: str) -> str:
+    """A kind's label for people; a kind no longer registered reads as its name."""
+    kind = notifications.KINDS.get(name)
+    return kind.label if kind else name.replace("_", " ").capitalize()
