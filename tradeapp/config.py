@@ -212,6 +212,13 @@ class Config:
         # (sandbox | manual_bank; PAYOUT_PROVIDER_BANK overrides it for bank withdrawals).
         self.WITHDRAWALS_REQUIRE_KYC = env_bool("WITHDRAWALS_REQUIRE_KYC", True)
         self.WITHDRAWAL_DUAL_APPROVAL_OVER = os.environ.get("WITHDRAWAL_DUAL_APPROVAL_OVER", "10000")
+        # Customer account security (issue 20): a new address waits this long before it can be used;
+        # withdrawals wait for an e-mailed confirmation (each customer's default; off only with 2FA)
+        # that expires after these minutes; above this USD amount withdrawals need two-factor ("" = never).
+        self.WITHDRAWAL_ADDRESS_COOLING_HOURS = os.environ.get("WITHDRAWAL_ADDRESS_COOLING_HOURS", "24")
+        self.WITHDRAWAL_EMAIL_CONFIRMATION = env_bool("WITHDRAWAL_EMAIL_CONFIRMATION", True)
+        self.WITHDRAWAL_CONFIRMATION_MINUTES = env_int("WITHDRAWAL_CONFIRMATION_MINUTES", 30)
+        self.WITHDRAWAL_2FA_OVER_USD = os.environ.get("WITHDRAWAL_2FA_OVER_USD", "")
         self.PAYOUT_PROVIDER = os.environ.get("PAYOUT_PROVIDER", "sandbox")
         self.PAYOUT_PROVIDER_BANK = os.environ.get("PAYOUT_PROVIDER_BANK", "")
 
@@ -312,3 +319,6 @@ class TestConfig(Config):
         # rails (tests that check the refusal switch this off).
         self.BASE_URL = "http://localhost"
         self.ALLOW_SANDBOX_PROVIDERS_IN_PRODUCTION = True
+        # The suite's older withdrawal tests go straight to the staff queue; tests of the e-mailed
+        # confirmation (tests/account_security) switch it back on, as it is by default.
+        self.WITHDRAWAL_EMAIL_CONFIRMATION = False

@@ -1,5 +1,6 @@
 """Outgoing e-mail: a real SMTP client, or .eml files in an outbox folder in embedded mode."""
 
+import re
 import smtplib
 import ssl
 import uuid
@@ -10,6 +11,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from flask import current_app, render_template
+from markupsafe import escape
 
 from tradeapp.queues import enqueue
 
@@ -33,14 +35,31 @@ def build_message(to: str, subject: str, template: str, **context) -> EmailMessa
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain="tradeapp.local")
     context.setdefault("site_name", current_app.config["SITE_NAME"])
-    msg.set_content(render_template(f"mail/{template}.txt", **context))
+    preamble = _preamble(to)
+    text = render_template(f"mail/{template}.txt", **context)
+    msg.set_content(f"{preamble}\n\n{text}" if preamble else text)
     try:
         html = render_template(f"mail/{template}.html", **context)
     except Exception:  # noqa: BLE001 - the HTML part is optional
         html = None
     if html:
+        if preamble:
+            line = f'<p style="margin:0 0 12px;font-weight:700;">{escape(preamble)}</p>'
+            html, found = re.subn(r"(<body[^>]*>)", lambda m: m.group(1) + line, html, count=1)
+            if not found:
+                html = line + html
         msg.add_alternative(html, subtype="html")
     return msg
+
+
+#: ``app.extensions`` key of functions (recipient → a line to put first in every e-mail, or "")
+PREAMBLES = "tradeapp.mail_preambles"
+
+
+def _preamble(to: str) -> str:
+    """Lines registered by domains for this recipient (the customer's anti-phishing phrase)."""
+    lines = [line for hook in current_app.extensions.get(PREAMBLES, ()) if (line := hook(to))]
+    return "\n".join(lines)
 
 
 def deliver(msg: EmailMessage) -> str:

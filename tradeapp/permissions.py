@@ -4,6 +4,7 @@ PERMISSIONS: dict[str, str] = {
     "staff.dashboard": "See the staff console",
     "users.view": "See customers and staff accounts",
     "users.manage": "Disable, enable and unlock accounts",
+    "users.reset_2fa": "Reset a customer's two-factor after identity checks",
     "roles.manage": "Grant and change staff roles",
     "audit.view": "Read the audit log",
     "kyc.review": "Review identity verification",
@@ -25,6 +26,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "staff.dashboard",
             "users.view",
             "users.manage",
+            "users.reset_2fa",
             "audit.view",
             "kyc.review",
             "reports.view",
@@ -44,7 +46,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     "loans": frozenset({"staff.dashboard", "users.view", "loans.manage", "ledger.view"}),
-    "support": frozenset({"staff.dashboard", "users.view", "users.manage", "trading.view"}),
+    "support": frozenset({"staff.dashboard", "users.view", "users.manage", "users.reset_2fa", "trading.view"}),
     "analyst": frozenset(
         {"staff.dashboard", "users.view", "reports.view", "ledger.view", "audit.view", "trading.view"}
     ),

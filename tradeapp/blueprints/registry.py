@@ -8,6 +8,7 @@ with an ``init_app`` and one entry in :data:`DOMAINS`.
 from flask import Flask
 
 from tradeapp.blueprints import (
+    account_security,
     api,
     deposits,
     funds,
@@ -23,7 +24,21 @@ from tradeapp.blueprints import (
 )
 
 #: registration order: blueprints, API tags and sidebar links appear in this order
-DOMAINS = (main, users, staff, api, funds, deposits, withdrawals, ledger, kyc, trading, webhooks, notifications)
+DOMAINS = (
+    main,
+    users,
+    staff,
+    api,
+    funds,
+    deposits,
+    withdrawals,
+    ledger,
+    kyc,
+    trading,
+    webhooks,
+    notifications,
+    account_security,
+)
 
 
 def register_all(app: Flask) -> None:

@@ -7,11 +7,18 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import kyc, ledger, maintenance, recovery
+from tradeapp.jobs import account_security, kyc, ledger, maintenance, recovery
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
     {"func": recovery.recover_stuck_work, "queue_name": "maintenance", "interval": 120, "job_timeout": 300},
+    # every minute: withdrawals nobody confirmed by e-mail in time are cancelled, their holds released
+    {
+        "func": account_security.expire_unconfirmed_withdrawals,
+        "queue_name": "maintenance",
+        "interval": 60,
+        "job_timeout": 300,
+    },
     # hourly, a few minutes past the hour
     {"func": maintenance.purge_expired_tokens, "queue_name": "maintenance", "cron": "7 * * * *", "job_timeout": 600},
     {"func": maintenance.purge_login_throttles, "queue_name": "maintenance", "cron": "9 * * * *", "job_timeout": 600},

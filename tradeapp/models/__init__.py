@@ -1,5 +1,13 @@
 """All tables, imported so Alembic and the app see every model."""
 
+from tradeapp.models.account_security import (
+    KnownDevice,
+    RecoveryCode,
+    SecuritySettings,
+    UserSession,
+    WithdrawalAddress,
+    WithdrawalConfirmation,
+)
 from tradeapp.models.audit import AuditLog
 from tradeapp.models.funds import (
     CryptoAddress,
@@ -16,6 +24,12 @@ from tradeapp.models.trading import Candle, Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
 __all__ = [
+    "KnownDevice",
+    "RecoveryCode",
+    "SecuritySettings",
+    "UserSession",
+    "WithdrawalAddress",
+    "WithdrawalConfirmation",
     "AuditLog",
     "Candle",
     "CryptoAddress",

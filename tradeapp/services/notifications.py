@@ -81,6 +81,7 @@ DEPOSIT_CREDITED = register_kind("deposit_credited", "Deposit credited", email=T
 DEPOSIT_FAILED = register_kind("deposit_failed", "Deposit failed or rejected", email=True)
 DEPOSIT_REFUNDED = register_kind("deposit_refunded", "Card refund taken back", email=True)
 WITHDRAWAL_APPROVED = register_kind("withdrawal_approved", "Withdrawal approved", email=False)
+WITHDRAWAL_EXPIRED = register_kind("withdrawal_expired", "Withdrawal not confirmed in time", email=True)
 WITHDRAWAL_COMPLETED = register_kind(
     "withdrawal_completed", "Withdrawal sent", email=True, mail_template="withdrawal_completed"
 )

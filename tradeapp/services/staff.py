@@ -243,3 +243,8 @@ def complete_login(user: User, code: str) -> User:
     audit.record(user, "staff.login", user, after={"enrolled_now": enrolling})
     db.session.commit()
     return user
+
+
+def accept_code(user: User, code: str) -> bool:
+    """Whether ``code`` is the user's current TOTP code, not used before (customers' two-factor too)."""
+    return _accept(user, code)

@@ -14,7 +14,7 @@ from sqlalchemy import delete, or_, select, update
 
 from tradeapp.errors import AuthenticationFailed
 from tradeapp.extensions import db
-from tradeapp.models import RefreshToken, User
+from tradeapp.models import RefreshToken, User, UserSession
 from tradeapp.models.types import utcnow
 from tradeapp.queues import redis_connection
 from tradeapp.services import audit, staff, users
@@ -34,6 +34,7 @@ def password_claim(user: User) -> str:
 def _issue(user: User, family: str, user_agent: str) -> dict[str, str]:
     claims = {"role": user.role} if user.role else {}
     claims["pwd"] = password_claim(user)
+    claims["fam"] = family  # revoking the login (its family) denies its access tokens too
     access = create_access_token(identity=str(user.id), additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims={"fam": family})
     db.session.add(
@@ -48,14 +49,23 @@ def _issue(user: User, family: str, user_agent: str) -> dict[str, str]:
     return {"access": access, "refresh": refresh}
 
 
-def issue_tokens(user: User, user_agent: str = "") -> dict[str, str]:
-    """A new access/refresh pair starting a new token family."""
-    pair = _issue(user, uuid.uuid4().hex, user_agent)
+def issue_tokens(user: User, user_agent: str = "", ip: str | None = None) -> dict[str, str]:
+    """A new access/refresh pair starting a new token family.
+
+    With ``ip`` (a login) the family is recorded as one of the user's sessions, listed on the
+    account page and alerted when the device or address is new.
+    """
+    family = uuid.uuid4().hex
+    pair = _issue(user, family, user_agent)
+    if ip is not None:
+        from tradeapp.services.account_security import sessions  # noqa: PLC0415 - sessions imports this module
+
+        sessions.start(user, "api", family, user_agent, ip)
     db.session.commit()
     return pair
 
 
-def login(email: str, password: str, otp: str | None = None, user_agent: str = "") -> dict[str, str]:
+def login(email: str, password: str, otp: str | None = None, user_agent: str = "", ip: str = "") -> dict[str, str]:
     """Check credentials (and a staff member's TOTP code), then issue a token pair.
 
     Raises AuthenticationFailed (``authentication_failed``, ``otp_required``, ``otp_invalid``,
@@ -81,9 +91,13 @@ def login(email: str, password: str, otp: str | None = None, user_agent: str = "
             audit.record(user, "staff.login_failed", user, after={"channel": "api", "reason": "otp_invalid"})
             db.session.commit()
             raise
+    elif not user.is_staff and user.totp_confirmed_at is not None and user.totp_secret:
+        from tradeapp.services.account_security import twofactor  # noqa: PLC0415
+
+        twofactor.verify_login(user, otp)
     if user.is_staff:
         audit.record(user, "staff.login", user, after={"channel": "api"})
-    return issue_tokens(user, user_agent)
+    return issue_tokens(user, user_agent, ip=ip)
 
 
 def refresh_claims(token: str) -> dict:
@@ -117,8 +131,14 @@ def rotate(refresh_claims: dict, user_agent: str = "") -> dict[str, str]:
         raise _not_valid()
     row.revoked_at = utcnow()
     pair = _issue(user, row.family, user_agent)
+    db.session.execute(update(UserSession).where(UserSession.sid == row.family).values(last_seen_at=utcnow()))
     db.session.commit()
     return pair
+
+
+def revoke_family_rows(family: str) -> None:
+    """Revoke every refresh token of a login (the caller commits; pair it with :func:`deny_family`)."""
+    _revoke_family(family)
 
 
 def _revoke_family(family: str) -> None:
@@ -186,16 +206,26 @@ def revoke_access(token_or_claims: str | dict) -> None:
         current_app.extensions.setdefault("tradeapp.jwt_denylist", _MemoryDenylist()).add(claims["jti"], ttl)
 
 
-def access_revoked(claims: dict) -> bool:
-    """Whether an access token was logged out (its jti is on the denylist)."""
-    jti = claims.get("jti", "")
+def deny_family(family: str) -> None:
+    """Deny every access token of a login (its ``fam`` claim) for as long as one could still be valid."""
+    ttl = int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()) + 1
     redis = _redis()
     if redis is not None:
-        if redis.exists(DENYLIST_PREFIX + jti):
-            return True
-    elif jti in current_app.extensions.get("tradeapp.jwt_denylist", ()):
-        return True
-    return False
+        redis.set(DENYLIST_PREFIX + "fam:" + family, "1", ex=ttl)
+    else:
+        current_app.extensions.setdefault("tradeapp.jwt_denylist", _MemoryDenylist()).add("fam:" + family, ttl)
+
+
+def access_revoked(claims: dict) -> bool:
+    """Whether an access token was logged out (its jti is on the denylist) or its login revoked (its family)."""
+    keys = [claims.get("jti", "")]
+    if claims.get("fam"):
+        keys.append("fam:" + claims["fam"])
+    redis = _redis()
+    if redis is not None:
+        return bool(redis.exists(*(DENYLIST_PREFIX + k for k in keys)))
+    denied = current_app.extensions.get("tradeapp.jwt_denylist", ())
+    return any(k in denied for k in keys)
 
 
 def is_revoked(jti: str) -> bool:

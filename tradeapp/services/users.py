@@ -365,10 +365,27 @@ def reset_password(token: str, password: str, password_confirm: str) -> User:
     if user.email_verified_at is None:
         user.email_verified_at = utcnow()
     db.session.commit()
+    _after_password_change(user, None, reset=True)
     return user
 
 
-def change_password(user: User, current_password: str, password: str, password_confirm: str) -> None:
+def pending_two_factor_user(pending: dict, max_age: int) -> User | None:
+    """The user a login's first step (the password) vouched for, while the second step is due."""
+    try:
+        uid, at = int(pending.get("uid", 0)), int(pending.get("at", 0))
+    except (TypeError, ValueError):
+        return None
+    if not uid or utcnow().timestamp() - at > max_age:
+        return None
+    user = db.session.get(User, uid)
+    if user is None or not user.is_active or user.password_stamp != pending.get("stamp"):
+        return None
+    return user
+
+
+def change_password(
+    user: User, current_password: str, password: str, password_confirm: str, *, keep_session: str | None = None
+) -> None:
     errors: dict[str, list[str]] = {}
     if not passwords.verify_password(user.password_hash, current_password or ""):
         errors["current_password"] = ["Your current password is not correct."]
@@ -388,6 +405,14 @@ def change_password(user: User, current_password: str, password: str, password_c
     _set_password(user, password)
     audit.record(user, "user.password_changed", user)
     db.session.commit()
+    _after_password_change(user, keep_session, reset=False)
+
+
+def _after_password_change(user: User, keep_session: str | None, *, reset: bool) -> None:
+    """Other sessions end and the customer is told (account security)."""
+    from tradeapp.services.account_security import sessions  # noqa: PLC0415 - sessions imports this module
+
+    sessions.after_password_change(user, keep_session, reset=reset)
 
 
 # -- profile ------------------------------------------------------------------------------------

@@ -33,7 +33,16 @@ from tradeapp import payouts
 from tradeapp.currencies import CurrencyError, get_currency, parse_amount
 from tradeapp.errors import Conflict, DomainError, IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import AuditLog, Deposit, Hold, Transaction, User, Withdrawal, WithdrawalApproval
+from tradeapp.models import (
+    AuditLog,
+    Deposit,
+    Hold,
+    Transaction,
+    User,
+    Withdrawal,
+    WithdrawalApproval,
+    WithdrawalConfirmation,
+)
 from tradeapp.models.funds import DESTINATION_TYPES
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
@@ -229,7 +238,15 @@ def _snapshot(w: Withdrawal) -> dict:
 
 def pending_count() -> int:
     """The staff queue's length (the ``withdrawals`` counter, pushed after every change)."""
-    return db.session.scalar(select(func.count()).select_from(Withdrawal).where(Withdrawal.status == "pending"))
+    return db.session.scalar(
+        select(func.count()).select_from(Withdrawal).where(Withdrawal.status == "pending", ~_unconfirmed())
+    )
+
+
+def _unconfirmed():
+    from tradeapp.services.account_security import confirmations  # noqa: PLC0415
+
+    return confirmations.unconfirmed_clause()
 
 
 def _tell_user(uow: UnitOfWork, w: Withdrawal, message: str, level: str, kind: str, title: str) -> None:
@@ -266,9 +283,14 @@ def daily_usage_usd(user: User, now=None) -> Decimal:
 
 
 def request_withdrawal(
-    user: User, currency: str, amount, destination_type: str, destination_details: dict
+    user: User, currency: str, amount, destination_type: str, destination_details: dict, *, otp: str | None = None
 ) -> Withdrawal:
     """Ask to send ``amount`` out: checks KYC, limits and destination, holds amount + fee.
+
+    Account security first: the address book's cooling-off and whitelist-only mode, two-factor
+    above the platform's amount, and a fresh code (``otp``) when the customer has two-factor on.
+    With e-mailed confirmation on (the default) the hold is placed now but staff see the request
+    only once the customer clicks the link; unconfirmed, it expires and the hold is released.
 
     :raise KycRequired: 403 when identity verification is required and not approved
     :raise ValidationFailed: bad currency, amount, destination (nothing written)
@@ -301,8 +323,12 @@ def request_withdrawal(
     if errors:
         raise ValidationFailed("Invalid withdrawal request.", errors)
     rule = RULES[code]
+    from tradeapp.services.account_security import addresses, confirmations, settings  # noqa: PLC0415
 
-    with unit_of_work():
+    addresses.check_withdrawal(user, code, to_usd(value, code), destination_type, details, otp)
+    confirm_by_mail = settings.of(user.id).withdrawal_confirmation
+
+    with unit_of_work() as uow:
         # One request per user at a time: the 24-hour sum is read under the user's row lock. NO KEY
         # UPDATE, not UPDATE: a transfer to this user takes a key-share lock on the row (its history
         # line's foreign key) while holding the wallets we lock next; UPDATE would deadlock with it.
@@ -344,6 +370,33 @@ def request_withdrawal(
         db.session.add(w)
         db.session.flush()
         audit.record(user, "withdrawal.requested", w, after=_snapshot(w))
+        if confirm_by_mail:
+            confirmations.create(uow, user, w)
+    return w
+
+
+def expire_unconfirmed(uow: UnitOfWork, withdrawal_id: int) -> Withdrawal | None:
+    """A withdrawal nobody confirmed in time: cancelled, its hold released, the customer told.
+
+    Called by :func:`tradeapp.services.account_security.confirmations.expire_due` inside its unit
+    of work; a withdrawal no longer pending (cancelled by the customer meanwhile) is left alone.
+    """
+    w = _lock(withdrawal_id)
+    if w.status != "pending":
+        return None
+    before = _snapshot(w)
+    w.transition_to("cancelled")
+    _release(w, "cancelled", "Not confirmed in time: cancelled, funds released.")
+    audit.record(None, "withdrawal.confirmation_expired", w, before=before, after=_snapshot(w), ip="")
+    _tell_user(
+        uow,
+        w,
+        f"Your withdrawal of {w.amount} {w.currency} was not confirmed within the time limit and was cancelled; "
+        "the funds are available again.",
+        "warning",
+        notifications.WITHDRAWAL_EXPIRED,
+        "Withdrawal cancelled: not confirmed",
+    )
     return w
 
 
@@ -391,6 +444,9 @@ def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
         raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
     if w.status != "pending":
         raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
+    waiting = db.session.get(WithdrawalConfirmation, w.id)
+    if waiting is not None and waiting.confirmed_at is None:
+        raise Conflict("The customer has not confirmed this withdrawal yet.", code="awaiting_confirmation")
     if any(a.approver_id == staff.id for a in w.approvals):
         raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
     before = _snapshot(w)
@@ -613,7 +669,11 @@ def user_withdrawals_query(user: User):
 
 def pending_query():
     """The staff queue: oldest first."""
-    return select(Withdrawal).where(Withdrawal.status == "pending").order_by(Withdrawal.created_at, Withdrawal.id)
+    return (
+        select(Withdrawal)
+        .where(Withdrawal.status == "pending", ~_unconfirmed())
+        .order_by(Withdrawal.created_at, Withdrawal.id)
+    )
 
 
 def awaiting_manual_query():

@@ -67,16 +67,19 @@ def register(data):
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(
     401,
-    description="Wrong email or password (`authentication_failed`); staff without a good code "
+    description="Wrong email or password (`authentication_failed`); staff or a customer with two-factor "
+    "without a good code "
     "(`otp_required`, `otp_invalid`, `otp_not_enrolled`)",
 )
 @blp.alt_response(429, description="Locked after repeated failures (`account_locked`, see Retry-After) or rate-limited")
 def login(data):
     """Exchange credentials for an access token (1 hour) and a refresh token (7 days).
 
-    Staff accounts must also send `otp`, the current code of their authenticator app.
+    Staff accounts, and customers who turned two-factor on, must also send `otp`: the current
+    code of their authenticator app (customers may send one of their recovery codes instead).
+    A login from a new device or address is e-mailed to the customer.
     """
-    return tokens.login(data["email"], data["password"], data["otp"], _user_agent())
+    return tokens.login(data["email"], data["password"], data["otp"], _user_agent(), request.remote_addr or "")
 
 
 @blp.route("/refresh/", methods=["POST"])

@@ -61,3 +61,14 @@ class ChangePasswordForm(BaseForm):
     current_password = _password("Current password", "current-password")
     new_password = _password("New password")
     new_password_confirm = _password("Confirm new password")
+
+
+class CustomerOtpForm(BaseForm):
+    """The second step of a customer login: the authenticator's code or a recovery code."""
+
+    otp = StringField(
+        "Code",
+        validators=[DataRequired(message="Enter the code from your authenticator app."), Length(max=20)],
+        filters=[strip],
+        render_kw={"autocomplete": "one-time-code", "class": "otp-input", "placeholder": "000000"},
+    )

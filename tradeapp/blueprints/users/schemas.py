@@ -54,8 +54,11 @@ class LoginSchema(ma.Schema):
     otp = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Length(max=10),
-        metadata={"description": "Staff only: the 6-digit code from the authenticator app."},
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "Staff, and customers with two-factor on: the 6-digit code from the authenticator "
+            "app (customers may send a recovery code instead)."
+        },
     )
 
 

@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from tradeapp.blueprints.users.forms import (
     ChangePasswordForm,
+    CustomerOtpForm,
     ForgotPasswordForm,
     LoginForm,
     ProfileForm,
@@ -15,7 +16,10 @@ from tradeapp.blueprints.users.forms import (
 from tradeapp.errors import AccountLocked, AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import limiter
 from tradeapp.mail import public_url
+from tradeapp.models.types import utcnow
 from tradeapp.services import users as users_service
+from tradeapp.services.account_security import sessions as sessions_service
+from tradeapp.services.account_security import twofactor
 from tradeapp.web import full_page, login_required, redirect_client, render, safe_next, swap_row
 
 bp = Blueprint("users", __name__)
@@ -27,10 +31,18 @@ def _limit(config_key: str):
 
 
 def _start_session(user, remember: bool = False) -> None:
-    """A fresh session for ``user``: nothing from before login survives (no session fixation)."""
+    """A fresh session for ``user``: nothing from before login survives (no session fixation).
+
+    The session is recorded (device, IP) so the account page can list and revoke it.
+    """
     session.clear()
     g.pop("csrf_token", None)  # flask-wtf caches the token of the old session
     login_user(user, remember=remember)
+    session["sid"] = sessions_service.start_web(user, request.headers.get("User-Agent", ""), request.remote_addr or "")
+
+
+#: how long the second step of a login may take after the password
+TWO_FACTOR_STEP_SECONDS = 300
 
 
 def _one_piece(message: Markup) -> Markup:
@@ -128,6 +140,17 @@ def login():
         except AuthenticationFailed as exc:
             form.form_errors.append(exc.message)
         else:
+            if not user.is_staff and twofactor.two_factor_enabled(user):
+                # The password alone signs nobody in: the code comes next, then the session starts.
+                session.clear()
+                g.pop("csrf_token", None)
+                session["2fa_pending"] = {
+                    "uid": user.id,
+                    "stamp": user.password_stamp,
+                    "remember": bool(form.remember_me.data),
+                    "at": int(utcnow().timestamp()),
+                }
+                return redirect_client(url_for("users.login_two_factor", next=safe_next(next_url, "") or None))
             _start_session(user, remember=form.remember_me.data)
             if user.is_staff:
                 # A password alone never opens the staff console: the second factor comes next.
@@ -137,6 +160,40 @@ def login():
                 )
             return redirect_client(safe_next(next_url, url_for("main.dashboard")))
     response = render("users/login.html", "users/_login_form.html", form=form, next_url=next_url)
+    response.status_code = status
+    if status == 429:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@bp.route("/auth/2fa", methods=["GET", "POST"])
+@_limit("LOGIN_RATE_LIMIT")
+def login_two_factor():
+    """The second step of a customer login with two-factor on: a current code or a recovery code."""
+    pending = session.get("2fa_pending") or {}
+    user = users_service.pending_two_factor_user(pending, TWO_FACTOR_STEP_SECONDS)
+    next_url = request.args.get("next")
+    if user is None:
+        session.pop("2fa_pending", None)
+        flash("Log in again: the sign-in took too long or was not started.", "info")
+        return redirect_client(url_for("users.login", next=next_url or None))
+    form = CustomerOtpForm()
+    status, retry_after = 200, 0
+    if form.validate_on_submit():
+        try:
+            how = twofactor.verify(user, form.otp.data)
+        except AccountLocked as exc:
+            form.form_errors.append(exc.message)
+            status, retry_after = 429, exc.retry_after
+        except ValidationFailed as exc:
+            form.show_errors(exc.fields, exc.message)
+            status = 422
+        else:
+            _start_session(user, remember=pending.get("remember", False))
+            if how == "recovery":
+                flash("You used a recovery code: each works once. Make new ones on your security page.", "warning")
+            return redirect_client(safe_next(next_url, url_for("main.dashboard")))
+    response = render("users/two_factor.html", "users/_two_factor_form.html", form=form, next_url=next_url)
     response.status_code = status
     if status == 429:
         response.headers["Retry-After"] = str(retry_after)
@@ -245,7 +302,11 @@ def change_password():
         user = current_user._get_current_object()
         try:
             users_service.change_password(
-                user, form.current_password.data, form.new_password.data, form.new_password_confirm.data
+                user,
+                form.current_password.data,
+                form.new_password.data,
+                form.new_password_confirm.data,
+                keep_session=session.get("sid"),
             )
         except ValidationFailed as exc:
             form.show_error(exc)

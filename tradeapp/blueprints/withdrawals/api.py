@@ -45,17 +45,30 @@ def _get_or_404(withdrawal_id: int) -> Withdrawal:
 @blp.alt_response(
     400,
     description="Invalid input (`validation_error`), over the 24-hour limit (`limit_exceeded`), "
-    "or not enough available balance for amount + fee (`insufficient_funds`)",
+    "not enough available balance for amount + fee (`insufficient_funds`), a saved address still cooling off "
+    "(`address_cooling_off`) or outside the book in whitelist-only mode (`address_not_whitelisted`), "
+    "a missing or wrong two-factor code (`otp_required`, `otp_invalid`)",
 )
-@blp.alt_response(403, description="Identity verification required (`kyc_required`)")
+@blp.alt_response(
+    403,
+    description="Identity verification required (`kyc_required`); two-factor required above the platform's "
+    "amount (`two_factor_required`)",
+)
 def withdrawal_create(data):
     """Ask to withdraw; amount + fee is held until staff approve and the payout is sent.
 
     Limits per currency and per 24 hours apply. Send an `Idempotency-Key` header so a retry
-    never creates a second withdrawal.
+    never creates a second withdrawal. With e-mailed confirmation on (the default), the request
+    reaches the staff queue only after the customer clicks the e-mailed link; unconfirmed after
+    30 minutes, it is cancelled and the funds released.
     """
     return withdrawals.request_withdrawal(
-        api_user(), data["currency"], data["amount"], data["destination_type"], data["destination_details"]
+        api_user(),
+        data["currency"],
+        data["amount"],
+        data["destination_type"],
+        data["destination_details"],
+        otp=data["otp"],
     )
 
 

@@ -37,6 +37,13 @@ class WithdrawalForm(IdempotentFormMixin, BaseForm):
         validators=[Optional()],
     )
 
+    otp = StringField(
+        "Two-factor code",
+        validators=[Optional(), Length(max=20)],
+        filters=[strip],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric", "class": "otp-input"},
+    )
+
     def destination_details(self) -> dict:
         if self.destination_type.data == "bank_account":
             return {

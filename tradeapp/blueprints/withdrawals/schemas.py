@@ -64,6 +64,15 @@ class WithdrawalRequestSchema(ma.Schema):
             "example": {"iban": "GB82WEST12345698765432", "account_holder": "Alice Liddell"},
         },
     )
+    otp = fields.String(
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(max=20),
+        metadata={
+            "description": "With two-factor on: the current code (or a recovery code). Each withdrawal needs a fresh one."
+        },
+    )
 
 
 class RejectSchema(ma.Schema):

@@ -10,6 +10,7 @@ from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.models import Wallet, Withdrawal
 from tradeapp.services import compliance, withdrawals
+from tradeapp.services.account_security import confirmations, twofactor
 from tradeapp.templating import money
 from tradeapp.web import attempt, get_owned_or_404, login_required, render, swap_row
 
@@ -32,6 +33,7 @@ def _context(form: WithdrawalForm, **extra) -> dict:
         "daily_limit": compliance.withdrawal_daily_limit_usd(user),
         "daily_used": withdrawals.daily_usage_usd(user),
         "items": db.session.scalars(withdrawals.user_withdrawals_query(user).limit(LIST_SIZE)).all(),
+        "two_factor_on": twofactor.two_factor_enabled(user),
         **extra,
     }
 
@@ -52,6 +54,7 @@ def withdrawals_page():
                 form.amount.data,
                 form.destination_type.data,
                 form.destination_details(),
+                otp=form.otp.data or None,
             )
         except DomainError as exc:
             form.show_error(exc)
@@ -63,7 +66,11 @@ def withdrawals_page():
                 "withdrawals/_form.html",
                 redirect_to=url_for("withdrawals.withdrawals_page"),
                 notice=f"Withdrawal of {money(created.amount, created.currency)} {created.currency} requested: "
-                "it awaits approval.",
+                + (
+                    "confirm it with the link we e-mailed you (within 30 minutes)."
+                    if confirmations.pending_for(created)
+                    else "it awaits approval."
+                ),
                 trigger="withdrawalsChanged",
                 **_context(form),
             )
