@@ -41,7 +41,7 @@ def provider(db):
 
 
 @pytest.fixture()
-def plan(provider, pairs):
+def plan(provider, pairs):  # noqa: F811 - the imported fixture
     """Pro: 30 USD for 30 days, BTC/USD and ETH/USD, 10 signals a day."""
     return make_plan(provider, pairs.values())
 
