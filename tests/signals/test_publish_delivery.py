@@ -88,9 +88,12 @@ def test_max_signals_per_day_is_enforced_per_plan(analyst, provider, pairs, crea
     assert exc.value.code == "daily_limit_reached"
     links = db.session.execute(select(SignalPlanLink.signal_id, SignalPlanLink.plan_id)).all()
     assert sorted(links) == sorted([(ids[0], small.id), *[(i, big.id) for i in ids]])
-    got = lambda u: sorted(
-        db.session.scalars(select(SignalNotification.signal_id).where(SignalNotification.user_id == u.id))
-    )  # noqa: E731
+
+    def got(u):
+        return sorted(
+            db.session.scalars(select(SignalNotification.signal_id).where(SignalNotification.user_id == u.id))
+        )
+
     assert got(small_user) == ids[:1]
     assert got(big_user) == ids
 
