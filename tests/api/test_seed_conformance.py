@@ -19,6 +19,7 @@ from tests.api.order_helpers import pin_prices
 from tests.api.seed_table import DIFFERENCES, TABLE, Row, differences_of
 from tests.conftest import PASSWORD, ApiClient
 from tests.kyc_helpers import multipart, valid_data, valid_files
+from tests.signals.seed_calls import signal_call
 from tests.trading_helpers import fund
 from tests.unit.test_kyc_review import add_submission
 from tradeapp.mail import outbox_messages
@@ -247,6 +248,8 @@ def call(w: World, row: Row):
             return a.get(f"{API}/positions/{w.position()['id']}/")
         case ("POST", "/positions/{id}/close/"):
             return a.post(f"{API}/positions/{w.position()['id']}/close/")
+    if row.path.startswith("/signal"):
+        return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")
 
 
