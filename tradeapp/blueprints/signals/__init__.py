@@ -5,8 +5,9 @@ from flask import Flask
 
 from tradeapp.blueprints.api import register_api
 
-from . import api
+from . import api, views
 
 
 def init_app(app: Flask) -> None:
+    app.register_blueprint(views.bp)
     register_api(api.blp)
