@@ -1,6 +1,6 @@
+from tests.conftest import web_login
 from tests.signals.test_publish_delivery import signal_data
 from tests.trading_helpers import fund
-from tests.conftest import web_login
 from tradeapp.services.signals import publishing
 
 
