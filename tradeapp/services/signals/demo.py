@@ -43,9 +43,11 @@ PROVIDERS = [
         ["EUR/USD", "GBP/USD"],
     ),
 ]
-#: stop-loss and take-profit distances (fractions of entry): risk 1.5 %, reward 3 % (2R)
+#: the live signal's stop-loss and take-profit distances (fractions of entry): risk 1.5 %, reward 3 % (2R)
 RISK = Decimal("0.015")
 REWARD = Decimal("0.03")
+#: replayed signals risk this many average hourly ranges, and aim for twice that
+RANGES_AT_RISK = Decimal(3)
 EVERY = 18  # bars between two replayed signals
 
 
@@ -66,14 +68,18 @@ def _replay(provider: SignalProvider, pair: TradingPair, plans: list[SignalPlan]
     ]
     step = Decimal(1).scaleb(-pair.price_precision)
     validity = publishing.validity("1h")
+    if not bars:
+        return 0
+    avg_range = sum((b["high"] - b["low"]) / b["close"] for b in bars) / len(bars)
+    risk = max(avg_range * RANGES_AT_RISK, Decimal("0.0005"))
     made = 0
     for i in range(12, len(bars) - 6, EVERY):
         bar = bars[i]
         side = "buy" if bar["close"] >= bars[i - 12]["close"] else "sell"
         entry = bar["close"].quantize(step)
         sign = 1 if side == "buy" else -1
-        stop = (entry * (1 - sign * RISK)).quantize(step, ROUND_DOWN)
-        target = (entry * (1 + sign * REWARD)).quantize(step, ROUND_DOWN)
+        stop = (entry * (1 - sign * risk)).quantize(step, ROUND_DOWN)
+        target = (entry * (1 + sign * 2 * risk)).quantize(step, ROUND_DOWN)
         created = bar["time"] + timedelta(hours=1)
         signal = TradingSignal(
             provider_id=provider.id,
@@ -85,7 +91,7 @@ def _replay(provider: SignalProvider, pair: TradingPair, plans: list[SignalPlan]
             timeframe="1h",
             confidence=Decimal(55 + (i * 7) % 35),
             analysis=f"{'Momentum up' if side == 'buy' else 'Momentum down'} over the last 12 hours; "
-            f"stop {RISK * 100}% away, target twice as far.",
+            f"stop {(risk * 100).quantize(Decimal('0.01'))}% away, target twice as far.",
             status="active",
             valid_until=created + validity,
             created_at=created,
