@@ -35,6 +35,14 @@ DIFFERENCES = {
     "sender's transaction line.",
     "reset_confirm": "Password-reset confirm (the seed names the route only) takes `token`, `password`, "
     "`password_confirm`.",
+    "signal_subscription": "Subscribing charges the plan's price through the ledger (400 `insufficient_funds` when "
+    "the balance does not cover it); `status` is read-only; cancel and DELETE stop the renewal, keep access until "
+    "`expires_at` and keep the subscription (DELETE answers 204 and deletes nothing).",
+    "signals_visible": "GET /signals/ lists the signals sent to the plans you currently subscribe to (decided ones "
+    "too, with their outcome); staff with `signals.publish` create signals with POST /signals/.",
+    "signal_execute": "Execute takes `quantity` or `amount` (quote currency): a market order within a tolerance of "
+    "the entry, else a limit at the entry; the signal's stop-loss and take-profit go on the position; a close "
+    "signal closes the position. The answer adds the `order`.",
     "currency_case": "Currency codes are case-insensitive ASCII: `usd` is read as `USD`.",
 }
 

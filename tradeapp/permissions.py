@@ -15,7 +15,8 @@ PERMISSIONS: dict[str, str] = {
     "products.manage": "Manage trading pairs, loan products and signal plans",
     "trading.view": "See every customer's orders, trades and the feeds' health",
     "orders.cancel": "Cancel a customer's open order",
-    "signals.manage": "Publish trading signals",
+    "signals.manage": "Manage signal providers and plans; see signal revenue",
+    "signals.publish": "Publish trading signals (analysts)",
     "reports.view": "Read reports and analytics",
 }
 
@@ -48,7 +49,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "loans": frozenset({"staff.dashboard", "users.view", "loans.manage", "ledger.view"}),
     "support": frozenset({"staff.dashboard", "users.view", "users.manage", "users.reset_2fa", "trading.view"}),
     "analyst": frozenset(
-        {"staff.dashboard", "users.view", "reports.view", "ledger.view", "audit.view", "trading.view"}
+        {
+            "staff.dashboard",
+            "users.view",
+            "reports.view",
+            "ledger.view",
+            "audit.view",
+            "trading.view",
+            "signals.publish",
+        }
     ),
 }
 

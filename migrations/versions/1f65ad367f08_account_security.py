@@ -1,7 +1,7 @@
 """account security
 
 Revision ID: 1f65ad367f08
-Revises: 7fd8cda40843
+Revises: 10feb104be91
 Create Date: 2026-11-30 21:26:38.385390
 
 """
@@ -13,7 +13,7 @@ import tradeapp.models.types
 
 # revision identifiers, used by Alembic.
 revision = '1f65ad367f08'
-down_revision = '7fd8cda40843'
+down_revision = "10feb104be91"
 branch_labels = None
 depends_on = None
 

@@ -155,6 +155,55 @@ PAIR_CHOICES = {"market_type": MARKET_TYPE}
 ORDER_CHOICES = {"order_type": ORDER_TYPE, "side": SIDE, "status": ORDER_STATUS, "source": SOURCE}
 TRANSACTION_CHOICES = {"transaction_type": TRANSACTION_TYPE, "status": TRANSACTION_STATUS}
 
+# -- the seed's signals serializers (spec 7.6) ------------------------------------------------------------
+SIGNAL_PROVIDER = frozenset(
+    ["id", "name", "description", "provider_type", "accuracy_rate", "total_signals", "is_active", "created_at"]
+)
+SIGNAL_PLAN = frozenset(
+    [
+        "id",
+        "provider",
+        "provider_detail",
+        "name",
+        "description",
+        "price",
+        "duration_days",
+        "max_signals_per_day",
+        "trading_pairs",
+        "is_active",
+        "created_at",
+    ]
+)
+SIGNAL_SUBSCRIPTION = frozenset(
+    ["id", "plan", "plan_detail", "status", "started_at", "expires_at", "auto_renew", "days_remaining"]
+)
+TRADING_SIGNAL = frozenset(
+    [
+        "id",
+        "provider",
+        "provider_detail",
+        "trading_pair",
+        "trading_pair_detail",
+        "signal_type",
+        "entry_price",
+        "stop_loss",
+        "take_profit",
+        "timeframe",
+        "confidence",
+        "analysis",
+        "status",
+        "created_at",
+        "closed_at",
+    ]
+)
+SIGNAL_NOTIFICATION = frozenset(["id", "signal", "signal_detail", "sent_at", "read_at", "acted_on"])
+PROVIDER_CHOICES = {"provider_type": ("in_house", "third_party")}
+SUBSCRIPTION_CHOICES = {"status": ("active", "expired", "cancelled")}
+SIGNAL_CHOICES = {
+    "signal_type": ("buy", "sell", "close"),
+    "status": ("active", "hit_tp", "hit_sl", "closed", "expired"),
+}
+
 # -- deliberate differences: the app's own list (the API description is built from it) --------------------------
 
 
@@ -426,10 +475,136 @@ TABLE: list[Row] = [
     Row("POST", "/notifications/read-all/", "/api/v1/notifications/read-all/", READ_ALL),
     Row("GET", "/notification-preferences/", "/api/v1/notification-preferences/", PREFERENCES),
     Row("PATCH", "/notification-preferences/", "/api/v1/notification-preferences/", PREFERENCES),
+    # 3.7 Signals (7.6 serializers, 8.5 views, 9 router)
+    Row(
+        "GET",
+        "/signal-providers/",
+        "/api/v1/signal-providers/",
+        SIGNAL_PROVIDER,
+        at="results",
+        choices=PROVIDER_CHOICES,
+    ),
+    Row(
+        "GET",
+        "/signal-providers/{id}/",
+        "/api/v1/signal-providers/{provider_id}/",
+        SIGNAL_PROVIDER,
+        choices=PROVIDER_CHOICES,
+    ),
+    Row(
+        "GET",
+        "/signal-plans/",
+        "/api/v1/signal-plans/",
+        SIGNAL_PLAN,
+        at="results",
+        nested={"provider_detail": (SIGNAL_PROVIDER, PROVIDER_CHOICES)},
+    ),
+    Row(
+        "GET",
+        "/signal-plans/{id}/",
+        "/api/v1/signal-plans/{plan_id}/",
+        SIGNAL_PLAN,
+        nested={"provider_detail": (SIGNAL_PROVIDER, PROVIDER_CHOICES)},
+    ),
+    Row(
+        "POST",
+        "/signal-subscriptions/",
+        "/api/v1/signal-subscriptions/",
+        SIGNAL_SUBSCRIPTION,
+        201,
+        choices=SUBSCRIPTION_CHOICES,
+        nested={"plan_detail": (SIGNAL_PLAN, {})},
+        differences=("signal_subscription",),
+    ),
+    Row(
+        "GET",
+        "/signal-subscriptions/",
+        "/api/v1/signal-subscriptions/",
+        SIGNAL_SUBSCRIPTION,
+        at="results",
+        choices=SUBSCRIPTION_CHOICES,
+        nested={"plan_detail": (SIGNAL_PLAN, {})},
+    ),
+    Row(
+        "GET",
+        "/signal-subscriptions/{id}/",
+        "/api/v1/signal-subscriptions/{subscription_id}/",
+        SIGNAL_SUBSCRIPTION,
+        choices=SUBSCRIPTION_CHOICES,
+        nested={"plan_detail": (SIGNAL_PLAN, {})},
+    ),
+    Row(
+        "DELETE",
+        "/signal-subscriptions/{id}/",
+        "/api/v1/signal-subscriptions/{subscription_id}/",
+        frozenset(),
+        204,
+        differences=("signal_subscription",),
+    ),
+    Row(
+        "POST",
+        "/signal-subscriptions/{id}/cancel/",
+        "/api/v1/signal-subscriptions/{subscription_id}/cancel/",
+        MESSAGE,
+        differences=("signal_subscription",),
+    ),
+    Row(
+        "GET",
+        "/signals/",
+        "/api/v1/signals/",
+        TRADING_SIGNAL,
+        at="results",
+        choices=SIGNAL_CHOICES,
+        nested={"provider_detail": (SIGNAL_PROVIDER, PROVIDER_CHOICES), **PAIR_NESTED},
+        differences=("signals_visible",),
+    ),
+    Row(
+        "GET",
+        "/signals/{id}/",
+        "/api/v1/signals/{signal_id}/",
+        TRADING_SIGNAL,
+        choices=SIGNAL_CHOICES,
+        nested={"provider_detail": (SIGNAL_PROVIDER, PROVIDER_CHOICES), **PAIR_NESTED},
+        differences=("signals_visible",),
+    ),
+    Row(
+        "POST",
+        "/signals/{id}/execute/",
+        "/api/v1/signals/{signal_id}/execute/",
+        frozenset({"message", "order_id"}),
+        differences=("signal_execute",),
+    ),
+    Row(
+        "GET",
+        "/signal-notifications/",
+        "/api/v1/signal-notifications/",
+        SIGNAL_NOTIFICATION,
+        at="results",
+        nested={"signal_detail": (TRADING_SIGNAL, SIGNAL_CHOICES)},
+    ),
+    Row(
+        "GET",
+        "/signal-notifications/{id}/",
+        "/api/v1/signal-notifications/{signal_notification_id}/",
+        SIGNAL_NOTIFICATION,
+        nested={"signal_detail": (TRADING_SIGNAL, SIGNAL_CHOICES)},
+    ),
+    Row(
+        "POST",
+        "/signal-notifications/{id}/mark_read/",
+        "/api/v1/signal-notifications/{signal_notification_id}/mark_read/",
+        MESSAGE,
+    ),
 ]
 
 #: rows whose requests carry amounts, quantities or prices
-AMOUNT_ROWS = {"POST /deposits/", "POST /withdrawals/", "POST /transfers/", "POST /orders/"}
+AMOUNT_ROWS = {
+    "POST /deposits/",
+    "POST /withdrawals/",
+    "POST /transfers/",
+    "POST /orders/",
+    "POST /signals/{id}/execute/",
+}
 
 
 def differences_of(row: Row) -> list[str]:

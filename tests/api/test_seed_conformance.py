@@ -19,6 +19,7 @@ from tests.api.order_helpers import pin_prices
 from tests.api.seed_table import DIFFERENCES, TABLE, Row, differences_of
 from tests.conftest import PASSWORD, ApiClient
 from tests.kyc_helpers import multipart, valid_data, valid_files
+from tests.signals.seed_calls import signal_call
 from tests.trading_helpers import fund
 from tests.unit.test_kyc_review import add_submission
 from tradeapp.mail import outbox_messages
@@ -266,6 +267,8 @@ def call(w: World, row: Row):
         case ("PATCH", "/notification-preferences/"):
             body = {"preferences": [{"kind": "order_filled", "email": True}]}
             return w.patch_json("/notification-preferences/", body)
+    if row.path.startswith("/signal"):
+        return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")
 
 

@@ -15,9 +15,10 @@ from werkzeug.routing import IntegerConverter, Rule
 
 from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
+from tests.signals.seed_calls import idor_objects as signal_objects
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Notification, Order, Position, User, Withdrawal
+from tradeapp.models import Deposit, KYCDocument, Notification, Order, Position, SignalSubscription, User, Withdrawal
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, notifications, withdrawals
@@ -30,8 +31,11 @@ STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
 #: routes whose objects belong to nobody (the public trading pairs)
 SKIP_ENDPOINTS = {"static", "trading_api.trading_pair_detail", "trading_api.trading_pair_market_data"}
+SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_plan_detail", "signals.provider_detail"}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
+API_BODIES["/api/v1/signals/<int:signal_id>/execute/"] = {"quantity": "0.01"}
+API_BODIES["/api/v1/signal-subscriptions/<int:subscription_id>/"] = {"auto_renew": False}
 
 
 def required_permission(app: Flask, rule: Rule, method: str) -> str | None:
@@ -96,6 +100,7 @@ def owner_objects(app, db, create_user, market, pairs):
         "pair_id": pairs["BTC/USD"].id,
         "notification_id": note.id,
     }
+    objects.update(signal_objects(owner, pairs))
     return owner, objects
 
 
@@ -113,6 +118,9 @@ def _snapshot(owner_id: int) -> dict:
         ),
         "kyc": sorted((d.id, d.status) for d in db.session.scalars(db.select(KYCDocument))),
         "notifications": sorted((n.id, n.read_at) for n in db.session.scalars(db.select(Notification))),
+        "signal_subscriptions": sorted(
+            (s.id, s.status, s.auto_renew) for s in db.session.scalars(db.select(SignalSubscription))
+        ),
     }
     db.session.rollback()
     return snap
@@ -170,6 +178,7 @@ def test_every_id_parameter_has_an_object(app):
         "user_id",
         "pair_id",
         "notification_id",
+        *("provider_id", "plan_id", "subscription_id", "signal_id", "signal_notification_id"),
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40

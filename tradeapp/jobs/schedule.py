@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import account_security, kyc, ledger, maintenance, recovery
+from tradeapp.jobs import account_security, kyc, ledger, maintenance, recovery, signals
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
@@ -32,6 +32,10 @@ SCHEDULE: list[dict] = [
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
     # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
     {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
+    # signals: outcomes from prices every minute; renewals (due within the hour) and expiry every five
+    {"func": signals.signal_lifecycle, "queue_name": "signals", "interval": 60, "job_timeout": 300},
+    {"func": signals.renew_signal_subscriptions, "queue_name": "signals", "interval": 300, "job_timeout": 600},
+    {"func": signals.expire_signal_subscriptions, "queue_name": "signals", "interval": 60, "job_timeout": 300},
 ]
 
 for entry in SCHEDULE:

@@ -20,6 +20,14 @@ from tradeapp.models.funds import (
 from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
 from tradeapp.models.notifications import Notification, NotificationPreference
+from tradeapp.models.signals import (
+    SignalNotification,
+    SignalPlan,
+    SignalPlanLink,
+    SignalProvider,
+    SignalSubscription,
+    TradingSignal,
+)
 from tradeapp.models.trading import Candle, Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
@@ -48,6 +56,12 @@ __all__ = [
     "PlatformAccount",
     "Posting",
     "RefreshToken",
+    "SignalNotification",
+    "SignalPlan",
+    "SignalPlanLink",
+    "SignalProvider",
+    "SignalSubscription",
+    "TradingSignal",
     "Order",
     "Position",
     "Trade",
