@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, str] = {
     "orders.cancel": "Cancel a customer's open order",
     "signals.manage": "Publish trading signals",
     "reports.view": "Read reports and analytics",
+    "copy.manage": "Review lead traders, suspend them, see copy activity and profit-share settlements",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -30,6 +31,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.view",
             "trading.view",
             "orders.cancel",
+            "copy.manage",
         }
     ),
     "finance": frozenset(

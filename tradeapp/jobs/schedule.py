@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import kyc, ledger, maintenance, recovery
+from tradeapp.jobs import copy_trading, kyc, ledger, maintenance, recovery
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
@@ -25,6 +25,11 @@ SCHEDULE: list[dict] = [
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
     # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
     {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
+    # copy trading: lost copy jobs, portfolio stops, lead-trader stats, the daily profit share
+    {"func": copy_trading.sweep_signals, "queue_name": "orders", "interval": 60, "job_timeout": 600},
+    {"func": copy_trading.check_portfolio_stops, "queue_name": "orders", "interval": 60, "job_timeout": 600},
+    {"func": copy_trading.refresh_trader_stats, "queue_name": "default", "interval": 900, "job_timeout": 1800},
+    {"func": copy_trading.settle_profit_shares, "queue_name": "default", "cron": "15 0 * * *", "job_timeout": 3600},
 ]
 
 for entry in SCHEDULE:

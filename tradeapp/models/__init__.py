@@ -1,6 +1,14 @@
 """All tables, imported so Alembic and the app see every model."""
 
 from tradeapp.models.audit import AuditLog
+from tradeapp.models.copy_trading import (
+    CopiedTrade,
+    CopyPosition,
+    CopySignal,
+    CopySubscription,
+    ProfitShareSettlement,
+    Trader,
+)
 from tradeapp.models.funds import (
     CryptoAddress,
     Deposit,
@@ -18,6 +26,12 @@ from tradeapp.models.users import LoginThrottle, RefreshToken, User
 __all__ = [
     "AuditLog",
     "Candle",
+    "CopiedTrade",
+    "CopyPosition",
+    "CopySignal",
+    "CopySubscription",
+    "ProfitShareSettlement",
+    "Trader",
     "CryptoAddress",
     "Deposit",
     "IdempotencyRecord",

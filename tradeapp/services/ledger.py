@@ -420,6 +420,33 @@ def release_hold(hold: Hold, amount: Decimal | None = None) -> Hold:
     return hold
 
 
+def grow_hold(hold: Hold, amount: Decimal) -> Hold:
+    """Reserve ``amount`` more of the wallet's available balance under an active hold.
+
+    For a standing reservation that money flows back into (a copy-trading allocation gets a
+    sale's proceeds back): one hold, rather than a new row per movement.
+
+    :raise InsufficientFunds: when available balance is lower than ``amount``
+    """
+    hold = _lock_hold(hold)
+    if hold.status != "active":
+        raise IllegalTransition(f"Hold {hold.id} is {hold.status}.")
+    _check_amount(amount, hold.wallet.currency)
+    if amount <= 0:
+        raise LedgerError("hold amount must be positive")
+    wallet = hold.wallet
+    if wallet.balance - wallet.locked_balance < amount:
+        raise InsufficientFunds(
+            f"Insufficient available {wallet.currency} balance.",
+            {"amount": [f"Insufficient available {wallet.currency} balance."]},
+        )
+    wallet.locked_balance = wallet.locked_balance + amount
+    hold.amount = hold.amount + amount
+    hold.remaining = hold.remaining + amount
+    db.session.flush()
+    return hold
+
+
 def settle_hold(
     hold: Hold,
     amount: Decimal,
