@@ -2,7 +2,6 @@
 
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import select
 
 from tests.trading_helpers import fund
@@ -54,14 +53,3 @@ def copies_of(sub_id: int) -> list[CopiedTrade]:
         select(CopiedTrade).where(CopiedTrade.subscription_id == sub_id).order_by(CopiedTrade.id)
     ).all()
     return list(rows)
-
-
-@pytest.fixture()
-def btc_market(market, pairs):
-    market.set("BTC/USD", "50000", "50010", levels=10, size="50", step="10")
-    return market
-
-
-@pytest.fixture()
-def lead(create_user, btc_market):
-    return make_trader(create_user)

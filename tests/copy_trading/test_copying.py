@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.copy_trading.helpers import btc_market, buy, copies_of, follow, lead, sell, trader_row  # noqa: F401
+from tests.copy_trading.helpers import buy, copies_of, follow, sell, trader_row
 from tests.trading_helpers import balances, fund
 from tradeapp.errors import ValidationFailed
 from tradeapp.extensions import db
