@@ -17,10 +17,21 @@ from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Order, Position, User, Withdrawal
+from tradeapp.models import (
+    CopiedTrade,
+    CopySubscription,
+    Deposit,
+    KYCDocument,
+    Order,
+    Position,
+    Trader,
+    User,
+    Withdrawal,
+)
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, withdrawals
+from tradeapp.services.copy_trading import subscriptions as copy_subscriptions
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
 
@@ -29,7 +40,17 @@ STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 #: string parameters: any well-formed value
 STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
 #: routes whose objects belong to nobody (the public trading pairs)
-SKIP_ENDPOINTS = {"static", "trading_api.trading_pair_detail", "trading_api.trading_pair_market_data"}
+SKIP_ENDPOINTS = {
+    "static",
+    "trading_api.trading_pair_detail",
+    "trading_api.trading_pair_market_data",
+    # a lead trader's public profile and curve (display name, bio and stats only)
+    "copy_api.trader_detail",
+    "copy_api.trader_performance",
+    "copy_trading.trader_page",
+    "copy_trading.trader_curve",
+    "copy_trading.follow_preview",
+}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
 
@@ -83,6 +104,14 @@ def owner_objects(app, db, create_user, market, pairs):
     )
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
+    lead = create_user(email="lead@example.com", username="leadtrader", kyc_status="approved", is_verified=True)
+    fund(lead, "USD", "100000")
+    trader = Trader(user_id=lead.id, display_name="Lead", status="approved")
+    db.session.add(trader)
+    db.session.commit()
+    subscription = copy_subscriptions.subscribe(owner, {"trader": trader.id, "copy_percentage": "10"})
+    orders.place_order(lead, {"symbol": "BTC/USD", "order_type": "market", "side": "buy", "quantity": "0.1"})
+    copied = db.session.scalar(db.select(CopiedTrade).where(CopiedTrade.subscription_id == subscription.id))
     objects = {
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
@@ -93,6 +122,9 @@ def owner_objects(app, db, create_user, market, pairs):
         "file_id": document.files[0].id,
         "user_id": owner.id,
         "pair_id": pairs["BTC/USD"].id,
+        "trader_id": trader.id,
+        "subscription_id": subscription.id,
+        "copied_trade_id": copied.id,
     }
     return owner, objects
 
@@ -110,6 +142,11 @@ def _snapshot(owner_id: int) -> dict:
             (p.id, p.quantity, p.stop_loss, p.take_profit) for p in db.session.scalars(db.select(Position))
         ),
         "kyc": sorted((d.id, d.status) for d in db.session.scalars(db.select(KYCDocument))),
+        "copy": sorted(
+            (s.id, s.status, s.copy_percentage, s.max_position_size)
+            for s in db.session.scalars(db.select(CopySubscription))
+        ),
+        "traders": sorted((t.id, t.status) for t in db.session.scalars(db.select(Trader))),
     }
     db.session.rollback()
     return snap
@@ -166,6 +203,9 @@ def test_every_id_parameter_has_an_object(app):
         "file_id",
         "user_id",
         "pair_id",
+        "trader_id",
+        "subscription_id",
+        "copied_trade_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -228,5 +268,7 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert client.get(f"/kyc/files/{objects['file_id']}").status_code == 200
     assert api.get(f"/api/v1/orders/{objects['order_id']}/").status_code == 200
     assert api.get(f"/api/v1/positions/{objects['position_id']}/").status_code == 200
+    assert api.get(f"/api/v1/copy-trading/{objects['subscription_id']}/").status_code == 200
+    assert api.get(f"/api/v1/copied-trades/{objects['copied_trade_id']}/").status_code == 200
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
     assert Decimal(api.get("/api/v1/wallets/USD/").get_json()["balance"]) > 0

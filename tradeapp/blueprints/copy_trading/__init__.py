@@ -2,8 +2,12 @@
 
 from flask import Flask
 
+from tradeapp.blueprints.api import register_api
 from tradeapp.services.copy_trading import engine
+
+from . import api
 
 
 def init_app(app: Flask) -> None:
     engine.install()
+    register_api(api.blp)

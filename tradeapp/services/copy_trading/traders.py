@@ -11,13 +11,13 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import func, select, update
 
+from tradeapp.amounts import AmountError, parse_decimal
 from tradeapp.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import CopySubscription, Trade, Trader, User
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit
 from tradeapp.services.notifications import notify, notify_many, register_kind
-from tradeapp.services.trading.fills import parse_number
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -54,13 +54,14 @@ def profit_share_cap() -> Decimal:
 
 def percent(value, name: str, errors: dict, *, low: Decimal, high: Decimal, required: bool = False) -> Decimal | None:
     """A percentage in [low, high] with at most two decimals (blank is None); problems go to ``errors``."""
-    number = parse_number(value, name, errors)
-    if number is None:
-        if required and name not in errors:
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
+        if required:
             errors[name] = ["Enter a percentage."]
         return None
-    if number != number.quantize(Decimal("0.01")):
-        errors.setdefault(name, []).append("At most two decimal places.")
+    try:
+        number = parse_decimal(value, decimals=2, allow_zero=True)
+    except AmountError as exc:
+        errors.setdefault(name, []).append(str(exc))
         return None
     if number < low or number > high:
         errors.setdefault(name, []).append(f"Between {low.normalize():f} and {high.normalize():f}.")
@@ -106,12 +107,9 @@ def apply(user: User, data: dict) -> Trader:
     name = _text(data.get("display_name"), "display_name", errors, limit=100, required=True)
     bio = _text(data.get("bio"), "bio", errors, limit=2000)
     share = percent(
-        data.get("profit_share_percentage", "0") if data.get("profit_share_percentage") not in (None, "") else "0",
-        "profit_share_percentage",
-        errors,
-        low=Decimal(0),
-        high=profit_share_cap(),
+        data.get("profit_share_percentage"), "profit_share_percentage", errors, low=Decimal(0), high=profit_share_cap()
     )
+    share = share if share is not None else Decimal(0)
     public = data.get("is_public", True)
     public = public if isinstance(public, bool) else str(public).lower() not in ("0", "false", "no", "off", "")
     if errors:
