@@ -52,6 +52,7 @@ from tradeapp.services.copy_trading import sizing
 from tradeapp.services.notifications import notify, notify_many, register_kind
 from tradeapp.services.rows import upsert_insert
 from tradeapp.services.trading import execution, fills, prices
+from tradeapp.services.trading import positions as trading_positions
 from tradeapp.services.trading.execution import BOOK_DEPTH
 from tradeapp.services.trading.fills import ZERO
 from tradeapp.services.trading.orders import OrderRequest, place
@@ -228,8 +229,17 @@ def _skip(copy: CopiedTrade, reason: str, detail: str = "") -> None:
     copy.detail = (detail or SKIP_REASONS.get(reason, reason))[:255]
 
 
-def copy_one(ctx: Context, sub: CopySubscription, copy: CopiedTrade, positions: list[CopyPosition]) -> None:
-    """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work."""
+def copy_one(
+    ctx: Context,
+    sub: CopySubscription,
+    copy: CopiedTrade,
+    positions: list[CopyPosition],
+    wallets: dict[str, Wallet] | None = None,
+) -> None:
+    """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work.
+
+    ``wallets``: the follower's quote and base wallets by currency, when the caller locked them already.
+    """
     signal, pair = ctx.signal, ctx.pair
     if sub.status != "active":
         _skip(copy, "paused" if sub.status == "paused" else "stopped", sub.status_reason or "")
@@ -242,7 +252,8 @@ def copy_one(ctx: Context, sub: CopySubscription, copy: CopiedTrade, positions: 
     if ctx.stale:
         _skip(copy, "market_stale", ctx.stale)
         return
-    wallets = ledger.lock_user_wallets(sub.follower_id, (pair.quote_currency, pair.base_currency))
+    if wallets is None:
+        wallets = ledger.lock_user_wallets(sub.follower_id, (pair.quote_currency, pair.base_currency))
     quote_wallet, base_wallet = wallets[pair.quote_currency], wallets[pair.base_currency]
     position = next((p for p in positions if p.pair_id == pair.id), None)
     step = fills.quantity_step(pair)
@@ -388,6 +399,7 @@ def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
                 )
             )
         }
+        wallets = _prepare(signal, [subs[sid] for sid in claimed])
         positions: dict[int, list[CopyPosition]] = defaultdict(list)
         for position in db.session.scalars(
             select(CopyPosition)
@@ -400,10 +412,50 @@ def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
         ctx = Context(signal)
         trader = db.session.get(Trader, signal.trader_id)
         for sid in claimed:
-            copy_one(ctx, subs[sid], copies[sid], positions[sid])
+            sub = subs[sid]
+            copy_one(ctx, sub, copies[sid], positions[sid], wallets.get(sub.follower_id))
             counts[copies[sid].status] += 1
         _announce(uow, ctx, trader, [(subs[sid], copies[sid]) for sid in claimed])
     return counts
+
+
+def _prepare(signal: CopySignal, subs: list[CopySubscription]) -> dict[int, dict[str, Wallet]]:
+    """Take the whole batch's locks and missing rows in a few statements instead of several per follower.
+
+    The followers' quote and base wallets (created where missing), locked together in id order;
+    then the allocations' holds; the followers' trading positions and copied positions in the pair
+    are created where missing. Returns each follower's wallets by currency.
+    """
+    pair = signal.pair
+    follower_ids = sorted({s.follower_id for s in subs})
+    currencies = (pair.quote_currency, pair.base_currency)
+    ledger.ensure_wallets(follower_ids, currencies)
+    rows = db.session.scalars(
+        select(Wallet)
+        .where(Wallet.user_id.in_(follower_ids), Wallet.currency.in_(currencies))
+        .order_by(Wallet.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).all()
+    ledger.mark_locked(rows)
+    wallets: dict[int, dict[str, Wallet]] = defaultdict(dict)
+    for wallet in rows:
+        wallets[wallet.user_id][wallet.currency] = wallet
+    ledger.lock_holds([s.hold_id for s in subs if s.hold_id is not None])
+    trading_positions.ensure_positions(follower_ids, pair.id)
+    if signal.side == "buy":
+        now = utcnow()
+        db.session.execute(
+            upsert_insert(CopyPosition)
+            .values(
+                [
+                    {"subscription_id": s.id, "pair_id": pair.id, "quantity": ZERO, "cost": ZERO, "updated_at": now}
+                    for s in sorted(subs, key=lambda s: s.id)
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["subscription_id", "pair_id"])
+        )
+    return wallets
 
 
 def _announce(uow: UnitOfWork, ctx: Context, trader: Trader, done: list[tuple[CopySubscription, CopiedTrade]]) -> None:
