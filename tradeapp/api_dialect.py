@@ -44,6 +44,17 @@ DIFFERENCES = {
     "the entry, else a limit at the entry; the signal's stop-loss and take-profit go on the position; a close "
     "signal closes the position. The answer adds the `order`.",
     "currency_case": "Currency codes are case-insensitive ASCII: `usd` is read as `USD`.",
+    "trader_privacy": "A lead trader's `user` is null and `user_info` holds only the display name: the account's "
+    "e-mail, phone and referral code are never shown; stats are computed from our own fills, not typed in.",
+    "copy_subscribe": "Subscribing holds `copy_percentage` % of your available balance as the allocation (a ledger "
+    "hold); a second subscription to the same trader is a 400 `already_subscribed`; a PATCH may be partial and "
+    "cannot move a subscription to another trader.",
+    "copy_unsubscribe": "Unsubscribing (DELETE) settles the profit share owed, releases the allocation and ends the "
+    "subscription (204); it stays listed as `ended` with its copied trades.",
+    "copy_performance": "Copy performance carries real realised and unrealised profit per subscription and in total "
+    "(the seed always says 0).",
+    "copied_trade": "Copied trades also list skipped and failed copies with `status`, `reason` and `detail` "
+    "(`follower_order` null).",
 }
 
 

@@ -18,6 +18,7 @@ PERMISSIONS: dict[str, str] = {
     "signals.manage": "Manage signal providers and plans; see signal revenue",
     "signals.publish": "Publish trading signals (analysts)",
     "reports.view": "Read reports and analytics",
+    "copy.manage": "Review lead traders, suspend them, see copy activity and profit-share settlements",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -33,6 +34,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.view",
             "trading.view",
             "orders.cancel",
+            "copy.manage",
         }
     ),
     "finance": frozenset(

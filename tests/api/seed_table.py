@@ -125,6 +125,52 @@ TOKENS = frozenset({"access", "refresh"})
 NOTIFICATION = frozenset(["id", "kind", "title", "body", "link", "data", "read", "created_at"])
 READ_ALL = frozenset(["updated", "unread"])
 PREFERENCES = frozenset(["preferences"])
+#: spec 7.5
+TRADER = frozenset(
+    [
+        "id",
+        "user",
+        "user_info",
+        "display_name",
+        "bio",
+        "is_active",
+        "total_followers",
+        "total_profit",
+        "profit_percentage",
+        "win_rate",
+        "total_trades",
+        "risk_score",
+        "created_at",
+        "updated_at",
+    ]
+)
+SUBSCRIPTION = frozenset(
+    [
+        "id",
+        "trader",
+        "trader_detail",
+        "is_active",
+        "copy_percentage",
+        "max_position_size",
+        "stop_loss_percentage",
+        "created_at",
+        "updated_at",
+    ]
+)
+COPIED_TRADE = frozenset(
+    [
+        "id",
+        "subscription",
+        "subscription_detail",
+        "master_order",
+        "master_order_detail",
+        "follower_order",
+        "follower_order_detail",
+        "created_at",
+    ]
+)
+#: the seed's ``performance`` action (8.4)
+COPY_PERFORMANCE = frozenset(["active_subscriptions", "total_profit", "subscriptions"])
 MESSAGE = frozenset({"message"})
 
 # -- the seed's choices (spec 2.1-2.3) ---------------------------------------------------------------------
@@ -235,6 +281,7 @@ class Row:
         return f"{self.method} {self.path}"
 
 
+SUBSCRIPTION_NESTED = {"trader_detail": (TRADER, {})}
 ORDER_SERVED = {"status": ("open", "partially_filled", "filled", "cancelled", "rejected"), "source": (*SOURCE, "loan")}
 PAIR_NESTED = {"trading_pair_detail": (PAIR, PAIR_CHOICES)}
 
@@ -595,6 +642,107 @@ TABLE: list[Row] = [
         "/api/v1/signal-notifications/{signal_notification_id}/mark_read/",
         MESSAGE,
     ),
+    # 3.5 Copy trading (7.5 serializers, 8.4 views; the router's paths of 9 too)
+    Row("GET", "/traders/", "/api/v1/traders/", TRADER, at="results", differences=("trader_privacy",)),
+    Row("GET", "/traders/{id}/", "/api/v1/traders/{trader_id}/", TRADER, differences=("trader_privacy",)),
+    Row(
+        "POST",
+        "/copy-trading/subscribe/",
+        "/api/v1/copy-trading/subscribe/",
+        SUBSCRIPTION,
+        201,
+        nested=SUBSCRIPTION_NESTED,
+        differences=("copy_subscribe",),
+    ),
+    Row(
+        "POST",
+        "/copy-trading/",
+        "/api/v1/copy-trading/",
+        SUBSCRIPTION,
+        201,
+        nested=SUBSCRIPTION_NESTED,
+        differences=("copy_subscribe",),
+    ),
+    Row(
+        "GET",
+        "/copy-trading/subscriptions/",
+        "/api/v1/copy-trading/subscriptions/",
+        SUBSCRIPTION,
+        at="results",
+        nested=SUBSCRIPTION_NESTED,
+    ),
+    Row("GET", "/copy-trading/", "/api/v1/copy-trading/", SUBSCRIPTION, at="results", nested=SUBSCRIPTION_NESTED),
+    Row(
+        "GET",
+        "/copy-trading/{id}/",
+        "/api/v1/copy-trading/{subscription_id}/",
+        SUBSCRIPTION,
+        nested=SUBSCRIPTION_NESTED,
+    ),
+    Row(
+        "PATCH",
+        "/copy-trading/subscriptions/{id}/",
+        "/api/v1/copy-trading/subscriptions/{subscription_id}/",
+        SUBSCRIPTION,
+        nested=SUBSCRIPTION_NESTED,
+        differences=("copy_subscribe",),
+    ),
+    Row(
+        "PATCH",
+        "/copy-trading/{id}/",
+        "/api/v1/copy-trading/{subscription_id}/",
+        SUBSCRIPTION,
+        nested=SUBSCRIPTION_NESTED,
+        differences=("copy_subscribe",),
+    ),
+    Row(
+        "DELETE",
+        "/copy-trading/subscribe/{id}/",
+        "/api/v1/copy-trading/subscribe/{subscription_id}/",
+        frozenset(),
+        204,
+        differences=("copy_unsubscribe",),
+    ),
+    Row(
+        "DELETE",
+        "/copy-trading/{id}/",
+        "/api/v1/copy-trading/{subscription_id}/",
+        frozenset(),
+        204,
+        differences=("copy_unsubscribe",),
+    ),
+    Row(
+        "GET",
+        "/copy-trading/performance/",
+        "/api/v1/copy-trading/performance/",
+        COPY_PERFORMANCE,
+        differences=("copy_performance",),
+    ),
+    Row(
+        "GET",
+        "/copied-trades/",
+        "/api/v1/copied-trades/",
+        COPIED_TRADE,
+        at="results",
+        nested={
+            "subscription_detail": (SUBSCRIPTION, {}),
+            "master_order_detail": (ORDER, {**ORDER_CHOICES, **ORDER_SERVED}),
+            "follower_order_detail": (ORDER, {**ORDER_CHOICES, **ORDER_SERVED}),
+        },
+        differences=("copied_trade",),
+    ),
+    Row(
+        "GET",
+        "/copied-trades/{id}/",
+        "/api/v1/copied-trades/{copied_trade_id}/",
+        COPIED_TRADE,
+        nested={
+            "subscription_detail": (SUBSCRIPTION, {}),
+            "master_order_detail": (ORDER, {**ORDER_CHOICES, **ORDER_SERVED}),
+            "follower_order_detail": (ORDER, {**ORDER_CHOICES, **ORDER_SERVED}),
+        },
+        differences=("copied_trade",),
+    ),
 ]
 
 #: rows whose requests carry amounts, quantities or prices
@@ -604,6 +752,8 @@ AMOUNT_ROWS = {
     "POST /transfers/",
     "POST /orders/",
     "POST /signals/{id}/execute/",
+    "POST /copy-trading/subscribe/",
+    "POST /copy-trading/",
 }
 
 

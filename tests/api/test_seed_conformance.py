@@ -267,9 +267,65 @@ def call(w: World, row: Row):
         case ("PATCH", "/notification-preferences/"):
             body = {"preferences": [{"kind": "order_filled", "email": True}]}
             return w.patch_json("/notification-preferences/", body)
+        case ("GET", "/traders/"):
+            _lead(w)
+            return a.get(f"{API}/traders/")
+        case ("GET", "/traders/{id}/"):
+            return a.get(f"{API}/traders/{_lead(w)}/")
+        case ("POST", "/copy-trading/subscribe/") | ("POST", "/copy-trading/"):
+            # the seed's serializer fields, decimals as JSON numbers, read-only ones included
+            body = {"trader": _lead(w), "copy_percentage": Decimal("25.00"), "max_position_size": Decimal("1000.00")}
+            body.update(stop_loss_percentage=Decimal("20.00"), is_active=True, id=999)
+            return w.post_json(row.path, body)
+        case ("GET", "/copy-trading/subscriptions/") | ("GET", "/copy-trading/"):
+            _subscription(w)
+            return a.get(f"{API}{row.path}")
+        case ("GET", "/copy-trading/{id}/"):
+            return a.get(f"{API}/copy-trading/{_subscription(w)['id']}/")
+        case ("PATCH", "/copy-trading/subscriptions/{id}/") | ("PATCH", "/copy-trading/{id}/"):
+            sub = _subscription(w)
+            path = row.path.replace("{id}", str(sub["id"]))
+            return w.patch_json(path, {**sub, "copy_percentage": Decimal("30.00"), "trader_detail": None})
+        case ("DELETE", "/copy-trading/subscribe/{id}/") | ("DELETE", "/copy-trading/{id}/"):
+            return a.delete(f"{API}{row.path.replace('{id}', str(_subscription(w)['id']))}")
+        case ("GET", "/copy-trading/performance/"):
+            _subscription(w)
+            return a.get(f"{API}/copy-trading/performance/")
+        case ("GET", "/copied-trades/"):
+            _copied(w)
+            return a.get(f"{API}/copied-trades/")
+        case ("GET", "/copied-trades/{id}/"):
+            _copied(w)
+            first = w.ok(a.get(f"{API}/copied-trades/"))["results"][0]
+            return a.get(f"{API}/copied-trades/{first['id']}/")
     if row.path.startswith("/signal"):
         return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")
+
+
+def _lead(w: World) -> int:
+    """Bob, an approved lead trader with money (made once per test)."""
+    from tradeapp.models import Trader
+
+    if getattr(w, "lead_id", None) is None:
+        fund(w.bob, "USD", "100000")
+        trader = Trader(user_id=w.bob.id, display_name="Bob Trend", bio="Trend", status="approved")
+        w.db.session.add(trader)
+        w.db.session.commit()
+        w.lead_id = trader.id
+    return w.lead_id
+
+
+def _subscription(w: World) -> dict:
+    return w.ok(w.api.post(f"{API}/copy-trading/", json={"trader": _lead(w), "copy_percentage": "50"}), 201)
+
+
+def _copied(w: World) -> None:
+    """Alice follows Bob, who buys: one copied trade."""
+    _subscription(w)
+    bob = w.client_for(w.bob)
+    body = {"symbol": "BTC-USD", "order_type": "market", "side": "buy", "quantity": "1"}
+    w.ok(bob.post(f"{API}/orders/", json=body), 201)
 
 
 @pytest.fixture()

@@ -18,10 +18,23 @@ from tests.kyc_helpers import storages, valid_data, valid_files
 from tests.signals.seed_calls import idor_objects as signal_objects
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Notification, Order, Position, SignalSubscription, User, Withdrawal
+from tradeapp.models import (
+    CopiedTrade,
+    CopySubscription,
+    Deposit,
+    KYCDocument,
+    Notification,
+    Order,
+    Position,
+    SignalSubscription,
+    Trader,
+    User,
+    Withdrawal,
+)
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, notifications, withdrawals
+from tradeapp.services.copy_trading import subscriptions as copy_subscriptions
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
 
@@ -30,8 +43,21 @@ STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 #: string parameters: any well-formed value
 STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
 #: routes whose objects belong to nobody (the public trading pairs)
-SKIP_ENDPOINTS = {"static", "trading_api.trading_pair_detail", "trading_api.trading_pair_market_data"}
+SKIP_ENDPOINTS = {
+    "static",
+    "trading_api.trading_pair_detail",
+    "trading_api.trading_pair_market_data",
+    # a lead trader's public profile and curve (display name, bio and stats only)
+    "copy_api.trader_detail",
+    "copy_api.trader_performance",
+    "copy_trading.trader_page",
+    "copy_trading.trader_curve",
+    "copy_trading.follow_preview",
+}
 SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_plan_detail", "signals.provider_detail"}
+#: the same parameter name in two domains names two kinds of object: the blueprint picks the key
+#: ``<scope>:<name>`` in owner_objects (e.g. a copy-trading ``subscription_id`` is not a signal plan's)
+SCOPES = {"copy_api": "copy", "copy_trading": "copy", "staff_copy": "copy"}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
 API_BODIES["/api/v1/signals/<int:signal_id>/execute/"] = {"quantity": "0.01"}
@@ -88,6 +114,14 @@ def owner_objects(app, db, create_user, market, pairs):
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
     note = notifications.notify(owner.id, notifications.DEPOSIT_CREDITED, "Deposit credited", link="/wallets/")
+    lead = create_user(email="lead@example.com", username="leadtrader", kyc_status="approved", is_verified=True)
+    fund(lead, "USD", "100000")
+    trader = Trader(user_id=lead.id, display_name="Lead", status="approved")
+    db.session.add(trader)
+    db.session.commit()
+    subscription = copy_subscriptions.subscribe(owner, {"trader": trader.id, "copy_percentage": "10"})
+    orders.place_order(lead, {"symbol": "BTC/USD", "order_type": "market", "side": "buy", "quantity": "0.1"})
+    copied = db.session.scalar(db.select(CopiedTrade).where(CopiedTrade.subscription_id == subscription.id))
     objects = {
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
@@ -99,6 +133,9 @@ def owner_objects(app, db, create_user, market, pairs):
         "user_id": owner.id,
         "pair_id": pairs["BTC/USD"].id,
         "notification_id": note.id,
+        "trader_id": trader.id,
+        "copy:subscription_id": subscription.id,
+        "copied_trade_id": copied.id,
     }
     objects.update(signal_objects(owner, pairs))
     return owner, objects
@@ -121,14 +158,23 @@ def _snapshot(owner_id: int) -> dict:
         "signal_subscriptions": sorted(
             (s.id, s.status, s.auto_renew) for s in db.session.scalars(db.select(SignalSubscription))
         ),
+        "copy": sorted(
+            (s.id, s.status, s.copy_percentage, s.max_position_size)
+            for s in db.session.scalars(db.select(CopySubscription))
+        ),
+        "traders": sorted((t.id, t.status) for t in db.session.scalars(db.select(Trader))),
     }
     db.session.rollback()
     return snap
 
 
 def _url(rule: Rule, objects: dict) -> str:
+    scope = SCOPES.get(rule.endpoint.split(".", 1)[0])
+
     def fill(match):
         name = match.group(1)
+        if scope and f"{scope}:{name}" in objects:
+            return str(objects[f"{scope}:{name}"])
         return str(objects[name]) if name in objects else STRINGS[name]
 
     return re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", fill, rule.rule)
@@ -179,6 +225,8 @@ def test_every_id_parameter_has_an_object(app):
         "pair_id",
         "notification_id",
         *("provider_id", "plan_id", "subscription_id", "signal_id", "signal_notification_id"),
+        "trader_id",
+        "copied_trade_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -243,5 +291,7 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert api.get(f"/api/v1/positions/{objects['position_id']}/").status_code == 200
     assert api.get(f"/api/v1/notifications/{objects['notification_id']}/").status_code == 200
     assert client.get(f"/notifications/{objects['notification_id']}/open").status_code == 303
+    assert api.get(f"/api/v1/copy-trading/{objects['copy:subscription_id']}/").status_code == 200
+    assert api.get(f"/api/v1/copied-trades/{objects['copied_trade_id']}/").status_code == 200
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
     assert Decimal(api.get("/api/v1/wallets/USD/").get_json()["balance"]) > 0

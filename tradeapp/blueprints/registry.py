@@ -10,6 +10,7 @@ from flask import Flask
 from tradeapp.blueprints import (
     account_security,
     api,
+    copy_trading,
     deposits,
     funds,
     kyc,
@@ -37,6 +38,7 @@ DOMAINS = (
     kyc,
     trading,
     signals,
+    copy_trading,
     webhooks,
     notifications,
     account_security,

@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import account_security, kyc, ledger, maintenance, recovery, signals
+from tradeapp.jobs import account_security, copy_trading, kyc, ledger, maintenance, recovery, signals
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
@@ -36,6 +36,11 @@ SCHEDULE: list[dict] = [
     {"func": signals.signal_lifecycle, "queue_name": "signals", "interval": 60, "job_timeout": 300},
     {"func": signals.renew_signal_subscriptions, "queue_name": "signals", "interval": 300, "job_timeout": 600},
     {"func": signals.expire_signal_subscriptions, "queue_name": "signals", "interval": 60, "job_timeout": 300},
+    # copy trading: lost copy jobs, portfolio stops, lead-trader stats, the daily profit share
+    {"func": copy_trading.sweep_signals, "queue_name": "orders", "interval": 60, "job_timeout": 600},
+    {"func": copy_trading.check_portfolio_stops, "queue_name": "orders", "interval": 60, "job_timeout": 600},
+    {"func": copy_trading.refresh_trader_stats, "queue_name": "default", "interval": 900, "job_timeout": 1800},
+    {"func": copy_trading.settle_profit_shares, "queue_name": "default", "cron": "15 0 * * *", "job_timeout": 3600},
 ]
 
 for entry in SCHEDULE:

@@ -9,6 +9,14 @@ from tradeapp.models.account_security import (
     WithdrawalConfirmation,
 )
 from tradeapp.models.audit import AuditLog
+from tradeapp.models.copy_trading import (
+    CopiedTrade,
+    CopyPosition,
+    CopySignal,
+    CopySubscription,
+    ProfitShareSettlement,
+    Trader,
+)
 from tradeapp.models.funds import (
     CryptoAddress,
     Deposit,
@@ -40,6 +48,12 @@ __all__ = [
     "WithdrawalConfirmation",
     "AuditLog",
     "Candle",
+    "CopiedTrade",
+    "CopyPosition",
+    "CopySignal",
+    "CopySubscription",
+    "ProfitShareSettlement",
+    "Trader",
     "CryptoAddress",
     "Deposit",
     "IdempotencyRecord",

@@ -10,6 +10,7 @@ from tradeapp.extensions import db
 from tradeapp.models import Order, TradingPair, Transaction, User, Wallet
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger, passwords
+from tradeapp.services.copy_trading.demo import seed_copy_trading
 from tradeapp.services.trading import orders, prices
 from tradeapp.services.trading.pairs import get_pair
 from tradeapp.services.users import _new_referral_code
@@ -170,6 +171,7 @@ def seed_demo_trading() -> list[str]:
 
 
 STEPS.append(seed_demo_trading)
+STEPS.append(seed_copy_trading)
 
 
 def seed_demo() -> list[str]:

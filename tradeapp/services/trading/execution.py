@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 #: how many crossed orders one trigger check settles before it schedules another
 TRIGGER_BATCH = 500
 BOOK_DEPTH = 20
+#: called as ``listener(order, uow)`` at the end of every order transaction (placing, a fill of a
+#: resting order, cancelling): other domains react to orders (copy trading) without trading importing them
+ORDER_LISTENERS: list = []
 
 
 # -- triggers ------------------------------------------------------------------------------------
@@ -290,6 +293,8 @@ def announce(outcome: Outcome, order: Order) -> Order:
         uow.emit_to_user(order.user_id, "wallet_updated", realtime.wallet_payload(wallet))
     # the caller answers with these without reading them back
     uow.keep(order, order.pair, *(outcome.wallets or ()))
+    for listener in ORDER_LISTENERS:
+        listener(order, uow)
     return order
 
 

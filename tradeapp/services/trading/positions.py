@@ -56,6 +56,30 @@ def _lock(user_id: int, pair_id: int) -> Position:
     return position
 
 
+def ensure_positions(user_ids: list[int], pair_id: int) -> None:
+    """Create the users' (empty) positions in the pair that do not exist yet, in one statement (a fan-out's setup)."""
+    if not user_ids:
+        return
+    now = utcnow()
+    rows = [
+        {
+            "user_id": u,
+            "pair_id": pair_id,
+            "side": "long",
+            "quantity": ZERO,
+            "entry_price": ZERO,
+            "realized_pnl": ZERO,
+            "leverage": Decimal(1),
+            "opened_at": now,
+            "updated_at": now,
+        }
+        for u in sorted(set(user_ids))
+    ]
+    db.session.execute(
+        upsert_insert(Position).values(rows).on_conflict_do_nothing(index_elements=["user_id", "pair_id"])
+    )
+
+
 def apply_fill(user_id: int, pair: TradingPair, side: str, quantity: Decimal, price: Decimal, fee: Decimal) -> Position:
     """Update the position for one fill (inside the fill's transaction).
 
