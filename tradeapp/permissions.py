@@ -15,6 +15,7 @@ PERMISSIONS: dict[str, str] = {
     "trading.view": "See every customer's orders, trades and the feeds' health",
     "orders.cancel": "Cancel a customer's open order",
     "signals.manage": "Publish trading signals",
+    "bots.manage": "Stop customers' bots and switch bot strategies on or off platform-wide",
     "reports.view": "Read reports and analytics",
 }
 
@@ -30,6 +31,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.view",
             "trading.view",
             "orders.cancel",
+            "bots.manage",
         }
     ),
     "finance": frozenset(

@@ -7,7 +7,20 @@ with an ``init_app`` and one entry in :data:`DOMAINS`.
 
 from flask import Flask
 
-from tradeapp.blueprints import api, bots, deposits, funds, kyc, ledger, main, staff, trading, users, webhooks, withdrawals
+from tradeapp.blueprints import (
+    api,
+    bots,
+    deposits,
+    funds,
+    kyc,
+    ledger,
+    main,
+    staff,
+    trading,
+    users,
+    webhooks,
+    withdrawals,
+)
 
 #: registration order: blueprints, API tags and sidebar links appear in this order
 DOMAINS = (main, users, staff, api, funds, deposits, withdrawals, ledger, kyc, trading, bots, webhooks)

@@ -23,6 +23,14 @@ def schedule_trigger_check(symbol: str) -> None:
         job_id=f"triggers-{symbol.replace('/', '-')}",
         retries=0,
     )
+    # Bots' stop-loss/take-profit levels between bars (the bar job checks them at each close).
+    enqueue(
+        "tradeapp.jobs.bots.check_protection",
+        symbol,
+        queue="bots",
+        job_id=f"bot-protect-{symbol.replace('/', '-')}",
+        retries=0,
+    )
 
 
 def sync_candles(pair: TradingPair, feed: MarketFeed, backfill: bool) -> int:

@@ -1,6 +1,7 @@
 """All tables, imported so Alembic and the app see every model."""
 
 from tradeapp.models.audit import AuditLog
+from tradeapp.models.bots import Backtest, BotModel, BotPosition, BotRun, BotStrategySetting, BotTrade, TradingBot
 from tradeapp.models.funds import (
     CryptoAddress,
     Deposit,
@@ -17,6 +18,13 @@ from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
 __all__ = [
     "AuditLog",
+    "Backtest",
+    "BotModel",
+    "BotPosition",
+    "BotRun",
+    "BotStrategySetting",
+    "BotTrade",
+    "TradingBot",
     "Candle",
     "CryptoAddress",
     "Deposit",

@@ -135,3 +135,144 @@ class StrategySchema(ma.Schema):
     description = fields.String()
     enabled = fields.Boolean()
     parameters = fields.List(fields.Nested(StrategyParamSchema))
+
+
+# -- bots ----------------------------------------------------------------------------------------------
+
+from tradeapp.blueprints.trading.schemas import OrderSchema, money_str, price_str, quantity_str  # noqa: E402
+from tradeapp.models.bots import BOT_TIMEFRAMES, TRADE_REASONS  # noqa: E402
+from tradeapp.services.trading.pairs import dec_str  # noqa: E402
+
+DEC = {"type": "string", "description": "Decimal as a string."}
+DEC_NULL = {**DEC, "nullable": True}
+
+
+def _dec(value, places: int = 8):
+    return dec_str(value, places) if value is not None else None
+
+
+class BotWriteSchema(ma.Schema):
+    """``POST /bots/`` and ``PATCH /bots/{id}/``: the seed's writable fields plus timeframe, trailing stop and paper cash.
+
+    ``is_active`` is read-only (start/stop); values are checked by the service, all at once.
+    """
+
+    name = fields.String(validate=validate.Length(max=200), metadata={"example": "BTC trend"})
+    description = fields.String(validate=validate.Length(max=5000))
+    strategy = fields.String(metadata={"enum": list(STRATEGIES), "example": "moving_average"})
+    trading_pairs = fields.List(
+        fields.Raw(metadata={"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 19}]}),
+        validate=validate.Length(max=50),
+        metadata={"description": "Pair ids, e.g. `[1]` (two for arbitrage).", "example": [1]},
+    )
+    timeframe = fields.String(metadata={"enum": list(BOT_TIMEFRAMES), "description": "Default 1h."})
+    is_paper_trading = fields.Raw(metadata={"type": "boolean", "description": "Default true (paper account)."})
+    max_position_size = NumberInput(metadata={"description": "The most one position may cost (quote currency)."})
+    stop_loss_percentage = NumberInput(metadata={"description": "% below entry; 0 = off."})
+    take_profit_percentage = NumberInput(metadata={"description": "% above entry; 0 = off."})
+    trailing_stop_percentage = NumberInput(metadata={"description": "% below the highest price since entry; 0 = off."})
+    max_daily_loss = NumberInput(metadata={"description": "Stop the bot when the day's loss reaches this; 0 = off."})
+    parameters = fields.Dict(keys=fields.String(validate=validate.Length(max=40)), allow_none=True)
+    paper_initial = NumberInput(metadata={"description": "Paper cash (quote currency); default 10000."})
+
+
+class BotSchema(ma.Schema):
+    """A bot (the seed's TradingBotSerializer, plus timeframe, trailing stop, paper account and stop reason)."""
+
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+    description = fields.String(dump_only=True)
+    strategy = fields.String(dump_only=True, metadata={"enum": list(STRATEGIES)})
+    trading_pairs = fields.Function(
+        lambda b: [p.id for p in b.trading_pairs], metadata={"type": "array", "items": {"type": "integer"}}
+    )
+    symbols = fields.Function(
+        lambda b: [p.symbol for p in b.trading_pairs], metadata={"type": "array", "items": {"type": "string"}}
+    )
+    timeframe = fields.String(dump_only=True, metadata={"enum": list(BOT_TIMEFRAMES)})
+    is_active = fields.Boolean(dump_only=True)
+    is_paper_trading = fields.Boolean(dump_only=True)
+    max_position_size = fields.Function(lambda b: _dec(b.max_position_size), metadata=DEC)
+    stop_loss_percentage = fields.Function(lambda b: _dec(b.stop_loss_percentage, 2), metadata=DEC)
+    take_profit_percentage = fields.Function(lambda b: _dec(b.take_profit_percentage, 2), metadata=DEC)
+    trailing_stop_percentage = fields.Function(lambda b: _dec(b.trailing_stop_percentage, 2), metadata=DEC)
+    max_daily_loss = fields.Function(lambda b: _dec(b.max_daily_loss, 2), metadata=DEC)
+    parameters = fields.Dict(dump_only=True)
+    total_trades = fields.Integer(dump_only=True)
+    winning_trades = fields.Integer(dump_only=True)
+    total_profit = fields.Function(lambda b: _dec(b.total_profit, 2), metadata=DEC)
+    win_rate = fields.Float(dump_only=True)
+    paper_currency = fields.String(dump_only=True)
+    paper_initial = fields.Function(lambda b: _dec(b.paper_initial, 2), metadata=DEC)
+    paper_balance = fields.Function(lambda b: _dec(b.paper_balance, 2), metadata=DEC)
+    stopped_reason = fields.String(dump_only=True)
+    started_at = fields.DateTime(dump_only=True, allow_none=True)
+    stopped_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+    last_run_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class BotActionSchema(ma.Schema):
+    """The seed's start/stop answer, plus the bot."""
+
+    message = fields.String(metadata={"example": "Bot started successfully"})
+    bot = fields.Nested(BotSchema)
+
+
+class BotTradeSchema(ma.Schema):
+    """One bot fill (the seed's BotTradeSerializer, plus its own numbers: paper fills have no order)."""
+
+    id = fields.Integer(dump_only=True)
+    bot = fields.Integer(attribute="bot_id", dump_only=True)
+    order = fields.Integer(attribute="order_id", dump_only=True, allow_none=True)
+    order_detail = fields.Nested(OrderSchema, attribute="order", dump_only=True, allow_none=True)
+    signal_data = fields.Dict(dump_only=True)
+    trading_pair = fields.Integer(attribute="pair_id", dump_only=True)
+    symbol = fields.Function(lambda t: t.pair.symbol, metadata={"type": "string"})
+    is_paper = fields.Boolean(dump_only=True)
+    side = fields.String(dump_only=True, metadata={"enum": ["buy", "sell"]})
+    quantity = fields.Function(lambda t: quantity_str(t.pair, t.quantity), metadata=DEC)
+    price = fields.Function(lambda t: price_str(t.pair, t.price), metadata=DEC)
+    fee = fields.Function(lambda t: money_str(t.pair, t.fee), metadata=DEC)
+    realized_pnl = fields.Function(lambda t: money_str(t.pair, t.realized_pnl), metadata=DEC_NULL)
+    reason = fields.String(dump_only=True, metadata={"enum": list(TRADE_REASONS)})
+    created_at = fields.DateTime(dump_only=True)
+
+
+class OpenPositionSchema(ma.Schema):
+    trading_pair = fields.Integer()
+    symbol = fields.String()
+    quantity = fields.Function(lambda p: _dec(p["quantity"]), metadata=DEC)
+    entry_price = fields.Function(lambda p: _dec(p["entry_price"]), metadata=DEC)
+    current_price = fields.Function(lambda p: _dec(p["current_price"]), metadata=DEC_NULL)
+    unrealized_pnl = fields.Function(lambda p: _dec(p["unrealized_pnl"], 2), metadata=DEC_NULL)
+    stop_loss = fields.Function(lambda p: _dec(p["stop_loss"]), metadata=DEC_NULL)
+    take_profit = fields.Function(lambda p: _dec(p["take_profit"]), metadata=DEC_NULL)
+
+
+class PnlPointSchema(ma.Schema):
+    time = fields.String()
+    pnl = fields.Function(lambda p: _dec(p["pnl"], 2), metadata=DEC)
+
+
+class BotPerformanceSchema(ma.Schema):
+    """The seed's performance answer, plus the realised-P&L curve and the open positions."""
+
+    total_trades = fields.Integer()
+    winning_trades = fields.Integer()
+    total_profit = fields.Function(lambda p: _dec(p["total_profit"], 2), metadata=DEC)
+    win_rate = fields.Float()
+    recent_trades = fields.List(fields.Nested(BotTradeSchema))
+    equity_curve = fields.List(fields.Nested(PnlPointSchema))
+    open_positions = fields.List(fields.Nested(OpenPositionSchema))
+    paper_balance = fields.Function(lambda p: _dec(p["paper_balance"], 2), metadata=DEC_NULL)
+
+
+class BotTradeFilterSchema(ma.Schema):
+    bot = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), metadata={"description": "Only this bot's."})
+    page = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    page_size = fields.Integer(validate=validate.Range(min=1, max=200))
+
+    class Meta:
+        unknown = ma.EXCLUDE

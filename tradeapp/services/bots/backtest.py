@@ -504,3 +504,53 @@ def run_stored(data: dict) -> Result:
         "max_position_size": settings.max_position_size,
     }
     return result
+
+
+# -- bots' backtests, stored for the pages -------------------------------------------------------------
+
+#: equity points kept in a stored result (the page's chart); the full curve is in the API answer
+STORED_POINTS = 1500
+
+
+def bot_request(bot, data: dict) -> dict:
+    """A :func:`run_stored` request from the bot's own settings, the window and capital from ``data``."""
+    pairs = list(bot.trading_pairs)
+    params = dict(bot.parameters or {})
+    if bot.strategy == "arbitrage" and len(pairs) > 1:
+        params["reference_pair"] = pairs[1].symbol
+    return {
+        "strategy": bot.strategy,
+        "parameters": params,
+        "trading_pair": pairs[0].id if pairs else None,
+        "timeframe": data.get("timeframe") or bot.timeframe,
+        "start": data.get("start"),
+        "end": data.get("end"),
+        "initial_capital": data.get("initial_capital"),
+        "fee_percentage": data.get("fee_percentage"),
+        "stake_fraction": data.get("stake_fraction"),
+        "stop_loss_percentage": bot.stop_loss_percentage,
+        "take_profit_percentage": bot.take_profit_percentage,
+        "max_position_size": bot.max_position_size,
+    }
+
+
+def save(user_id: int, bot_id: int | None, result: dict):
+    """Store ``result`` (trades and a thinned equity curve) as a Backtest row in the caller's unit of work."""
+    from tradeapp.models import Backtest
+
+    curve = result.get("equity_curve", [])
+    step = max(1, math.ceil(len(curve) / STORED_POINTS))
+    thinned = curve[::step] + ([curve[-1]] if curve and (len(curve) - 1) % step else [])
+    summary = {k: v for k, v in result.items() if k not in ("trades", "equity_curve")}
+    row = Backtest(
+        user_id=user_id,
+        bot_id=bot_id,
+        strategy=result["strategy"],
+        symbol=result.get("symbol", ""),
+        timeframe=result.get("timeframe", ""),
+        summary=summary,
+        result={"trades": result["trades"], "equity_curve": thinned},
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
