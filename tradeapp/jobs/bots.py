@@ -21,7 +21,10 @@ def schedule_bar_closes(now: float | None = None) -> list[str]:
     for timeframe, size in TIMEFRAMES.items():
         if now % size < 60:
             bar = engine.last_closed_bar(timeframe, now)
-            enqueue(run_bar, timeframe, bar, queue="bots", job_id=f"bots-{timeframe}-{bar}", retries=3)
+            try:
+                enqueue(run_bar, timeframe, bar, queue="bots", job_id=f"bots-{timeframe}-{bar}", retries=3)
+            except engine.BarNotReady as exc:  # inline (embedded mode): the next minute's run catches up
+                log.info("bots %s: %s", timeframe, exc)
             queued.append(f"{timeframe}@{bar}")
     return queued
 
@@ -49,3 +52,19 @@ def train_model(bot_id: int) -> int | None:
     """Train the next version of an ``ml_model`` bot's classifier."""
     row = engine.train_model(bot_id)
     return row.version if row is not None else None
+
+
+def embedded_catch_up(app) -> None:
+    """Embedded mode (no cron): evaluate each timeframe's latest closed bar once, after the feed stored candles."""
+    done = app.extensions.setdefault("tradeapp.bots.last_bar", {})
+    for timeframe in TIMEFRAMES:
+        bar = engine.last_closed_bar(timeframe)
+        if done.get(timeframe) == bar:
+            continue
+        try:
+            engine.run_bar(timeframe, bar)
+        except engine.BarNotReady:
+            continue
+        except Exception:  # noqa: BLE001 - the feed thread must go on
+            log.exception("bots %s bar %s failed", timeframe, bar)
+        done[timeframe] = bar
