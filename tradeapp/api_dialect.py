@@ -36,6 +36,12 @@ DIFFERENCES = {
     "reset_confirm": "Password-reset confirm (the seed names the route only) takes `token`, `password`, "
     "`password_confirm`.",
     "currency_case": "Currency codes are case-insensitive ASCII: `usd` is read as `USD`.",
+    "bot_is_active": "A bot's `is_active` changes only through start/stop (which check its pairs and cash); POST and "
+    "PATCH ignore it, and a running bot is not deleted (409 `illegal_transition`).",
+    "bot_trade_order": "Paper bots' trades have no order (`order` null): they fill on the live order book against "
+    "the bot's paper cash, never a wallet; live bots' trades link their `source='bot'` order.",
+    "bot_strategies": "GET /bot-strategies/ (listed by the seed, never written) pages each strategy with its "
+    "parameter schema (name, type, default, bounds).",
 }
 
 

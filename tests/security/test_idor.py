@@ -17,7 +17,7 @@ from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Order, Position, User, Withdrawal
+from tradeapp.models import Deposit, KYCDocument, Order, Position, TradingBot, User, Withdrawal
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, withdrawals
@@ -83,7 +83,10 @@ def owner_objects(app, db, create_user, market, pairs):
     )
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
+    bot, bot_trade = _bot_with_trade(owner, pairs["BTC/USD"])
     objects = {
+        "bot_id": bot.id,
+        "trade_id": bot_trade.id,
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
         "transaction_id": withdrawal.transaction_id,
@@ -95,6 +98,21 @@ def owner_objects(app, db, create_user, market, pairs):
         "pair_id": pairs["BTC/USD"].id,
     }
     return owner, objects
+
+
+def _bot_with_trade(owner, pair):
+    """A running paper bot of ``owner`` with one (paper) fill."""
+    from tradeapp.models import BotTrade
+    from tradeapp.services.bots import bots as bot_service
+
+    bot = bot_service.create_bot(
+        owner, {"name": "Owner's bot", "strategy": "rsi", "trading_pairs": [pair.id], "max_position_size": "1000"}
+    )
+    bot_service.start_bot(owner, bot.id)
+    trade = BotTrade(bot_id=bot.id, pair_id=pair.id, side="buy", quantity=Decimal("0.01"), price=Decimal("50000"))
+    db.session.add(trade)
+    db.session.commit()
+    return bot, trade
 
 
 def _snapshot(owner_id: int) -> dict:
@@ -110,6 +128,7 @@ def _snapshot(owner_id: int) -> dict:
             (p.id, p.quantity, p.stop_loss, p.take_profit) for p in db.session.scalars(db.select(Position))
         ),
         "kyc": sorted((d.id, d.status) for d in db.session.scalars(db.select(KYCDocument))),
+        "bots": sorted((b.id, b.name, b.is_active, b.strategy) for b in db.session.scalars(db.select(TradingBot))),
     }
     db.session.rollback()
     return snap
@@ -166,6 +185,8 @@ def test_every_id_parameter_has_an_object(app):
         "file_id",
         "user_id",
         "pair_id",
+        "bot_id",
+        "trade_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40

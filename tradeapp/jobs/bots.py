@@ -62,9 +62,11 @@ def embedded_catch_up(app) -> None:
         if done.get(timeframe) == bar:
             continue
         try:
-            engine.run_bar(timeframe, bar)
+            counts = engine.run_bar(timeframe, bar)
         except engine.BarNotReady:
             continue
         except Exception:  # noqa: BLE001 - the feed thread must go on
             log.exception("bots %s bar %s failed", timeframe, bar)
-        done[timeframe] = bar
+            counts = {}
+        if not counts.get("missing"):  # else again once the other pairs' candles are stored
+            done[timeframe] = bar

@@ -32,10 +32,12 @@ TRADE_ID = id_parameter("trade_id", "The bot trade's id.")
 
 @blp.route("/bot-strategies/", methods=["GET"])
 @token_required()
-@blp.response(200, StrategySchema(many=True))
+@blp.response(200, page_schema(StrategySchema))
 def strategies_listing():
-    """The strategies bots can run, each with its parameter schema (name, type, default, bounds) and `enabled`."""
-    return bot_service.strategy_catalogue()
+    """The strategies bots can run (one page), each with its parameter schema (name, type, default, bounds) and
+    whether it is `enabled` (staff may switch one off platform-wide)."""
+    catalogue = bot_service.strategy_catalogue()
+    return {"count": len(catalogue), "next": None, "previous": None, "results": catalogue}
 
 
 @blp.route("/backtests/", methods=["POST"])
@@ -107,7 +109,7 @@ def bot_update(data, bot_id):
 @token_required()
 @blp.doc(parameters=[BOT_ID])
 @blp.response(204)
-@blp.alt_response(400, description="The bot is running: stop it first (`illegal_transition`)")
+@blp.alt_response(409, description="The bot is running: stop it first (`illegal_transition`)")
 @blp.alt_response(404, description="No such bot of yours (`not_found`)")
 def bot_delete(bot_id):
     """Delete a stopped bot (its live orders and fills stay with your account)."""

@@ -163,7 +163,7 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
         .where(TradingBot.is_active.is_(True), TradingBot.timeframe == timeframe)
         .options(selectinload(TradingBot.trading_pairs))
     ).all()
-    counts = {"bots": len(bots), "pairs": 0, "actions": 0, "stopped": 0, "duplicates": 0, "errors": 0}
+    counts = {"bots": len(bots), "pairs": 0, "actions": 0, "stopped": 0, "duplicates": 0, "errors": 0, "missing": 0}
     if not bots:
         db.session.rollback()
         return counts
@@ -181,6 +181,7 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
     # Candles: one read per pair and timeframe for all bots.
     frames = {pid: history(pid, timeframe, bar_time, bars) for pid, bars in need.items()}
     frames = {pid: df for pid, df in frames.items() if len(df) and int(df["open_time"].iloc[-1]) == bar_time}
+    counts["missing"] = len(need) - len(frames)
     if require_candles and not frames:
         db.session.rollback()
         raise BarNotReady(f"no {timeframe} candle opening at {bar_time} stored yet")
