@@ -55,6 +55,12 @@ DIFFERENCES = {
     "(the seed always says 0).",
     "copied_trade": "Copied trades also list skipped and failed copies with `status`, `reason` and `detail` "
     "(`follower_order` null).",
+    "bot_is_active": "A bot's `is_active` changes only through start/stop (which check its pairs and cash); POST and "
+    "PATCH ignore it, and a running bot is not deleted (409 `illegal_transition`).",
+    "bot_trade_order": "Paper bots' trades have no order (`order` null): they fill on the live order book against "
+    "the bot's paper cash, never a wallet; live bots' trades link their `source='bot'` order.",
+    "bot_strategies": "GET /bot-strategies/ (listed by the seed, never written) pages each strategy with its "
+    "parameter schema (name, type, default, bounds).",
 }
 
 

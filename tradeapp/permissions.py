@@ -17,6 +17,7 @@ PERMISSIONS: dict[str, str] = {
     "orders.cancel": "Cancel a customer's open order",
     "signals.manage": "Manage signal providers and plans; see signal revenue",
     "signals.publish": "Publish trading signals (analysts)",
+    "bots.manage": "Stop customers' bots and switch bot strategies on or off platform-wide",
     "reports.view": "Read reports and analytics",
     "copy.manage": "Review lead traders, suspend them, see copy activity and profit-share settlements",
 }
@@ -35,6 +36,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "trading.view",
             "orders.cancel",
             "copy.manage",
+            "bots.manage",
         }
     ),
     "finance": frozenset(

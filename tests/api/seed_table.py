@@ -172,6 +172,33 @@ COPIED_TRADE = frozenset(
 #: the seed's ``performance`` action (8.4)
 COPY_PERFORMANCE = frozenset(["active_subscriptions", "total_profit", "subscriptions"])
 MESSAGE = frozenset({"message"})
+# 7.4 Bot serializers
+BOT = frozenset(
+    [
+        "id",
+        "name",
+        "description",
+        "strategy",
+        "trading_pairs",
+        "is_active",
+        "is_paper_trading",
+        "max_position_size",
+        "stop_loss_percentage",
+        "take_profit_percentage",
+        "max_daily_loss",
+        "parameters",
+        "total_trades",
+        "winning_trades",
+        "total_profit",
+        "win_rate",
+        "created_at",
+        "updated_at",
+        "last_run_at",
+    ]
+)
+BOT_TRADE = frozenset(["id", "bot", "order", "order_detail", "signal_data", "created_at"])
+BOT_PERFORMANCE = frozenset(["total_trades", "winning_trades", "total_profit", "win_rate", "recent_trades"])
+STRATEGY = ("moving_average", "rsi", "macd", "bollinger", "arbitrage", "ml_model", "custom")
 
 # -- the seed's choices (spec 2.1-2.3) ---------------------------------------------------------------------
 
@@ -743,6 +770,39 @@ TABLE: list[Row] = [
         },
         differences=("copied_trade",),
     ),
+    # 3.6 AI Bots (7.4 TradingBotSerializer, BotTradeSerializer; 8.3 views; 9 router)
+    Row("GET", "/bots/", "/api/v1/bots/", BOT, at="results", choices={"strategy": STRATEGY}),
+    Row("POST", "/bots/", "/api/v1/bots/", BOT, 201, choices={"strategy": STRATEGY}, differences=("bot_is_active",)),
+    Row("GET", "/bots/{id}/", "/api/v1/bots/{bot_id}/", BOT, choices={"strategy": STRATEGY}),
+    Row(
+        "PATCH",
+        "/bots/{id}/",
+        "/api/v1/bots/{bot_id}/",
+        BOT,
+        choices={"strategy": STRATEGY},
+        differences=("bot_is_active",),
+    ),
+    Row("DELETE", "/bots/{id}/", "/api/v1/bots/{bot_id}/", frozenset(), 204, differences=("bot_is_active",)),
+    Row("POST", "/bots/{id}/start/", "/api/v1/bots/{bot_id}/start/", MESSAGE),
+    Row("POST", "/bots/{id}/stop/", "/api/v1/bots/{bot_id}/stop/", MESSAGE),
+    Row(
+        "GET",
+        "/bots/{id}/performance/",
+        "/api/v1/bots/{bot_id}/performance/",
+        BOT_PERFORMANCE,
+        nested={},
+        differences=("bot_trade_order",),
+    ),
+    Row(
+        "GET",
+        "/bot-strategies/",
+        "/api/v1/bot-strategies/",
+        frozenset(["name", "parameters"]),
+        at="results",
+        differences=("bot_strategies",),
+    ),
+    Row("GET", "/bot-trades/", "/api/v1/bot-trades/", BOT_TRADE, at="results", differences=("bot_trade_order",)),
+    Row("GET", "/bot-trades/{id}/", "/api/v1/bot-trades/{trade_id}/", BOT_TRADE, differences=("bot_trade_order",)),
 ]
 
 #: rows whose requests carry amounts, quantities or prices
@@ -754,6 +814,7 @@ AMOUNT_ROWS = {
     "POST /signals/{id}/execute/",
     "POST /copy-trading/subscribe/",
     "POST /copy-trading/",
+    "POST /bots/",
 }
 
 

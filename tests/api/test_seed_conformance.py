@@ -85,6 +85,34 @@ class World:
     def submission(self, status="pending"):
         return add_submission(self.db, self.bob, status=status)
 
+    def bot(self, **extra) -> dict:
+        """A paper moving-average bot, sent as a DRF client would (decimals as JSON numbers, read-only fields too)."""
+        body = {
+            "name": "Trend",
+            "description": "SMA cross",
+            "strategy": "moving_average",
+            "trading_pairs": [self.pairs["BTC/USD"].id],
+            "is_paper_trading": True,
+            "max_position_size": Decimal("1000"),
+            "stop_loss_percentage": Decimal("2.00"),
+            "take_profit_percentage": Decimal("5.00"),
+            "max_daily_loss": Decimal("100.00"),
+            "parameters": {"short_period": 20, "long_period": 50},
+            "is_active": True,
+            "total_trades": 7,
+        } | extra
+        return self.ok(self.post_json("/bots/", body), 201)
+
+    def bot_trade(self) -> dict:
+        """A bot that bought on its first bar (custom rule on stored candles)."""
+        from tests.bots.engine_helpers import store_closes
+        from tradeapp.services.bots import engine
+
+        bot = self.bot(strategy="custom", parameters={"entry_rule": "close > 100", "exit_rule": "close < 50"})
+        self.ok(self.api.post(f"{API}/bots/{bot['id']}/start/"))
+        engine.run_bar("1h", store_closes(self.pairs["BTC/USD"], [90, 101]))
+        return bot
+
     def post_json(self, path, body, client=None):
         """A JSON body with exact decimals (``100.10``), as the seed's clients send them."""
         client = client or self.api
@@ -298,6 +326,49 @@ def call(w: World, row: Row):
             _copied(w)
             first = w.ok(a.get(f"{API}/copied-trades/"))["results"][0]
             return a.get(f"{API}/copied-trades/{first['id']}/")
+        case ("GET", "/bots/"):
+            w.bot()
+            return a.get(f"{API}/bots/")
+        case ("POST", "/bots/"):
+            return w.post_json(
+                "/bots/",
+                {
+                    "name": "Trend",
+                    "description": "",
+                    "strategy": "rsi",
+                    "trading_pairs": [w.pairs["BTC/USD"].id],
+                    "is_paper_trading": True,
+                    "max_position_size": Decimal("500.00"),
+                    "stop_loss_percentage": Decimal("2.50"),
+                    "take_profit_percentage": Decimal("5.00"),
+                    "max_daily_loss": Decimal("50.00"),
+                    "parameters": {"rsi_period": 14, "oversold_level": 30, "overbought_level": 70},
+                },
+            )
+        case ("GET", "/bots/{id}/"):
+            return a.get(f"{API}/bots/{w.bot()['id']}/")
+        case ("PATCH", "/bots/{id}/"):
+            bot = w.bot()
+            return w.patch_json(f"/bots/{bot['id']}/", {**bot, "name": "Renamed", "is_active": True, "win_rate": 99})
+        case ("DELETE", "/bots/{id}/"):
+            return a.delete(f"{API}/bots/{w.bot()['id']}/")
+        case ("POST", "/bots/{id}/start/"):
+            return a.post(f"{API}/bots/{w.bot()['id']}/start/")
+        case ("POST", "/bots/{id}/stop/"):
+            bot = w.bot()
+            w.ok(a.post(f"{API}/bots/{bot['id']}/start/"))
+            return a.post(f"{API}/bots/{bot['id']}/stop/")
+        case ("GET", "/bots/{id}/performance/"):
+            return a.get(f"{API}/bots/{w.bot_trade()['id']}/performance/")
+        case ("GET", "/bot-strategies/"):
+            return a.get(f"{API}/bot-strategies/")
+        case ("GET", "/bot-trades/"):
+            w.bot_trade()
+            return a.get(f"{API}/bot-trades/")
+        case ("GET", "/bot-trades/{id}/"):
+            w.bot_trade()
+            trade = w.ok(a.get(f"{API}/bot-trades/"))["results"][0]
+            return a.get(f"{API}/bot-trades/{trade['id']}/")
     if row.path.startswith("/signal"):
         return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")

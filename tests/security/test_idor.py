@@ -28,6 +28,7 @@ from tradeapp.models import (
     Position,
     SignalSubscription,
     Trader,
+    TradingBot,
     User,
     Withdrawal,
 )
@@ -122,7 +123,10 @@ def owner_objects(app, db, create_user, market, pairs):
     subscription = copy_subscriptions.subscribe(owner, {"trader": trader.id, "copy_percentage": "10"})
     orders.place_order(lead, {"symbol": "BTC/USD", "order_type": "market", "side": "buy", "quantity": "0.1"})
     copied = db.session.scalar(db.select(CopiedTrade).where(CopiedTrade.subscription_id == subscription.id))
+    bot, bot_trade = _bot_with_trade(owner, pairs["BTC/USD"])
     objects = {
+        "bot_id": bot.id,
+        "trade_id": bot_trade.id,
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
         "transaction_id": withdrawal.transaction_id,
@@ -139,6 +143,21 @@ def owner_objects(app, db, create_user, market, pairs):
     }
     objects.update(signal_objects(owner, pairs))
     return owner, objects
+
+
+def _bot_with_trade(owner, pair):
+    """A running paper bot of ``owner`` with one (paper) fill."""
+    from tradeapp.models import BotTrade
+    from tradeapp.services.bots import bots as bot_service
+
+    bot = bot_service.create_bot(
+        owner, {"name": "Owner's bot", "strategy": "rsi", "trading_pairs": [pair.id], "max_position_size": "1000"}
+    )
+    bot_service.start_bot(owner, bot.id)
+    trade = BotTrade(bot_id=bot.id, pair_id=pair.id, side="buy", quantity=Decimal("0.01"), price=Decimal("50000"))
+    db.session.add(trade)
+    db.session.commit()
+    return bot, trade
 
 
 def _snapshot(owner_id: int) -> dict:
@@ -163,6 +182,7 @@ def _snapshot(owner_id: int) -> dict:
             for s in db.session.scalars(db.select(CopySubscription))
         ),
         "traders": sorted((t.id, t.status) for t in db.session.scalars(db.select(Trader))),
+        "bots": sorted((b.id, b.name, b.is_active, b.strategy) for b in db.session.scalars(db.select(TradingBot))),
     }
     db.session.rollback()
     return snap
@@ -227,6 +247,8 @@ def test_every_id_parameter_has_an_object(app):
         *("provider_id", "plan_id", "subscription_id", "signal_id", "signal_notification_id"),
         "trader_id",
         "copied_trade_id",
+        "bot_id",
+        "trade_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40

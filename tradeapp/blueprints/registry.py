@@ -10,6 +10,7 @@ from flask import Flask
 from tradeapp.blueprints import (
     account_security,
     api,
+    bots,
     copy_trading,
     deposits,
     funds,
@@ -37,11 +38,12 @@ DOMAINS = (
     ledger,
     kyc,
     trading,
-    signals,
-    copy_trading,
-    webhooks,
-    notifications,
     account_security,
+    copy_trading,
+    bots,
+    notifications,
+    signals,
+    webhooks,
 )
 
 

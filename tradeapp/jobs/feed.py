@@ -5,7 +5,7 @@ and stores candles through the trading services. ``create_app`` installs the hoo
 runner of the app (the ``feed`` process, the embedded feed, tests and benches) uses them.
 """
 
-from flask import Flask
+from flask import Flask, current_app
 
 from tradeapp.market.base import MarketFeed
 from tradeapp.market.runner import FeedHooks, set_hooks
@@ -23,10 +23,24 @@ def schedule_trigger_check(symbol: str) -> None:
         job_id=f"triggers-{symbol.replace('/', '-')}",
         retries=0,
     )
+    # Bots' stop-loss/take-profit levels between bars (the bar job checks them at each close).
+    enqueue(
+        "tradeapp.jobs.bots.check_protection",
+        symbol,
+        queue="bots",
+        job_id=f"bot-protect-{symbol.replace('/', '-')}",
+        retries=0,
+    )
 
 
 def sync_candles(pair: TradingPair, feed: MarketFeed, backfill: bool) -> int:
-    return candles.sync(pair, feed, backfill=backfill)
+    stored = candles.sync(pair, feed, backfill=backfill)
+    if current_app.config["EMBEDDED"]:
+        # No cron in embedded mode: bots are evaluated once their bar's candle is stored.
+        from tradeapp.jobs.bots import embedded_catch_up
+
+        embedded_catch_up(current_app)
+    return stored
 
 
 def init_app(app: Flask) -> None:

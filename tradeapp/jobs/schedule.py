@@ -7,9 +7,11 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import account_security, copy_trading, kyc, ledger, maintenance, recovery, signals
+from tradeapp.jobs import account_security, bots, copy_trading, kyc, ledger, maintenance, recovery, signals
 
 SCHEDULE: list[dict] = [
+    # every minute: evaluate the bots of each timeframe whose bar just closed
+    {"func": bots.schedule_bar_closes, "queue_name": "bots", "cron": "* * * * *", "job_timeout": 60},
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
     {"func": recovery.recover_stuck_work, "queue_name": "maintenance", "interval": 120, "job_timeout": 300},
     # every minute: withdrawals nobody confirmed by e-mail in time are cancelled, their holds released

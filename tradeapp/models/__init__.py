@@ -9,6 +9,7 @@ from tradeapp.models.account_security import (
     WithdrawalConfirmation,
 )
 from tradeapp.models.audit import AuditLog
+from tradeapp.models.bots import Backtest, BotModel, BotPosition, BotRun, BotStrategySetting, BotTrade, TradingBot
 from tradeapp.models.copy_trading import (
     CopiedTrade,
     CopyPosition,
@@ -47,6 +48,13 @@ __all__ = [
     "WithdrawalAddress",
     "WithdrawalConfirmation",
     "AuditLog",
+    "Backtest",
+    "BotModel",
+    "BotPosition",
+    "BotRun",
+    "BotStrategySetting",
+    "BotTrade",
+    "TradingBot",
     "Candle",
     "CopiedTrade",
     "CopyPosition",

@@ -1,0 +1,1 @@
+"""Bots: strategies, the backtester, bot management and evaluation (see each module)."""
