@@ -11,7 +11,15 @@ from tradeapp.models.funds import (
 )
 from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
-from tradeapp.models.loans import Loan, LoanAccrual, LoanApproval, LoanEvent, LoanLiquidation, LoanProduct, LoanRepayment
+from tradeapp.models.loans import (
+    Loan,
+    LoanAccrual,
+    LoanApproval,
+    LoanEvent,
+    LoanLiquidation,
+    LoanProduct,
+    LoanRepayment,
+)
 from tradeapp.models.notifications import Notification, NotificationPreference
 from tradeapp.models.trading import Candle, Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
