@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tradeapp.extensions import db
 from tradeapp.models import Loan, LoanLiquidation, LoanProduct, Trade, TradingPair
@@ -176,14 +176,14 @@ def clear_margin_calls(loan_ids: list[int], price: Decimal) -> int:
 
 def _proceeds(order_id: int) -> tuple[Decimal, Decimal]:
     """``(quantity sold, net proceeds)`` of the liquidation order's fills."""
-    sold, notional, fee = db.session.execute(
-        select(
-            func.coalesce(func.sum(Trade.quantity), 0),
-            func.coalesce(func.sum(Trade.notional), 0),
-            func.coalesce(func.sum(Trade.fee), 0),
-        ).where(Trade.order_id == order_id)
-    ).one()
-    return Decimal(sold), Decimal(notional) - Decimal(fee)
+    sold = proceeds = ZERO
+    # Summed in Python: SQLite keeps money as text, and its SUM would go through floats.
+    for quantity, notional, fee in db.session.execute(
+        select(Trade.quantity, Trade.notional, Trade.fee).where(Trade.order_id == order_id)
+    ):
+        sold += quantity
+        proceeds += notional - fee
+    return sold, proceeds
 
 
 def liquidate(loan_id: int, reason: str, today: date | None = None) -> LoanLiquidation | None:
@@ -260,6 +260,7 @@ def _liquidate(uow, loan_id: int, reason: str, pair: TradingPair, bid: Decimal, 
         source_id=loan.id,
     )
     sold, proceeds = _proceeds(order.id)
+    proceeds = proceeds.quantize(quantum(loan.loan_currency), ROUND_DOWN)
     if sold <= 0:
         log.warning("liquidation of loan %s: nothing sold (no bids within the slippage cap)", loan_id)
         return None  # the caller rolls back: the hold and the loan stay as they were
