@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.trading_helpers import fund, market, pairs  # noqa: F401 - fixtures
+from tests.trading_helpers import fund
 
 D = Decimal
 
@@ -27,14 +27,14 @@ PRODUCT = {
 }
 
 
-def set_btc(market, bid, *, size="5", levels=10, step="1") -> None:
+def set_btc(feed, bid, *, size="5", levels=10, step="1") -> None:
     """BTC/USD at ``bid`` (ask one dollar above), deep enough for any liquidation of these tests."""
     bid = D(str(bid))
-    market.set("BTC/USD", bid, bid + 1, levels=levels, size=size, step=step)
+    feed.set("BTC/USD", bid, bid + 1, levels=levels, size=size, step=step)
 
 
 @pytest.fixture()
-def world(db, create_user, create_staff, pairs, market):  # noqa: F811
+def world(db, create_user, create_staff, pairs, market):
     from tradeapp.services import loans
 
     set_btc(market, "50000")

@@ -42,7 +42,7 @@ def test_missed_days_caught_up_at_once_equal_the_days_run_one_by_one():
     start = date(2026, 5, 1)
     at_once = calc.accrue(D("2500"), D("9.5"), D(0), calc.days_to_accrue(start, date(2026, 5, 11)), CENT)
     remainder, one_by_one = D(0), []
-    for day in calc.days_to_accrue(start, date(2026, 5, 11)):
+    for _day in calc.days_to_accrue(start, date(2026, 5, 11)):
         amount, remainder = calc.daily_interest(D("2500"), D("9.5"), remainder, CENT)
         one_by_one.append(amount)
     assert [r.amount for r in at_once] == one_by_one
