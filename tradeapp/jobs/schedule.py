@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import kyc, ledger, maintenance, recovery
+from tradeapp.jobs import kyc, ledger, loans, maintenance, recovery
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
@@ -25,6 +25,10 @@ SCHEDULE: list[dict] = [
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
     # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
     {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
+    # daily, after midnight UTC: loan interest through yesterday, then overdue flags and overdue liquidations
+    {"func": loans.accrue_interest, "queue_name": "maintenance", "cron": "5 0 * * *", "job_timeout": 3600},
+    {"func": loans.flag_overdue, "queue_name": "maintenance", "cron": "20 0 * * *", "job_timeout": 1800},
+    {"func": loans.liquidate_overdue, "queue_name": "maintenance", "cron": "30 0 * * *", "job_timeout": 1800},
 ]
 
 for entry in SCHEDULE:
