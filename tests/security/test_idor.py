@@ -17,10 +17,10 @@ from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Order, Position, User, Withdrawal
+from tradeapp.models import Deposit, KYCDocument, Loan, Order, Position, User, Withdrawal
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
-from tradeapp.services import deposits, kyc, withdrawals
+from tradeapp.services import deposits, kyc, loans, withdrawals
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
 
@@ -29,9 +29,18 @@ STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 #: string parameters: any well-formed value
 STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
 #: routes whose objects belong to nobody (the public trading pairs)
-SKIP_ENDPOINTS = {"static", "trading_api.trading_pair_detail", "trading_api.trading_pair_market_data"}
+SKIP_ENDPOINTS = {
+    "static",
+    "trading_api.trading_pair_detail",
+    "trading_api.trading_pair_market_data",
+    "loan_products_api.loan_product_detail",
+}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
-API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
+API_BODIES = {
+    "/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"},
+    "/api/v1/loans/<int:loan_id>/repay/": {"amount": "1.00"},
+    "/api/v1/loans/<int:loan_id>/add-collateral/": {"amount": "0.01"},
+}
 
 
 def required_permission(app: Flask, rule: Rule, method: str) -> str | None:
@@ -82,6 +91,7 @@ def owner_objects(app, db, create_user, market, pairs):
         owner, {"symbol": "BTC/USD", "order_type": "limit", "side": "buy", "quantity": "0.01", "price": "40000"}
     )
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
+    loan, product, repayment = _owner_loan(owner, create_user)  # before the KYC resubmission makes it pending
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
     objects = {
         "deposit_id": deposit.id,
@@ -93,8 +103,27 @@ def owner_objects(app, db, create_user, market, pairs):
         "file_id": document.files[0].id,
         "user_id": owner.id,
         "pair_id": pairs["BTC/USD"].id,
+        "loan_id": loan.id,
+        "product_id": product.id,
+        "repayment_id": repayment.id,
     }
     return owner, objects
+
+
+def _owner_loan(owner, create_user):
+    """An active loan of the owner's (approved by a loan officer), with one repayment."""
+    from tests.loans.conftest import PRODUCT
+
+    fund(owner, "BTC", "1")
+    admin = create_user(email="loans-admin@example.com", username="loansadmin", role="admin")
+    officer = create_user(email="loans-officer@example.com", username="loansofficer", role="loans")
+    product = loans.save_product(admin, PRODUCT)
+    loan = loans.apply(
+        owner, {"product": product.id, "amount": "1000", "collateral_amount": "0.1", "collateral_currency": "BTC"}
+    )
+    loans.approve(officer, loan.id)
+    repayment = loans.repay(owner, loan.id, "10").repayment
+    return loan, product, repayment
 
 
 def _snapshot(owner_id: int) -> dict:
@@ -110,6 +139,9 @@ def _snapshot(owner_id: int) -> dict:
             (p.id, p.quantity, p.stop_loss, p.take_profit) for p in db.session.scalars(db.select(Position))
         ),
         "kyc": sorted((d.id, d.status) for d in db.session.scalars(db.select(KYCDocument))),
+        "loans": sorted(
+            (x.id, x.status, x.collateral_amount, x.principal_outstanding) for x in db.session.scalars(db.select(Loan))
+        ),
     }
     db.session.rollback()
     return snap
@@ -166,6 +198,9 @@ def test_every_id_parameter_has_an_object(app):
         "file_id",
         "user_id",
         "pair_id",
+        "loan_id",
+        "product_id",
+        "repayment_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -229,4 +264,7 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert api.get(f"/api/v1/orders/{objects['order_id']}/").status_code == 200
     assert api.get(f"/api/v1/positions/{objects['position_id']}/").status_code == 200
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
+    assert client.get(f"/loans/{objects['loan_id']}").status_code == 200
+    assert api.get(f"/api/v1/loans/{objects['loan_id']}/").status_code == 200
+    assert api.get(f"/api/v1/loan-repayments/{objects['repayment_id']}/").status_code == 200
     assert Decimal(api.get("/api/v1/wallets/USD/").get_json()["balance"]) > 0
