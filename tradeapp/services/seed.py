@@ -171,6 +171,10 @@ def seed_demo_trading() -> list[str]:
 
 STEPS.append(seed_demo_trading)
 
+from tradeapp.services.loans.demo import seed_demo_loans  # noqa: E402 - a later domain's step
+
+STEPS.append(seed_demo_loans)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""
