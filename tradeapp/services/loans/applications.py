@@ -43,6 +43,7 @@ from tradeapp.services.loans.common import (
     lock,
     quantum,
     refresh_triggers,
+    show,
 )
 from tradeapp.services.notifications import notify
 from tradeapp.services.uow import unit_of_work
@@ -238,7 +239,9 @@ def apply(user: User, data: dict, *, seeding: bool = False) -> Loan:
     try:
         amount = parse_amount(data.get("amount"), product.loan_currency)
         if not product.min_amount <= amount <= product.max_amount:
-            errors["amount"] = [f"Between {product.min_amount:f} and {product.max_amount:f} {product.loan_currency}."]
+            errors["amount"] = [
+                f"Between {show(product.min_amount, product.loan_currency)} and {show(product.max_amount, product.loan_currency)} {product.loan_currency}."
+            ]
     except CurrencyError as exc:
         errors["amount"] = [str(exc)]
         amount = None
@@ -264,7 +267,7 @@ def apply(user: User, data: dict, *, seeding: bool = False) -> Loan:
     price = fresh_price(collateral_currency, product.loan_currency)
     needed = calc.required_collateral(amount, product.initial_ltv, price, quantum(collateral_currency))
     if collateral < needed:
-        message = f"Minimum collateral: {needed:f} {collateral_currency}."
+        message = f"Minimum collateral: {show(needed, collateral_currency)} {collateral_currency}."
         raise ValidationFailed(message, {"collateral_amount": [message]}, code="insufficient_collateral")
 
     with unit_of_work() as uow:
@@ -300,11 +303,17 @@ def apply(user: User, data: dict, *, seeding: bool = False) -> Loan:
         try:
             hold = ledger.place_hold(wallet, collateral, HOLD_REASON, f"loan:{loan.id}")
         except InsufficientFunds:
-            message = f"Not enough available {collateral_currency}: this loan needs {collateral:f} as collateral."
+            message = f"Not enough available {collateral_currency}: this loan needs {show(collateral, collateral_currency)} as collateral."
             raise InsufficientFunds(message, {"collateral_amount": [message]}) from None
         loan.hold_id = hold.id
         refresh_triggers(loan, price)
-        event(loan, "applied", f"Applied for {amount:f} {loan.loan_currency}", actor=user, price=price)
+        event(
+            loan,
+            "applied",
+            f"Applied for {show(amount, loan.loan_currency)} {loan.loan_currency}",
+            actor=user,
+            price=price,
+        )
         audit.record(user, "loan.applied", loan, after=_snapshot(loan))
         announce(uow, loan)
     return loan
@@ -366,7 +375,7 @@ def _approve(uow, staff: User, loan_id: int) -> Loan:
         notify(
             loan.user_id,
             LOAN_APPROVED,
-            f"Your loan of {loan.amount:f} {loan.loan_currency} was approved",
+            f"Your loan of {show(loan.amount, loan.loan_currency)} {loan.loan_currency} was approved",
             f"The money is in your {loan.loan_currency} wallet. Repay by {loan.due_date:%d %b %Y}.",
             link=f"/loans/{loan.id}",
             dedupe_key=f"loan:{loan.id}:approved",
@@ -411,7 +420,13 @@ def _disburse(loan: Loan, staff: User, price: Decimal) -> None:
     loan.due_date = today + timedelta(days=loan.term_days)
     loan.accrued_through = today - timedelta(days=1)  # the first accrual is for the day of disbursement
     refresh_triggers(loan, price)
-    event(loan, "approved", f"Disbursed {loan.amount:f} {loan.loan_currency}", actor=staff, price=price)
+    event(
+        loan,
+        "approved",
+        f"Disbursed {show(loan.amount, loan.loan_currency)} {loan.loan_currency}",
+        actor=staff,
+        price=price,
+    )
 
 
 def reject(staff: User, loan_id: int, reason: str) -> Loan:
@@ -437,7 +452,7 @@ def reject(staff: User, loan_id: int, reason: str) -> Loan:
             loan.user_id,
             LOAN_REJECTED,
             "Your loan application was not approved",
-            f"Reason: {reason}. Your {loan.collateral_amount:f} {loan.collateral_currency} collateral was released.",
+            f"Reason: {reason}. Your {show(loan.collateral_amount, loan.collateral_currency)} {loan.collateral_currency} collateral was released.",
             link=f"/loans/{loan.id}",
             dedupe_key=f"loan:{loan.id}:rejected",
         )

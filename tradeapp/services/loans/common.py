@@ -36,6 +36,14 @@ class PriceUnavailable(DomainError):
     code = "price_unavailable"
 
 
+def show(amount: Decimal, currency: str | None = None) -> str:
+    """An amount for a message: at the currency's precision, else without trailing zeros past 8 decimals."""
+    if currency is not None:
+        return format(Decimal(amount).quantize(quantum(currency)), "f")
+    amount = Decimal(amount)
+    return format(amount.normalize() if amount.as_tuple().exponent < -8 else amount, "f")
+
+
 def lock(loan_id: int, user_id: int | None = None) -> Loan:
     """``SELECT … FOR NO KEY UPDATE`` the loan (first, before any wallet); NotFound when missing or not the user's."""
     query = select(Loan).where(Loan.id == loan_id)

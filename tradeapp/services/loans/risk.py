@@ -38,6 +38,7 @@ from tradeapp.services.loans.common import (
     lock,
     quantum,
     refresh_triggers,
+    show,
 )
 from tradeapp.services.loans.servicing import apply_payment, close_repaid
 from tradeapp.services.notifications import notify, notify_many
@@ -138,7 +139,7 @@ def margin_call(loan_ids: list[int], price: Decimal, collateral: str) -> int:
                 loan.margin_called = True
                 loan.margin_calls += 1
                 refresh_triggers(loan, price)
-                event(loan, "margin_call", f"LTV {loan.ltv}% at {price:f}", price=price)
+                event(loan, "margin_call", f"LTV {loan.ltv}% at {show(price)}", price=price)
                 called.append(loan)
                 announce(uow, loan)
             if called:
@@ -147,7 +148,7 @@ def margin_call(loan_ids: list[int], price: Decimal, collateral: str) -> int:
                     [loan.user_id for loan in called],
                     LOAN_MARGIN_CALL,
                     f"Margin call: your {collateral}-backed loan needs attention",
-                    f"{collateral} fell to {price:f}: the loan-to-value passed its margin-call level. Add collateral "
+                    f"{collateral} fell to {show(price)}: the loan-to-value passed its margin-call level. Add collateral "
                     "or repay part of the loan to avoid liquidation.",
                     link="/loans/",
                     dedupe_key=f"loan_margin_call:{called[0].id}:{called[0].margin_calls}:{called[0].version}",
@@ -165,7 +166,7 @@ def clear_margin_calls(loan_ids: list[int], price: Decimal) -> int:
                 if not loan.margin_called or loan.up_trigger is None or loan.up_trigger > price:
                     continue
                 refresh_triggers(loan, price)  # clears margin_called: the price is above the margin price
-                event(loan, "margin_cleared", f"LTV {loan.ltv}% at {price:f}", price=price)
+                event(loan, "margin_cleared", f"LTV {loan.ltv}% at {show(price)}", price=price)
                 announce(uow, loan)
                 done += 1
     return done
@@ -280,7 +281,12 @@ def _liquidate(uow, loan_id: int, reason: str, pair: TradingPair, bid: Decimal, 
         released = close_repaid(loan)  # nothing is held any more: what was not sold stays in the wallet
         released = loan.collateral_amount
         loan.collateral_amount = ZERO
-        event(loan, "repaid", f"Repaid by liquidation; {released:f} {loan.collateral_currency} released", price=bid)
+        event(
+            loan,
+            "repaid",
+            f"Repaid by liquidation; {show(released, loan.collateral_currency)} {loan.collateral_currency} released",
+            price=bid,
+        )
     elif full:
         shortfall = loan.outstanding_balance
         released = loan.collateral_amount
@@ -290,7 +296,7 @@ def _liquidate(uow, loan_id: int, reason: str, pair: TradingPair, bid: Decimal, 
         loan.closed_at = utcnow()
         loan.margin_called = False
         refresh_triggers(loan)
-        event(loan, "defaulted", f"Shortfall {shortfall:f} {cur}", price=bid)
+        event(loan, "defaulted", f"Shortfall {show(shortfall, cur)} {cur}", price=bid)
     else:
         # Partial: what was not sold stays collateral, held again.
         remaining = loan.collateral_amount
@@ -320,7 +326,7 @@ def _liquidate(uow, loan_id: int, reason: str, pair: TradingPair, bid: Decimal, 
     event(
         loan,
         "liquidation",
-        f"Sold {sold:f} {loan.collateral_currency} for {proceeds.quantize(q):f} {cur} ({reason})",
+        f"Sold {show(sold, loan.collateral_currency)} {loan.collateral_currency} for {show(proceeds.quantize(q), cur)} {cur} ({reason})",
         price=bid,
         data={"order_id": order.id, "repaid": str(repaid), "fee": str(fee), "shortfall": str(shortfall)},
     )
@@ -328,8 +334,8 @@ def _liquidate(uow, loan_id: int, reason: str, pair: TradingPair, bid: Decimal, 
         loan.user_id,
         LOAN_LIQUIDATED,
         f"Collateral of loan {loan.id} was sold",
-        f"{sold:f} {loan.collateral_currency} sold at about {bid:f} {cur} repaid {repaid:f} {cur} "
-        f"(fee {fee:f})." + (f" Shortfall: {shortfall:f} {cur}." if shortfall else ""),
+        f"{show(sold, loan.collateral_currency)} {loan.collateral_currency} sold at about {show(bid, cur)} {cur} repaid {show(repaid, cur)} {cur} "
+        f"(fee {show(fee, cur)})." + (f" Shortfall: {show(shortfall, cur)} {cur}." if shortfall else ""),
         link=f"/loans/{loan.id}",
         dedupe_key=f"loan:{loan.id}:liquidation:{loan.version}",
     )

@@ -39,6 +39,7 @@ from tradeapp.services.loans.common import (
     lock,
     quantum,
     refresh_triggers,
+    show,
 )
 from tradeapp.services.notifications import notify
 from tradeapp.services.uow import unit_of_work
@@ -78,7 +79,9 @@ def accrue_loan(loan_id: int, until: date) -> int:
         found = collateral_rate(loan.collateral_currency, loan.loan_currency)
         price = found.value if found is not None else None
         refresh_triggers(loan, price)
-        event(loan, "accrued", f"{len(rows)} day(s): {total:f} {loan.loan_currency}", price=price)
+        event(
+            loan, "accrued", f"{len(rows)} day(s): {show(total, loan.loan_currency)} {loan.loan_currency}", price=price
+        )
         db.session.flush()
         announce(uow, loan)
     return len(rows)
@@ -125,11 +128,11 @@ class RepaymentResult:
         q = quantum(self.loan.loan_currency)
         cur = self.loan.loan_currency
         text = (
-            f"Paid {self.repayment.amount.quantize(q):f} {cur}: {self.repayment.interest_amount.quantize(q):f} interest, "
-            f"{self.repayment.principal_amount.quantize(q):f} principal."
+            f"Paid {show(self.repayment.amount.quantize(q), cur)} {cur}: {show(self.repayment.interest_amount.quantize(q))} interest, "
+            f"{show(self.repayment.principal_amount.quantize(q))} principal."
         )
         if self.capped > 0:
-            text += f" Only what was owed was taken; {self.capped.quantize(q):f} {cur} stays in your wallet."
+            text += f" Only what was owed was taken; {show(self.capped.quantize(q), cur)} {cur} stays in your wallet."
         if self.loan.status == "repaid":
             text += " The loan is repaid and your collateral released."
         return text
@@ -222,21 +225,26 @@ def repay(user: User, loan_id: int, amount) -> RepaymentResult:
         try:
             repayment, _ = apply_payment(loan, wallet, take, actor=user, source="customer")
         except InsufficientFunds:
-            message = f"Not enough available {loan.loan_currency} to pay {take:f}."
+            message = f"Not enough available {loan.loan_currency} to pay {show(take, loan.loan_currency)}."
             raise InsufficientFunds(message, {"amount": [message]}) from None
         repayment.requested_amount = value
         capped = value - take
         found = collateral_rate(loan.collateral_currency, loan.loan_currency)
         price = found.value if found is not None else None
-        event(loan, "repayment", f"{take:f} {loan.loan_currency}", actor=user, price=price)
+        event(loan, "repayment", f"{show(take, loan.loan_currency)} {loan.loan_currency}", actor=user, price=price)
         if loan.outstanding_balance == 0:
             released = close_repaid(loan)
-            event(loan, "repaid", f"Collateral released: {released:f} {loan.collateral_currency}", actor=user)
+            event(
+                loan,
+                "repaid",
+                f"Collateral released: {show(released, loan.collateral_currency)} {loan.collateral_currency}",
+                actor=user,
+            )
             notify(
                 loan.user_id,
                 LOAN_REPAID,
                 f"Loan {loan.id} repaid",
-                f"Your {released:f} {loan.collateral_currency} collateral was released.",
+                f"Your {show(released, loan.collateral_currency)} {loan.collateral_currency} collateral was released.",
                 link=f"/loans/{loan.id}",
                 dedupe_key=f"loan:{loan.id}:repaid",
             )
@@ -272,7 +280,7 @@ def add_collateral(user: User, loan_id: int, amount) -> Loan:
         try:
             hold = ledger.place_hold(wallet, remaining + value, HOLD_REASON, f"loan:{loan.id}")
         except InsufficientFunds:
-            message = f"Not enough available {loan.collateral_currency} to add {value:f}."
+            message = f"Not enough available {loan.collateral_currency} to add {show(value, loan.collateral_currency)}."
             raise InsufficientFunds(message, {"amount": [message]}) from None
         loan.hold_id = hold.id
         loan.hold = hold
@@ -280,7 +288,13 @@ def add_collateral(user: User, loan_id: int, amount) -> Loan:
         found = collateral_rate(loan.collateral_currency, loan.loan_currency)
         price = found.value if found is not None else None
         refresh_triggers(loan, price)
-        event(loan, "collateral_added", f"{value:f} {loan.collateral_currency}", actor=user, price=price)
+        event(
+            loan,
+            "collateral_added",
+            f"{show(value, loan.collateral_currency)} {loan.collateral_currency}",
+            actor=user,
+            price=price,
+        )
         audit.record(user, "loan.collateral_added", loan, after={"amount": str(value)})
         db.session.flush()
         announce(uow, loan)
