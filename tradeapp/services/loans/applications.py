@@ -322,8 +322,8 @@ def apply(user: User, data: dict, *, seeding: bool = False) -> Loan:
 def _snapshot(loan: Loan) -> dict:
     return {
         "status": loan.status,
-        "amount": str(loan.amount),
-        "collateral": f"{loan.collateral_amount} {loan.collateral_currency}",
+        "amount": show(loan.amount, loan.loan_currency),
+        "collateral": f"{show(loan.collateral_amount, loan.collateral_currency)} {loan.collateral_currency}",
         "approvals": len(loan.approvals),
     }
 
