@@ -61,6 +61,13 @@ DIFFERENCES = {
     "the bot's paper cash, never a wallet; live bots' trades link their `source='bot'` order.",
     "bot_strategies": "GET /bot-strategies/ (listed by the seed, never written) pages each strategy with its "
     "parameter schema (name, type, default, bounds).",
+    "loan_apply": "Loan applications need verified identity (403), collateral whose live market value meets the "
+    "product's initial LTV (a 400 says the minimum, e.g. `Minimum collateral: 0.0213 BTC`), held at once; at most "
+    "3 open loans; `term_days` must be one the product allows. Loans are never edited or deleted (405).",
+    "loan_repay": "Repayments pay accrued interest first, then principal, and never take more than is owed: the "
+    "answer adds the split, `capped` (the overpayment left in the wallet) and the loan.",
+    "loan_decision": "Loan approve/reject answer with the loan beside the seed's `message`; above a threshold two "
+    "different staff approve, and nobody approves their own loan.",
 }
 
 

@@ -1,7 +1,7 @@
 """copy trading
 
 Revision ID: 889263a66916
-Revises: 1f65ad367f08
+Revises: 82c8232d914e
 Create Date: 2026-11-30 21:11:05.965487
 
 """
@@ -13,7 +13,7 @@ import tradeapp.models.types
 
 # revision identifiers, used by Alembic.
 revision = "889263a66916"
-down_revision = "1f65ad367f08"
+down_revision = "82c8232d914e"
 branch_labels = None
 depends_on = None
 

@@ -120,6 +120,42 @@ POSITION = frozenset(
 )
 #: MarketDataService.get_ticker (spec 4.1)
 TICKER = frozenset(["symbol", "last_price", "bid", "ask", "volume"])
+LOAN_PRODUCT = frozenset(
+    [
+        "id",
+        "name",
+        "description",
+        "min_amount",
+        "max_amount",
+        "interest_rate",
+        "term_days",
+        "collateral_ratio",
+        "is_active",
+        "created_at",
+    ]
+)
+LOAN = frozenset(
+    [
+        "id",
+        "product",
+        "product_detail",
+        "amount",
+        "interest_rate",
+        "term_days",
+        "collateral_amount",
+        "collateral_currency",
+        "outstanding_balance",
+        "status",
+        "applied_at",
+        "approved_at",
+        "disbursed_at",
+        "due_date",
+        "repaid_at",
+    ]
+)
+LOAN_REPAYMENT = frozenset(
+    ["id", "loan", "amount", "principal_amount", "interest_amount", "transaction", "transaction_detail", "created_at"]
+)
 TOKENS = frozenset({"access", "refresh"})
 #: the notification centre's shapes (not the seed's: see the rows at the end of TABLE)
 NOTIFICATION = frozenset(["id", "kind", "title", "body", "link", "data", "read", "created_at"])
@@ -223,6 +259,7 @@ SIDE = ("buy", "sell")
 ORDER_STATUS = ("pending", "open", "partially_filled", "filled", "cancelled", "rejected")
 SOURCE = ("manual", "bot", "copy_trade", "signal")
 POSITION_SIDE = ("long", "short")
+LOAN_STATUS = ("pending", "approved", "active", "repaid", "defaulted", "rejected")
 
 PAIR_CHOICES = {"market_type": MARKET_TYPE}
 ORDER_CHOICES = {"order_type": ORDER_TYPE, "side": SIDE, "status": ORDER_STATUS, "source": SOURCE}
@@ -311,6 +348,9 @@ class Row:
 SUBSCRIPTION_NESTED = {"trader_detail": (TRADER, {})}
 ORDER_SERVED = {"status": ("open", "partially_filled", "filled", "cancelled", "rejected"), "source": (*SOURCE, "loan")}
 PAIR_NESTED = {"trading_pair_detail": (PAIR, PAIR_CHOICES)}
+LOAN_CHOICES = {"status": LOAN_STATUS}
+LOAN_NESTED = {"product_detail": (LOAN_PRODUCT, {})}
+REPAYMENT_NESTED = {"transaction_detail": (TRANSACTION, TRANSACTION_CHOICES)}
 
 TABLE: list[Row] = [
     # 3.1 Authentication (7.1 UserSerializer, 8.1 views)
@@ -803,6 +843,48 @@ TABLE: list[Row] = [
     ),
     Row("GET", "/bot-trades/", "/api/v1/bot-trades/", BOT_TRADE, at="results", differences=("bot_trade_order",)),
     Row("GET", "/bot-trades/{id}/", "/api/v1/bot-trades/{trade_id}/", BOT_TRADE, differences=("bot_trade_order",)),
+    # 3.8 Loans (7.7, 8.6) and the router's loan-products, loans, loan-repayments (9)
+    Row("GET", "/loan-products/", "/api/v1/loan-products/", LOAN_PRODUCT, at="results"),
+    Row("GET", "/loan-products/{id}/", "/api/v1/loan-products/{product_id}/", LOAN_PRODUCT),
+    Row(
+        "POST",
+        "/loans/",
+        "/api/v1/loans/",
+        LOAN,
+        201,
+        choices=LOAN_CHOICES,
+        nested=LOAN_NESTED,
+        differences=("loan_apply",),
+    ),
+    Row("GET", "/loans/", "/api/v1/loans/", LOAN, at="results", choices=LOAN_CHOICES, nested=LOAN_NESTED),
+    Row("GET", "/loans/{id}/", "/api/v1/loans/{loan_id}/", LOAN, choices=LOAN_CHOICES, nested=LOAN_NESTED),
+    Row(
+        "POST",
+        "/loans/{id}/repay/",
+        "/api/v1/loans/{loan_id}/repay/",
+        frozenset({"message", "outstanding_balance"}),
+        differences=("loan_repay",),
+    ),
+    Row(
+        "GET", "/loans/pending/", "/api/v1/loans/pending/", LOAN, at="results", choices=LOAN_CHOICES, nested=LOAN_NESTED
+    ),
+    Row("POST", "/loans/{id}/approve/", "/api/v1/loans/{loan_id}/approve/", MESSAGE, differences=("loan_decision",)),
+    Row("POST", "/loans/{id}/reject/", "/api/v1/loans/{loan_id}/reject/", MESSAGE, differences=("loan_decision",)),
+    Row(
+        "GET",
+        "/loan-repayments/",
+        "/api/v1/loan-repayments/",
+        LOAN_REPAYMENT,
+        at="results",
+        nested=REPAYMENT_NESTED,
+    ),
+    Row(
+        "GET",
+        "/loan-repayments/{id}/",
+        "/api/v1/loan-repayments/{repayment_id}/",
+        LOAN_REPAYMENT,
+        nested=REPAYMENT_NESTED,
+    ),
 ]
 
 #: rows whose requests carry amounts, quantities or prices
@@ -815,6 +897,8 @@ AMOUNT_ROWS = {
     "POST /copy-trading/subscribe/",
     "POST /copy-trading/",
     "POST /bots/",
+    "POST /loans/",
+    "POST /loans/{id}/repay/",
 }
 
 

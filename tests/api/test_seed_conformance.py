@@ -42,6 +42,8 @@ class World:
         self.bob = create_user(email="bob@example.com", username="bob")
         self.api = self.client_for(user)
         self.reviewer = self.client_for(create_staff(role="compliance"))
+        self.officer = create_staff(role="loans")
+        self.lender = self.client_for(self.officer)
         self.anon = ApiClient(app.test_client())
 
     def client_for(self, user) -> ApiClient:
@@ -81,6 +83,28 @@ class World:
 
     def notification(self):
         return notifications.notify(self.alice.id, notifications.DEPOSIT_CREDITED, "Deposit credited", "100 USD")
+
+    def loan_product(self):
+        from tests.loans.conftest import PRODUCT
+        from tradeapp.services import loans
+
+        if getattr(self, "_product", None) is None:
+            self._product = loans.save_product(self.officer, PRODUCT)
+            fund(self.alice, "BTC", "1")
+        return self._product
+
+    def loan(self, approve=False) -> dict:
+        """A loan applied for as the seed's clients do: the product by id, decimals as JSON numbers."""
+        body = {
+            "product": self.loan_product().id,
+            "amount": Decimal("1000.00"),
+            "collateral_amount": Decimal("0.05"),
+            "collateral_currency": "BTC",
+        }
+        loan = self.ok(self.post_json("/loans/", body), 201)
+        if approve:
+            self.ok(self.lender.post(f"{API}/loans/{loan['id']}/approve/"))
+        return loan
 
     def submission(self, status="pending"):
         return add_submission(self.db, self.bob, status=status)
@@ -369,6 +393,43 @@ def call(w: World, row: Row):
             w.bot_trade()
             trade = w.ok(a.get(f"{API}/bot-trades/"))["results"][0]
             return a.get(f"{API}/bot-trades/{trade['id']}/")
+        case ("GET", "/loan-products/"):
+            w.loan_product()
+            return a.get(f"{API}/loan-products/")
+        case ("GET", "/loan-products/{id}/"):
+            return a.get(f"{API}/loan-products/{w.loan_product().id}/")
+        case ("POST", "/loans/"):
+            body = {
+                "product": w.loan_product().id,
+                "amount": Decimal("1000.00"),
+                "collateral_amount": Decimal("0.05"),
+                "collateral_currency": "BTC",
+                "status": "active",
+                "outstanding_balance": "0",
+                "interest_rate": "0.01",
+            }
+            return w.post_json("/loans/", body)
+        case ("GET", "/loans/"):
+            w.loan()
+            return a.get(f"{API}/loans/")
+        case ("GET", "/loans/{id}/"):
+            return a.get(f"{API}/loans/{w.loan()['id']}/")
+        case ("POST", "/loans/{id}/repay/"):
+            return w.post_json(f"/loans/{w.loan(approve=True)['id']}/repay/", {"amount": Decimal("100.00")})
+        case ("GET", "/loans/pending/"):
+            w.loan()
+            return w.lender.get(f"{API}/loans/pending/")
+        case ("POST", "/loans/{id}/approve/"):
+            return w.lender.post(f"{API}/loans/{w.loan()['id']}/approve/")
+        case ("POST", "/loans/{id}/reject/"):
+            return w.lender.post(f"{API}/loans/{w.loan()['id']}/reject/", json={"reason": "Source of funds unclear."})
+        case ("GET", "/loan-repayments/"):
+            w.ok(w.post_json(f"/loans/{w.loan(approve=True)['id']}/repay/", {"amount": Decimal("100.00")}))
+            return a.get(f"{API}/loan-repayments/")
+        case ("GET", "/loan-repayments/{id}/"):
+            w.ok(w.post_json(f"/loans/{w.loan(approve=True)['id']}/repay/", {"amount": Decimal("100.00")}))
+            rid = w.ok(a.get(f"{API}/loan-repayments/"))["results"][0]["id"]
+            return a.get(f"{API}/loan-repayments/{rid}/")
     if row.path.startswith("/signal"):
         return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")
@@ -506,7 +567,19 @@ def test_every_named_difference_is_used_by_a_row():
 def test_the_api_root_lists_the_seed_router(api_client, db):
     """The seed's DefaultRouter root: each registered collection's name and URL."""
     body = api_client.get(f"{API}/").get_json()
-    for name in ("kyc", "wallets", "transactions", "deposits", "withdrawals", "trading-pairs", "orders", "positions"):
+    for name in (
+        "kyc",
+        "wallets",
+        "transactions",
+        "deposits",
+        "withdrawals",
+        "trading-pairs",
+        "orders",
+        "positions",
+        "loan-products",
+        "loans",
+        "loan-repayments",
+    ):
         assert body[name].endswith(f"{API}/{name}/"), name
 
 

@@ -23,6 +23,7 @@ from tradeapp.models import (
     CopySubscription,
     Deposit,
     KYCDocument,
+    Loan,
     Notification,
     Order,
     Position,
@@ -34,7 +35,7 @@ from tradeapp.models import (
 )
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
-from tradeapp.services import deposits, kyc, notifications, withdrawals
+from tradeapp.services import deposits, kyc, loans, notifications, withdrawals
 from tradeapp.services.copy_trading import subscriptions as copy_subscriptions
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
@@ -59,10 +60,15 @@ SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_pla
 #: the same parameter name in two domains names two kinds of object: the blueprint picks the key
 #: ``<scope>:<name>`` in owner_objects (e.g. a copy-trading ``subscription_id`` is not a signal plan's)
 SCOPES = {"copy_api": "copy", "copy_trading": "copy", "staff_copy": "copy"}
+SKIP_ENDPOINTS |= {"loan_products_api.loan_product_detail"}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
-API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
-API_BODIES["/api/v1/signals/<int:signal_id>/execute/"] = {"quantity": "0.01"}
-API_BODIES["/api/v1/signal-subscriptions/<int:subscription_id>/"] = {"auto_renew": False}
+API_BODIES = {
+    "/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"},
+    "/api/v1/signals/<int:signal_id>/execute/": {"quantity": "0.01"},
+    "/api/v1/signal-subscriptions/<int:subscription_id>/": {"auto_renew": False},
+    "/api/v1/loans/<int:loan_id>/repay/": {"amount": "1.00"},
+    "/api/v1/loans/<int:loan_id>/add-collateral/": {"amount": "0.01"},
+}
 
 
 def required_permission(app: Flask, rule: Rule, method: str) -> str | None:
@@ -113,6 +119,7 @@ def owner_objects(app, db, create_user, market, pairs):
         owner, {"symbol": "BTC/USD", "order_type": "limit", "side": "buy", "quantity": "0.01", "price": "40000"}
     )
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
+    loan, product, repayment = _owner_loan(owner, create_user)  # before the KYC resubmission makes it pending
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
     note = notifications.notify(owner.id, notifications.DEPOSIT_CREDITED, "Deposit credited", link="/wallets/")
     lead = create_user(email="lead@example.com", username="leadtrader", kyc_status="approved", is_verified=True)
@@ -140,6 +147,9 @@ def owner_objects(app, db, create_user, market, pairs):
         "trader_id": trader.id,
         "copy:subscription_id": subscription.id,
         "copied_trade_id": copied.id,
+        "loan_id": loan.id,
+        "product_id": product.id,
+        "repayment_id": repayment.id,
     }
     objects.update(signal_objects(owner, pairs))
     return owner, objects
@@ -158,6 +168,22 @@ def _bot_with_trade(owner, pair):
     db.session.add(trade)
     db.session.commit()
     return bot, trade
+
+
+def _owner_loan(owner, create_user):
+    """An active loan of the owner's (approved by a loan officer), with one repayment."""
+    from tests.loans.conftest import PRODUCT
+
+    fund(owner, "BTC", "1")
+    admin = create_user(email="loans-admin@example.com", username="loansadmin", role="admin")
+    officer = create_user(email="loans-officer@example.com", username="loansofficer", role="loans")
+    product = loans.save_product(admin, PRODUCT)
+    loan = loans.apply(
+        owner, {"product": product.id, "amount": "1000", "collateral_amount": "0.1", "collateral_currency": "BTC"}
+    )
+    loans.approve(officer, loan.id)
+    repayment = loans.repay(owner, loan.id, "10").repayment
+    return loan, product, repayment
 
 
 def _snapshot(owner_id: int) -> dict:
@@ -183,6 +209,9 @@ def _snapshot(owner_id: int) -> dict:
         ),
         "traders": sorted((t.id, t.status) for t in db.session.scalars(db.select(Trader))),
         "bots": sorted((b.id, b.name, b.is_active, b.strategy) for b in db.session.scalars(db.select(TradingBot))),
+        "loans": sorted(
+            (x.id, x.status, x.collateral_amount, x.principal_outstanding) for x in db.session.scalars(db.select(Loan))
+        ),
     }
     db.session.rollback()
     return snap
@@ -249,6 +278,9 @@ def test_every_id_parameter_has_an_object(app):
         "copied_trade_id",
         "bot_id",
         "trade_id",
+        "loan_id",
+        "product_id",
+        "repayment_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -316,4 +348,7 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert api.get(f"/api/v1/copy-trading/{objects['copy:subscription_id']}/").status_code == 200
     assert api.get(f"/api/v1/copied-trades/{objects['copied_trade_id']}/").status_code == 200
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
+    assert client.get(f"/loans/{objects['loan_id']}").status_code == 200
+    assert api.get(f"/api/v1/loans/{objects['loan_id']}/").status_code == 200
+    assert api.get(f"/api/v1/loan-repayments/{objects['repayment_id']}/").status_code == 200
     assert Decimal(api.get("/api/v1/wallets/USD/").get_json()["balance"]) > 0

@@ -16,6 +16,7 @@ from tradeapp.blueprints import (
     funds,
     kyc,
     ledger,
+    loans,
     main,
     notifications,
     signals,
@@ -39,10 +40,11 @@ DOMAINS = (
     kyc,
     trading,
     account_security,
-    copy_trading,
     bots,
+    copy_trading,
     notifications,
     signals,
+    loans,
     webhooks,
 )
 

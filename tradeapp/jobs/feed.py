@@ -31,6 +31,10 @@ def schedule_trigger_check(symbol: str) -> None:
         job_id=f"bot-protect-{symbol.replace('/', '-')}",
         retries=0,
     )
+    # Loans backed by the pair's base currency: only those whose LTV the price crossed are settled.
+    enqueue(
+        "tradeapp.jobs.loans.check_ltv", symbol, queue="orders", job_id=f"ltv-{symbol.replace('/', '-')}", retries=0
+    )
 
 
 def sync_candles(pair: TradingPair, feed: MarketFeed, backfill: bool) -> int:

@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import account_security, bots, copy_trading, kyc, ledger, maintenance, recovery, signals
+from tradeapp.jobs import account_security, bots, copy_trading, kyc, ledger, loans, maintenance, recovery, signals
 
 SCHEDULE: list[dict] = [
     # every minute: evaluate the bots of each timeframe whose bar just closed
@@ -43,6 +43,10 @@ SCHEDULE: list[dict] = [
     {"func": copy_trading.check_portfolio_stops, "queue_name": "orders", "interval": 60, "job_timeout": 600},
     {"func": copy_trading.refresh_trader_stats, "queue_name": "default", "interval": 900, "job_timeout": 1800},
     {"func": copy_trading.settle_profit_shares, "queue_name": "default", "cron": "15 0 * * *", "job_timeout": 3600},
+    # daily, after midnight UTC: loan interest through yesterday, then overdue flags and overdue liquidations
+    {"func": loans.accrue_interest, "queue_name": "maintenance", "cron": "5 0 * * *", "job_timeout": 3600},
+    {"func": loans.flag_overdue, "queue_name": "maintenance", "cron": "20 0 * * *", "job_timeout": 1800},
+    {"func": loans.liquidate_overdue, "queue_name": "maintenance", "cron": "30 0 * * *", "job_timeout": 1800},
 ]
 
 for entry in SCHEDULE:

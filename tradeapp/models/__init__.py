@@ -28,6 +28,15 @@ from tradeapp.models.funds import (
 )
 from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
+from tradeapp.models.loans import (
+    Loan,
+    LoanAccrual,
+    LoanApproval,
+    LoanEvent,
+    LoanLiquidation,
+    LoanProduct,
+    LoanRepayment,
+)
 from tradeapp.models.notifications import Notification, NotificationPreference
 from tradeapp.models.signals import (
     SignalNotification,
@@ -72,6 +81,13 @@ __all__ = [
     "JournalEntry",
     "KYCDocument",
     "KYCFile",
+    "Loan",
+    "LoanAccrual",
+    "LoanApproval",
+    "LoanEvent",
+    "LoanLiquidation",
+    "LoanProduct",
+    "LoanRepayment",
     "LoginThrottle",
     "Notification",
     "NotificationPreference",

@@ -173,6 +173,10 @@ def seed_demo_trading() -> list[str]:
 STEPS.append(seed_demo_trading)
 STEPS.append(seed_copy_trading)
 
+from tradeapp.services.loans.demo import seed_demo_loans  # noqa: E402 - a later domain's step
+
+STEPS.append(seed_demo_loans)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""
@@ -182,6 +186,7 @@ def seed_demo() -> list[str]:
         db.session.flush()
     db.session.commit()
     return created
+
 
 from tradeapp.services.signals.demo import seed_demo_signals  # noqa: E402 - one import + one append per domain
 
