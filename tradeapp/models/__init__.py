@@ -12,6 +12,7 @@ from tradeapp.models.funds import (
 from tradeapp.models.kyc import KYCDocument, KYCFile
 from tradeapp.models.ledger import Hold, JournalEntry, PlatformAccount, Posting, Wallet
 from tradeapp.models.notifications import Notification, NotificationPreference
+from tradeapp.models.referrals import Referral, ReferralAccrual, ReferralReward, ReferralSettings, ReferralTier
 from tradeapp.models.trading import Candle, Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
@@ -32,6 +33,11 @@ __all__ = [
     "Notification",
     "NotificationPreference",
     "PlatformAccount",
+    "Referral",
+    "ReferralAccrual",
+    "ReferralReward",
+    "ReferralSettings",
+    "ReferralTier",
     "Posting",
     "RefreshToken",
     "Order",
