@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, str] = {
     "orders.cancel": "Cancel a customer's open order",
     "signals.manage": "Publish trading signals",
     "reports.view": "Read reports and analytics",
+    "referrals.manage": "Run the referral programme: settings, tiers, held rewards",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -30,6 +31,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "reports.view",
             "trading.view",
             "orders.cancel",
+            "referrals.manage",
         }
     ),
     "finance": frozenset(
@@ -41,6 +43,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "ledger.view",
             "reports.view",
             "trading.view",
+            "referrals.manage",
         }
     ),
     "loans": frozenset({"staff.dashboard", "users.view", "loans.manage", "ledger.view"}),

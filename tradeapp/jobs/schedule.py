@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import kyc, ledger, maintenance, recovery
+from tradeapp.jobs import kyc, ledger, maintenance, recovery, referrals
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
@@ -25,6 +25,19 @@ SCHEDULE: list[dict] = [
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
     # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
     {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
+    # referrals: yesterday's commission accruals become rewards daily; cleared rewards are paid every 6 hours
+    {
+        "func": referrals.sum_referral_commissions,
+        "queue_name": "payouts",
+        "cron": referrals.SUM_COMMISSIONS_CRON,
+        "job_timeout": 1800,
+    },
+    {
+        "func": referrals.pay_referral_rewards,
+        "queue_name": "payouts",
+        "cron": referrals.PAY_REWARDS_CRON,
+        "job_timeout": 1800,
+    },
 ]
 
 for entry in SCHEDULE:

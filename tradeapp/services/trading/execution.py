@@ -24,7 +24,7 @@ from tradeapp.extensions import db
 from tradeapp.models import Order, PlatformAccount, Trade, TradingPair, Transaction, Wallet
 from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
-from tradeapp.services import ledger
+from tradeapp.services import ledger, referrals
 from tradeapp.services.ledger import Leg
 from tradeapp.services.trading import fills, positions
 from tradeapp.services.trading.fills import ZERO, price_step, quantity_step
@@ -199,6 +199,8 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     )
     db.session.add(trade)
     db.session.flush()
+    if fee:
+        referrals.accrue_commission(trade, fees)
     position = positions.apply_fill(order.user_id, pair, order.side, fill.quantity, fill.price, fee)
     if order.side == "sell":
         trade.realized_pnl = position.last_realized
