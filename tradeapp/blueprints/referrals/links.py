@@ -18,10 +18,9 @@ CODE_RE = re.compile(r"^[A-Za-z0-9]{4,10}$")
 
 def remember_ref() -> None:
     """Keep a well-formed ``?ref=`` of a page request in the session (the latest link wins)."""
-    code = request.args.get("ref")
-    if request.method == "GET" and code and CODE_RE.match(code.strip()):
-        if session.get(SESSION_KEY) != code.strip().upper():
-            session[SESSION_KEY] = code.strip().upper()
+    code = (request.args.get("ref") or "").strip().upper()
+    if request.method == "GET" and CODE_RE.match(code) and session.get(SESSION_KEY) != code:
+        session[SESSION_KEY] = code
 
 
 def signup_origin() -> dict:
