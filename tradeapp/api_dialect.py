@@ -36,6 +36,10 @@ DIFFERENCES = {
     "reset_confirm": "Password-reset confirm (the seed names the route only) takes `token`, `password`, "
     "`password_confirm`.",
     "currency_case": "Currency codes are case-insensitive ASCII: `usd` is read as `USD`.",
+    "referral_rewards": "Referral rewards are paginated; `status` adds `cancelled` and `clawed_back` (a refunded or "
+    "charged-back deposit, a self-referral); a reward waiting for staff review is `pending` with `on_hold` true.",
+    "referred_users": "Referred users are paginated and never show the referee's e-mail (the seed leaked it); "
+    "`/referrals/referred_users/` (the router's spelling) answers the same.",
 }
 
 

@@ -77,6 +77,13 @@ class World:
         body = {"to_username": "bob", "currency": "USD", "amount": "10"}
         return self.ok(self.api.post(f"{API}/transfers/", json=body), 201)
 
+    def referral(self):
+        """Carol joined with Alice's code and verified her identity: Alice has a pending sign-up reward."""
+        from tests.referrals.helpers import approve_kyc, setup_programme, sign_up
+
+        setup_programme()
+        approve_kyc(sign_up(self.alice))
+
     def submission(self, status="pending"):
         return add_submission(self.db, self.bob, status=status)
 
@@ -247,6 +254,16 @@ def call(w: World, row: Row):
             return a.get(f"{API}/positions/{w.position()['id']}/")
         case ("POST", "/positions/{id}/close/"):
             return a.post(f"{API}/positions/{w.position()['id']}/close/")
+        case ("GET", "/referrals/code/") | ("GET", "/referrals/stats/"):
+            w.referral()
+            return a.get(f"{API}{row.path}")
+        case (
+            ("GET", "/referrals/rewards/")
+            | ("GET", "/referrals/referred-users/")
+            | ("GET", "/referrals/referred_users/")
+        ):
+            w.referral()
+            return a.get(f"{API}{row.path}")
     raise AssertionError(f"no call for {row.id}")
 
 

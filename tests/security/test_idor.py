@@ -15,9 +15,10 @@ from werkzeug.routing import IntegerConverter, Rule
 
 from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
+from tests.referrals.helpers import approve_kyc, setup_programme, sign_up
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Order, Position, User, Withdrawal
+from tradeapp.models import Deposit, KYCDocument, Order, Position, ReferralReward, ReferralTier, User, Withdrawal
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, withdrawals
@@ -83,6 +84,8 @@ def owner_objects(app, db, create_user, market, pairs):
     )
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
+    setup_programme()
+    approve_kyc(sign_up(owner), "IDOR-1")  # the owner earns a referral reward
     objects = {
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
@@ -93,6 +96,8 @@ def owner_objects(app, db, create_user, market, pairs):
         "file_id": document.files[0].id,
         "user_id": owner.id,
         "pair_id": pairs["BTC/USD"].id,
+        "reward_id": db.session.scalar(db.select(ReferralReward.id)),
+        "tier_id": db.session.scalar(db.select(ReferralTier.id)),
     }
     return owner, objects
 
@@ -166,6 +171,8 @@ def test_every_id_parameter_has_an_object(app):
         "file_id",
         "user_id",
         "pair_id",
+        "reward_id",
+        "tier_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40

@@ -2,7 +2,7 @@
 
 from flask import url_for
 
-from tradeapp.blueprints.api import ApiBlueprint, api_user, page_schema, paginate, token_required
+from tradeapp.blueprints.api import ApiBlueprint, PageArgsSchema, api_user, page_schema, paginate, token_required
 from tradeapp.blueprints.referrals.schemas import (
     CodeSchema,
     ReferredUserSchema,
@@ -51,21 +51,28 @@ def referral_rewards(args):
     return paginate(queries.rewards_query(api_user(), args.get("status"), args.get("reward_type")))
 
 
-def _referred():
-    return queries.referred_users(api_user())
+REFERRED_PAGE = page_schema(ReferredUserSchema)
+
+
+def _referred() -> dict:
+    page = paginate(queries.referees_query(api_user()))
+    page["results"] = queries.describe(page["results"])
+    return page
 
 
 @blp.route("/referred-users/", methods=["GET"])
 @token_required()
-@blp.response(200, ReferredUserSchema(many=True))
-def referred_users():
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, REFERRED_PAGE)
+def referred_users(args):
     """The people who joined with your code: username, joined, verified, filled orders (never their e-mail)."""
     return _referred()
 
 
 @blp.route("/referred_users/", methods=["GET"])
 @token_required()
-@blp.response(200, ReferredUserSchema(many=True))
-def referred_users_router():
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, REFERRED_PAGE)
+def referred_users_router(args):
     """The same list at the seed router's spelling (`@action def referred_users`)."""
     return _referred()

@@ -103,23 +103,36 @@ class ReferredUser:
     status: str
 
 
-def referred_users(user: User) -> list[ReferredUser]:
-    trades = (
-        select(Order.user_id, func.count().label("n"))
-        .where(Order.status.in_(("filled", "partially_filled")))
-        .group_by(Order.user_id)
-        .subquery()
+def referees_query(user: User) -> Select:
+    """The users ``user`` referred, newest first."""
+    return select(User).where(User.referred_by_id == user.id).order_by(User.created_at.desc(), User.id.desc())
+
+
+def describe(referees: list[User]) -> list[ReferredUser]:
+    """What a referrer may see of ``referees`` (two queries for the whole page)."""
+    ids = [u.id for u in referees]
+    if not ids:
+        return []
+    trades = dict(
+        db.session.execute(
+            select(Order.user_id, func.count())
+            .where(Order.user_id.in_(ids), Order.status.in_(("filled", "partially_filled")))
+            .group_by(Order.user_id)
+        ).all()
     )
-    rows = db.session.execute(
-        select(User.id, User.username, User.created_at, User.is_verified, func.coalesce(trades.c.n, 0), Referral.status)
-        .outerjoin(trades, trades.c.user_id == User.id)
-        .outerjoin(Referral, Referral.referee_id == User.id)
-        .where(User.referred_by_id == user.id)
-        .order_by(User.created_at.desc(), User.id.desc())
+    statuses = dict(
+        db.session.execute(select(Referral.referee_id, Referral.status).where(Referral.referee_id.in_(ids))).all()
     )
     return [
-        ReferredUser(i, name, joined, bool(ok), int(n), status or "active") for i, name, joined, ok, n, status in rows
+        ReferredUser(
+            u.id, u.username, u.created_at, bool(u.is_verified), int(trades.get(u.id, 0)), statuses.get(u.id, "active")
+        )
+        for u in referees
     ]
+
+
+def referred_users(user: User, limit: int = 500) -> list[ReferredUser]:
+    return describe(list(db.session.scalars(referees_query(user).limit(limit))))
 
 
 def _month(value: datetime) -> str:
