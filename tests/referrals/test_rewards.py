@@ -82,8 +82,14 @@ def test_payout_waits_for_clearing_then_pays_once_through_the_ledger(referrer):
     assert ledger.check().ok
 
 
-def test_payout_job_runs_the_service():
-    assert callable(referral_jobs.pay_referral_rewards)
+def test_the_jobs_sum_and_pay_through_the_services(db, create_user):
+    setup_programme(clearing_days=0)
+    referrer = create_user()
+    approve_kyc(sign_up(referrer))
+    assert referral_jobs.sum_referral_commissions() == 0  # no accruals
+    assert referral_jobs.pay_referral_rewards() == 1
+    assert referral_jobs.pay_referral_rewards() == 0
+    assert balance(referrer) == D("10")
 
 
 @pytest.mark.parametrize(
