@@ -545,6 +545,16 @@ def pay_reward(reward_id: int, *, now: datetime | None = None) -> bool:
 # -- cancelling and clawing back -----------------------------------------------------------------------
 
 
+def take_back(reward_id: int, reason: str) -> ReferralReward:
+    """Cancel reward ``reward_id`` if unpaid, claw it back if paid (one unit of work)."""
+    with unit_of_work():
+        reward = rows.lock(ReferralReward, reward_id)
+        if reward is None:
+            raise NotFound("No such reward.")
+        _take_back(reward, reason)
+    return reward
+
+
 def _take_back(reward: ReferralReward, reason: str) -> None:
     """Cancel an unpaid reward or claw back a paid one (caller holds its row lock)."""
     now = utcnow()
