@@ -90,6 +90,11 @@ class ReferralTier(db.Model):
     bonus_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
+    @property
+    def percent(self) -> str:
+        """The commission as people write it: ``20``, ``12.5``."""
+        return format(self.commission_percentage.normalize(), "f")
+
 
 class Referral(db.Model):
     """Who referred a user, where they signed up from, and whether the referral counts."""

@@ -100,8 +100,9 @@ def referral_page():
 @login_required
 def referral_qr():
     """The referral link as a QR code (SVG)."""
-    svg = segno.make(_link(current_user), error="m").svg_inline(scale=5, dark="#0f172a", light="#ffffff")
-    response = Response(svg, mimetype="image/svg+xml")
+    buf = io.BytesIO()
+    segno.make(_link(current_user), error="m").save(buf, kind="svg", scale=5, dark="#0f172a", light="#ffffff")
+    response = Response(buf.getvalue(), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
 
