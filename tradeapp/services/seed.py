@@ -170,7 +170,7 @@ def seed_demo_trading() -> list[str]:
 
 
 STEPS.append(seed_demo_trading)
-from tradeapp.services.referrals.demo import seed_demo_referrals  # noqa: E402 - a later domain's step
+from tradeapp.services.referrals_demo import seed_demo_referrals  # noqa: E402 - a later domain's step
 
 STEPS.append(seed_demo_referrals)
 

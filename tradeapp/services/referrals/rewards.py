@@ -42,7 +42,7 @@ from tradeapp.services import audit, ledger, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.notifications import notify, register_kind
 from tradeapp.services.referrals import abuse, programme
-from tradeapp.services.trading import prices
+from tradeapp.services.trading import execution, prices
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -663,3 +663,8 @@ def cancel_held(staff: User, reward_id: int, reason: str) -> ReferralReward:
 def held_count() -> int:
     """Rewards waiting for staff review (the ``referrals`` queue counter)."""
     return db.session.scalar(select(func.count()).select_from(ReferralReward).where(ReferralReward.status == "held"))
+
+
+# Every fee a referee's fill posts accrues commission, in the fill's transaction.
+if accrue_commission not in execution.FEE_HOOKS:
+    execution.FEE_HOOKS.append(accrue_commission)
