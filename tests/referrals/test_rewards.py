@@ -234,11 +234,15 @@ def test_commission_for_1000_fills_equals_the_tier_percentage_of_the_fees_to_the
         total_fee += order.fee
     assert db.session.scalar(select(func.count()).select_from(Trade).where(Trade.user_id == friend.id)) == 1000
     assert db.session.scalar(select(func.count()).select_from(ReferralAccrual)) == 1000
-    fees = db.session.scalar(
-        select(func.sum(Posting.amount))
-        .join(PlatformAccount, PlatformAccount.id == Posting.platform_account_id)
-        .join(Trade, Trade.entry_id == Posting.entry_id)
-        .where(PlatformAccount.code == "fees", Trade.user_id == friend.id)
+    # summed in Python: SQLite's SUM would go through floats
+    fees = sum(
+        db.session.scalars(
+            select(Posting.amount)
+            .join(PlatformAccount, PlatformAccount.id == Posting.platform_account_id)
+            .join(Trade, Trade.entry_id == Posting.entry_id)
+            .where(PlatformAccount.code == "fees", Trade.user_id == friend.id)
+        ),
+        D(0),
     )
     assert D(fees) == total_fee
     assert referrals.sum_commissions(today=utcnow().date()) == 0  # today's fills wait for the day to end
