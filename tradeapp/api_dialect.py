@@ -68,6 +68,10 @@ DIFFERENCES = {
     "answer adds the split, `capped` (the overpayment left in the wallet) and the loan.",
     "loan_decision": "Loan approve/reject answer with the loan beside the seed's `message`; above a threshold two "
     "different staff approve, and nobody approves their own loan.",
+    "referral_rewards": "Referral rewards are paginated; `status` adds `cancelled` and `clawed_back` (a refunded or "
+    "charged-back deposit, a self-referral); a reward waiting for staff review is `pending` with `on_hold` true.",
+    "referred_users": "Referred users are paginated and never show the referee's e-mail (the seed leaked it); "
+    "`/referrals/referred_users/` (the router's spelling) answers the same.",
 }
 
 

@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, str] = {
     "bots.manage": "Stop customers' bots and switch bot strategies on or off platform-wide",
     "reports.view": "Read reports and analytics",
     "copy.manage": "Review lead traders, suspend them, see copy activity and profit-share settlements",
+    "referrals.manage": "Run the referral programme: settings, tiers, held rewards",
 }
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
@@ -37,6 +38,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "orders.cancel",
             "copy.manage",
             "bots.manage",
+            "referrals.manage",
         }
     ),
     "finance": frozenset(
@@ -48,6 +50,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
             "ledger.view",
             "reports.view",
             "trading.view",
+            "referrals.manage",
         }
     ),
     "loans": frozenset({"staff.dashboard", "users.view", "loans.manage", "ledger.view"}),

@@ -1,7 +1,7 @@
 """bots
 
 Revision ID: d885405de284
-Revises: 889263a66916
+Revises: ca578c9dde48
 Create Date: 2026-11-30 21:21:27.528298
 
 """
@@ -13,7 +13,7 @@ import tradeapp.models.types
 
 # revision identifiers, used by Alembic.
 revision = 'd885405de284'
-down_revision = "889263a66916"
+down_revision = "ca578c9dde48"
 branch_labels = None
 depends_on = None
 

@@ -887,6 +887,51 @@ TABLE: list[Row] = [
     ),
 ]
 
+REFERRAL_REWARD = frozenset(["id", "referred_user", "reward_type", "amount", "currency", "status", "created_at"])
+REFERRED_USER = frozenset(["username", "is_verified", "created_at", "total_trades"])  # the seed's, less `email`
+REFERRAL_REWARD_CHOICES = {
+    "reward_type": ("signup", "first_deposit", "trading_commission"),
+    "status": ("paid", "pending"),
+}
+REFERRAL_REWARD_SERVED = {"status": ("pending", "paid", "cancelled", "clawed_back")}
+
+TABLE += [
+    # 3.9 Referrals (8.7 ReferralViewSet)
+    Row("GET", "/referrals/code/", "/api/v1/referrals/code/", frozenset({"referral_code", "referral_link"})),
+    Row(
+        "GET",
+        "/referrals/stats/",
+        "/api/v1/referrals/stats/",
+        frozenset({"total_referrals", "active_referrals", "total_rewards", "pending_rewards"}),
+    ),
+    Row(
+        "GET",
+        "/referrals/rewards/",
+        "/api/v1/referrals/rewards/",
+        REFERRAL_REWARD,
+        at="results",
+        choices=REFERRAL_REWARD_CHOICES,
+        served=REFERRAL_REWARD_SERVED,
+        differences=("referral_rewards",),
+    ),
+    Row(
+        "GET",
+        "/referrals/referred-users/",
+        "/api/v1/referrals/referred-users/",
+        REFERRED_USER,
+        at="results",
+        differences=("referred_users",),
+    ),
+    Row(
+        "GET",
+        "/referrals/referred_users/",
+        "/api/v1/referrals/referred_users/",
+        REFERRED_USER,
+        at="results",
+        differences=("referred_users",),
+    ),
+]
+
 #: rows whose requests carry amounts, quantities or prices
 AMOUNT_ROWS = {
     "POST /deposits/",

@@ -106,6 +106,13 @@ class World:
             self.ok(self.lender.post(f"{API}/loans/{loan['id']}/approve/"))
         return loan
 
+    def referral(self):
+        """Carol joined with Alice's code and verified her identity: Alice has a pending sign-up reward."""
+        from tests.referrals.helpers import approve_kyc, setup_programme, sign_up
+
+        setup_programme()
+        approve_kyc(sign_up(self.alice))
+
     def submission(self, status="pending"):
         return add_submission(self.db, self.bob, status=status)
 
@@ -430,6 +437,16 @@ def call(w: World, row: Row):
             w.ok(w.post_json(f"/loans/{w.loan(approve=True)['id']}/repay/", {"amount": Decimal("100.00")}))
             rid = w.ok(a.get(f"{API}/loan-repayments/"))["results"][0]["id"]
             return a.get(f"{API}/loan-repayments/{rid}/")
+        case ("GET", "/referrals/code/") | ("GET", "/referrals/stats/"):
+            w.referral()
+            return a.get(f"{API}{row.path}")
+        case (
+            ("GET", "/referrals/rewards/")
+            | ("GET", "/referrals/referred-users/")
+            | ("GET", "/referrals/referred_users/")
+        ):
+            w.referral()
+            return a.get(f"{API}{row.path}")
     if row.path.startswith("/signal"):
         return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")

@@ -15,6 +15,7 @@ from werkzeug.routing import IntegerConverter, Rule
 
 from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
+from tests.referrals.helpers import approve_kyc, setup_programme, sign_up
 from tests.signals.seed_calls import idor_objects as signal_objects
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
@@ -27,6 +28,8 @@ from tradeapp.models import (
     Notification,
     Order,
     Position,
+    ReferralReward,
+    ReferralTier,
     SignalSubscription,
     Trader,
     TradingBot,
@@ -131,6 +134,8 @@ def owner_objects(app, db, create_user, market, pairs):
     orders.place_order(lead, {"symbol": "BTC/USD", "order_type": "market", "side": "buy", "quantity": "0.1"})
     copied = db.session.scalar(db.select(CopiedTrade).where(CopiedTrade.subscription_id == subscription.id))
     bot, bot_trade = _bot_with_trade(owner, pairs["BTC/USD"])
+    setup_programme()
+    approve_kyc(sign_up(owner), "IDOR-1")  # the owner earns a referral reward
     objects = {
         "bot_id": bot.id,
         "trade_id": bot_trade.id,
@@ -150,6 +155,8 @@ def owner_objects(app, db, create_user, market, pairs):
         "loan_id": loan.id,
         "product_id": product.id,
         "repayment_id": repayment.id,
+        "reward_id": db.session.scalar(db.select(ReferralReward.id)),
+        "tier_id": db.session.scalar(db.select(ReferralTier.id)),
     }
     objects.update(signal_objects(owner, pairs))
     return owner, objects
@@ -281,6 +288,8 @@ def test_every_id_parameter_has_an_object(app):
         "loan_id",
         "product_id",
         "repayment_id",
+        "reward_id",
+        "tier_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40

@@ -19,6 +19,7 @@ from tradeapp.blueprints import (
     loans,
     main,
     notifications,
+    referrals,
     signals,
     staff,
     trading,
@@ -42,9 +43,10 @@ DOMAINS = (
     account_security,
     bots,
     copy_trading,
+    loans,
     notifications,
     signals,
-    loans,
+    referrals,
     webhooks,
 )
 

@@ -7,7 +7,18 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import account_security, bots, copy_trading, kyc, ledger, loans, maintenance, recovery, signals
+from tradeapp.jobs import (
+    account_security,
+    bots,
+    copy_trading,
+    kyc,
+    ledger,
+    loans,
+    maintenance,
+    recovery,
+    referrals,
+    signals,
+)
 
 SCHEDULE: list[dict] = [
     # every minute: evaluate the bots of each timeframe whose bar just closed
@@ -47,6 +58,19 @@ SCHEDULE: list[dict] = [
     {"func": loans.accrue_interest, "queue_name": "maintenance", "cron": "5 0 * * *", "job_timeout": 3600},
     {"func": loans.flag_overdue, "queue_name": "maintenance", "cron": "20 0 * * *", "job_timeout": 1800},
     {"func": loans.liquidate_overdue, "queue_name": "maintenance", "cron": "30 0 * * *", "job_timeout": 1800},
+    # referrals: yesterday's commission accruals become rewards daily; cleared rewards are paid every 6 hours
+    {
+        "func": referrals.sum_referral_commissions,
+        "queue_name": "payouts",
+        "cron": referrals.SUM_COMMISSIONS_CRON,
+        "job_timeout": 1800,
+    },
+    {
+        "func": referrals.pay_referral_rewards,
+        "queue_name": "payouts",
+        "cron": referrals.PAY_REWARDS_CRON,
+        "job_timeout": 1800,
+    },
 ]
 
 for entry in SCHEDULE:

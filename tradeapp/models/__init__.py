@@ -38,6 +38,7 @@ from tradeapp.models.loans import (
     LoanRepayment,
 )
 from tradeapp.models.notifications import Notification, NotificationPreference
+from tradeapp.models.referrals import Referral, ReferralAccrual, ReferralReward, ReferralSettings, ReferralTier
 from tradeapp.models.signals import (
     SignalNotification,
     SignalPlan,
@@ -92,6 +93,11 @@ __all__ = [
     "Notification",
     "NotificationPreference",
     "PlatformAccount",
+    "Referral",
+    "ReferralAccrual",
+    "ReferralReward",
+    "ReferralSettings",
+    "ReferralTier",
     "Posting",
     "RefreshToken",
     "SignalNotification",

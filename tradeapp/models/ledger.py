@@ -26,6 +26,7 @@ PLATFORM_ACCOUNTS = {
     "fees": "Fee revenue",
     "loans": "Loan book",
     "bonuses": "Bonuses and referral rewards",
+    "referral_bonus": "Referral programme (marketing): rewards paid and clawed back",
     "subscriptions": "Subscription revenue",
     "trading": "Trading counterparty (exchange routing)",
     "adjustments": "Manual adjustments",

@@ -36,7 +36,7 @@ from tradeapp.models.types import utcnow
 from tradeapp.payments import ProviderError, SandboxProvider, get_provider
 from tradeapp.payments.base import from_minor, to_minor
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, ledger, notifications, rows
+from tradeapp.services import audit, ledger, notifications, referrals, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
@@ -154,6 +154,7 @@ def _credit(deposit: Deposit, amount: Decimal, external_id: str, actor: User | N
     txn.external_id = (external_id or "")[:100]
     txn.entry_id = entry.id
     txn.completed_at = now
+    referrals.on_deposit_completed(deposit)
 
 
 def _lock_for_staff(staff: User, deposit_id: int, method: str) -> Deposit:
@@ -276,8 +277,13 @@ def create_card_deposit(
     return CardDeposit(deposit, intent.client_secret)
 
 
-def complete_card_deposit(provider: str, provider_ref: str, amount_received_minor: int, currency: str):
+def complete_card_deposit(
+    provider: str, provider_ref: str, amount_received_minor: int, currency: str, card_fingerprint: str = ""
+):
     """Credit a card deposit whose payment succeeded — exactly once.
+
+    ``card_fingerprint`` (the processor's id of the card number) is kept: the referral programme
+    recognises one person's card behind two accounts by it.
 
     Called by the Stripe webhook and by the sandbox card form. Unknown intents are ignored
     (``None``); a deposit that is already completed or refunded is returned unchanged.
@@ -300,6 +306,8 @@ def complete_card_deposit(provider: str, provider_ref: str, amount_received_mino
             uow.emit_to_staff("deposit_attention", {"id": deposit.id})
             return deposit
         amount = from_minor(int(amount_received_minor), deposit.currency)
+        if card_fingerprint:
+            _details(deposit, card_fingerprint=str(card_fingerprint)[:64])
         _credit(deposit, amount, provider_ref)
         _details(deposit, intent_status="succeeded", failure=None)
         _notify(uow, deposit, f"Your card deposit of {_money(amount, deposit.currency)} is in your wallet.")
@@ -375,6 +383,7 @@ def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor:
             audit.record(None, "deposit.refund_unrecovered", deposit, after={"amount": str(delta)}, ip="")
         if fully_refunded and deposit.status == "completed":
             deposit.transition_to("refunded")
+        referrals.on_deposit_reversed(deposit.id, f"The referee's deposit #{deposit.id} was refunded.")
         _details(deposit, **changes)
         if recovered:
             _notify(
@@ -386,6 +395,38 @@ def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor:
             )
         else:
             uow.emit_to_staff("deposit_attention", {"id": deposit.id})
+    return deposit
+
+
+def sandbox_fingerprint(card_number: str) -> str:
+    """What Stripe's ``card.fingerprint`` is for the sandbox: one id per card number, not the number."""
+    digits = "".join(ch for ch in card_number if ch.isdigit())
+    key = current_app.config["SECRET_KEY"].encode()
+    return "sbx_" + hmac.new(key, f"card:{digits}".encode(), hashlib.sha256).hexdigest()[:20]
+
+
+def dispute_card_deposit(provider: str, provider_ref: str, dispute_id: str = "") -> Deposit | None:
+    """A chargeback was opened on a card deposit: flag it for finance and take back the referral reward it earned.
+
+    The money itself is settled by finance with the card processor (as unrecovered refunds are).
+    """
+    with unit_of_work() as uow:
+        deposit = _lock_by_ref(provider, provider_ref)
+        if deposit is None or deposit.status not in ("completed", "refunded"):
+            uow.rollback()
+            return deposit
+        disputes = list((deposit.payment_details or {}).get("disputes") or [])
+        if dispute_id and dispute_id in disputes:
+            uow.rollback()  # a replayed event
+            return deposit
+        _details(
+            deposit,
+            disputes=[*disputes, dispute_id or "dispute"],
+            attention=f"Chargeback opened{f' ({dispute_id})' if dispute_id else ''}: settle it with the processor.",
+        )
+        audit.record(None, "deposit.chargeback", deposit, after={"dispute": dispute_id}, ip="")
+        referrals.on_deposit_reversed(deposit.id, f"The referee's deposit #{deposit.id} was charged back.")
+        uow.emit_to_staff("deposit_attention", {"id": deposit.id})
     return deposit
 
 
@@ -402,7 +443,11 @@ def pay_sandbox_card(user: User, deposit: Deposit, card_number: str) -> tuple[De
     ok, message = SandboxProvider.charge(card_number)
     if ok:
         deposit = complete_card_deposit(
-            SandboxProvider.name, deposit.provider_ref, to_minor(deposit.amount, deposit.currency), deposit.currency
+            SandboxProvider.name,
+            deposit.provider_ref,
+            to_minor(deposit.amount, deposit.currency),
+            deposit.currency,
+            card_fingerprint=sandbox_fingerprint(card_number),
         )
     else:
         deposit = mark_card_failed(SandboxProvider.name, deposit.provider_ref, message) or deposit

@@ -22,7 +22,7 @@ from tradeapp.models.kyc import KYC_DOCUMENT_TYPES, KYCDocument
 from tradeapp.models.types import utcnow
 from tradeapp.models.users import User
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, notifications, rows
+from tradeapp.services import audit, notifications, referrals, rows
 from tradeapp.services.uow import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,7 @@ def _decide(actor: User | None, doc: KYCDocument, status: str, action: str, reas
             doc.expires_at = now + timedelta(days=int(current_app.config.get("KYC_VALIDITY_DAYS", 730)))
             user.kyc_status = "approved"
             user.is_verified = True
+            referrals.on_kyc_approved(user.id)
         else:
             doc.rejection_reason = reason
             user.kyc_status = "rejected"

@@ -176,6 +176,9 @@ STEPS.append(seed_copy_trading)
 from tradeapp.services.loans.demo import seed_demo_loans  # noqa: E402 - a later domain's step
 
 STEPS.append(seed_demo_loans)
+from tradeapp.services.referrals_demo import seed_demo_referrals  # noqa: E402 - a later domain's step
+
+STEPS.append(seed_demo_referrals)
 
 
 def seed_demo() -> list[str]:

@@ -17,7 +17,7 @@ from tradeapp.extensions import db
 from tradeapp.mail import public_url, send_mail
 from tradeapp.models import LoginThrottle, RefreshToken, User
 from tradeapp.models.types import utcnow
-from tradeapp.services import audit, passwords
+from tradeapp.services import audit, passwords, referrals
 
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()-]{6,20}$")
@@ -143,8 +143,14 @@ def register_user(
     last_name: str = "",
     phone_number: str = "",
     referral_code: str = "",
+    ip: str = "",
+    device: str = "",
 ) -> User:
-    """Create a customer, link the referrer, and e-mail a verification link."""
+    """Create a customer, link the referrer, and e-mail a verification link.
+
+    ``ip`` and ``device`` (a hash of the browser's signature) feed the referral programme's
+    burst rule; they are only kept for referred sign-ups.
+    """
     errors: dict[str, list[str]] = {}
     email = _check_email(email, errors)
     username = _check_username(username, errors)
@@ -180,6 +186,7 @@ def register_user(
     audit.record(
         user, "user.registered", user, after={"email": email, "username": username, "referred_by": code or None}
     )
+    referrals.record_signup(user, ip=ip, device=device)
     db.session.commit()
     send_verification_email(user)
     return user

@@ -5,6 +5,7 @@ from flask.views import MethodView
 from flask_jwt_extended import get_jwt
 
 from tradeapp.blueprints.api import ApiBlueprint, api_user, token_required
+from tradeapp.blueprints.referrals import links as referrals
 from tradeapp.blueprints.users.schemas import (
     LoginSchema,
     MessageSchema,
@@ -53,6 +54,7 @@ def register(data):
             last_name=data["last_name"],
             phone_number=data["phone_number"],
             referral_code=data["referred_by_code"],
+            **referrals.signup_origin(),
         )
     except ValidationFailed as exc:
         if "referral_code" in exc.fields:

@@ -4,6 +4,7 @@ from flask import Blueprint, current_app, flash, g, redirect, request, session, 
 from flask_login import current_user, login_user, logout_user
 from markupsafe import Markup
 
+from tradeapp.blueprints.referrals import links as referrals
 from tradeapp.blueprints.users.forms import (
     ChangePasswordForm,
     CustomerOtpForm,
@@ -63,8 +64,9 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.dashboard"))
     form = RegisterForm()
-    if request.method == "GET" and request.args.get("ref"):
-        form.referral_code.data = request.args["ref"].strip()[:10]
+    ref = request.args.get("ref") or session.get(referrals.SESSION_KEY, "")
+    if request.method == "GET" and ref:
+        form.referral_code.data = ref.strip()[:10]
     if form.validate_on_submit():
         try:
             user = users_service.register_user(
@@ -76,6 +78,7 @@ def register():
                 last_name=form.last_name.data or "",
                 phone_number=form.phone_number.data or "",
                 referral_code=form.referral_code.data or "",
+                **referrals.signup_origin(),
             )
         except ValidationFailed as exc:
             form.show_error(exc)

@@ -16,11 +16,31 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 def _handle_payment_intent(event_type: str, pi: dict) -> str:
     if event_type == "payment_intent.succeeded":
         received = pi.get("amount_received") or pi.get("amount") or 0
-        deposit = deposits.complete_card_deposit("stripe", pi["id"], int(received), str(pi.get("currency", "")))
+        deposit = deposits.complete_card_deposit(
+            "stripe", pi["id"], int(received), str(pi.get("currency", "")), card_fingerprint=_card_fingerprint(pi)
+        )
         return "completed" if deposit is not None else "unknown_intent"
     error = pi.get("last_payment_error") or {}
     deposit = deposits.mark_card_failed("stripe", pi["id"], error.get("message") or "The payment failed.")
     return "failed" if deposit is not None else "unknown_intent"
+
+
+def _card_fingerprint(pi: dict) -> str:
+    """The card's fingerprint from an expanded ``latest_charge`` (or the older ``charges`` list), if present."""
+    charge = pi.get("latest_charge")
+    if not isinstance(charge, dict):
+        charges = (pi.get("charges") or {}).get("data") or []
+        charge = charges[0] if charges and isinstance(charges[0], dict) else {}
+    card = ((charge.get("payment_method_details") or {}).get("card")) or {}
+    return str(card.get("fingerprint") or "")
+
+
+def _handle_dispute(dispute: dict) -> str:
+    intent_id = dispute.get("payment_intent")
+    if not intent_id:
+        return "ignored"
+    deposit = deposits.dispute_card_deposit("stripe", str(intent_id), str(dispute.get("id") or ""))
+    return "disputed" if deposit is not None else "unknown_intent"
 
 
 def _handle_charge_refunded(charge: dict) -> str:
@@ -58,6 +78,8 @@ def stripe_webhook():
         outcome = _handle_payment_intent(event_type, obj)
     elif event_type == "charge.refunded":
         outcome = _handle_charge_refunded(obj)
+    elif event_type == "charge.dispute.created":
+        outcome = _handle_dispute(obj)
     else:
         outcome = "ignored"
     log.info("stripe event %s (%s): %s", event.get("id"), event_type, outcome)

@@ -12,6 +12,7 @@ Lock order everywhere: the order row, then wallets by id, then platform accounts
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -92,6 +93,12 @@ def crossed_order_ids(pair_id: int, bid: Decimal, ask: Decimal, limit: int = TRI
 
 
 # -- one order transaction ------------------------------------------------------------------------------
+
+
+#: called with ``(trade, fees account)`` for every fill that charged a fee, inside the fill's
+#: transaction; the referral programme registers its commission accrual here (a callback, so
+#: trading does not import the domains that listen to it)
+FEE_HOOKS: list[Callable[[Trade, PlatformAccount], object]] = []
 
 
 @dataclass
@@ -202,6 +209,9 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     )
     db.session.add(trade)
     db.session.flush()
+    if fee:
+        for hook in FEE_HOOKS:
+            hook(trade, fees)
     position = positions.apply_fill(order.user_id, pair, order.side, fill.quantity, fill.price, fee)
     if order.side == "sell":
         trade.realized_pnl = position.last_realized

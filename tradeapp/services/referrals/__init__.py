@@ -1,0 +1,53 @@
+"""The referral programme: codes and links, tiers, rewards, payouts, anti-abuse and clawback."""
+
+from tradeapp.services.referrals.programme import (
+    commission_percentage,
+    delete_tier,
+    next_tier,
+    qualified_count,
+    save_tier,
+    settings,
+    tier_for,
+    tiers,
+    update_settings,
+)
+from tradeapp.services.referrals.rewards import (
+    accrue_commission,
+    approve_held,
+    cancel_held,
+    create_reward,
+    disqualify,
+    held_count,
+    on_deposit_completed,
+    on_deposit_reversed,
+    on_kyc_approved,
+    pay_due_rewards,
+    pay_reward,
+    record_signup,
+    sum_commissions,
+)
+
+__all__ = [
+    "accrue_commission",
+    "approve_held",
+    "cancel_held",
+    "commission_percentage",
+    "create_reward",
+    "delete_tier",
+    "disqualify",
+    "held_count",
+    "next_tier",
+    "on_deposit_completed",
+    "on_deposit_reversed",
+    "on_kyc_approved",
+    "pay_due_rewards",
+    "pay_reward",
+    "qualified_count",
+    "record_signup",
+    "save_tier",
+    "settings",
+    "sum_commissions",
+    "tier_for",
+    "tiers",
+    "update_settings",
+]
