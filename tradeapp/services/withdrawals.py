@@ -42,6 +42,7 @@ from tradeapp.services import audit, compliance, ledger, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.trading import prices
 from tradeapp.services.uow import UnitOfWork, unit_of_work
+from tradeapp.templating import money_text
 
 log = logging.getLogger(__name__)
 
@@ -565,7 +566,7 @@ def _notify_completed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
         uow,
         w,
-        f"Your withdrawal of {w.amount} {w.currency} was sent.",
+        f"Your withdrawal of {money_text(w.amount, w.currency)} was sent.",
         "success",
         "withdrawal_completed",
         "Withdrawal sent",
@@ -576,7 +577,7 @@ def _notify_failed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
         uow,
         w,
-        f"Your withdrawal of {w.amount} {w.currency} failed; the funds are available again.",
+        f"Your withdrawal of {money_text(w.amount, w.currency)} failed; the funds are available again.",
         "error",
         "withdrawal_failed",
         "Withdrawal failed",
