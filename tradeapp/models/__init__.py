@@ -1,6 +1,7 @@
 """All tables, imported so Alembic and the app see every model."""
 
 from tradeapp.models.audit import AuditLog
+from tradeapp.models.backoffice import AccountControl, DailyReport, LoginEvent, StaffNote
 from tradeapp.models.funds import (
     CryptoAddress,
     Deposit,
@@ -16,6 +17,10 @@ from tradeapp.models.trading import Candle, Order, Position, Trade, TradingPair
 from tradeapp.models.users import LoginThrottle, RefreshToken, User
 
 __all__ = [
+    "AccountControl",
+    "DailyReport",
+    "LoginEvent",
+    "StaffNote",
     "AuditLog",
     "Candle",
     "CryptoAddress",

@@ -270,7 +270,9 @@ def request_withdrawal(
     :raise ValidationFailed: bad currency, amount, destination (nothing written)
     :raise LimitExceeded: over the 24-hour limit
     :raise InsufficientFunds: available balance below amount + fee
+    :raise AccountFrozen: 403 when staff froze the account
     """
+    compliance.require_unfrozen(user, "withdraw")
     compliance.require_kyc(user, "withdrawals")
     errors: dict[str, list[str]] = {}
     code = ""
@@ -387,6 +389,8 @@ def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
         raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
     if w.status != "pending":
         raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
+    if compliance.is_frozen(w.user_id):
+        raise compliance.AccountFrozen("The customer's account is frozen: unfreeze it before approving.")
     if any(a.approver_id == staff.id for a in w.approvals):
         raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
     before = _snapshot(w)

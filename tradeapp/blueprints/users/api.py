@@ -2,7 +2,7 @@
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import get_jwt
+from flask_jwt_extended import decode_token, get_jwt
 
 from tradeapp.blueprints.api import ApiBlueprint, api_user, token_required
 from tradeapp.blueprints.users.schemas import (
@@ -20,6 +20,8 @@ from tradeapp.blueprints.users.schemas import (
 from tradeapp.errors import AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import limiter
 from tradeapp.services import tokens, users
+from tradeapp.services.audit import client_ip
+from tradeapp.services.backoffice import accounts
 
 blp = ApiBlueprint("auth_api", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 
@@ -76,7 +78,9 @@ def login(data):
 
     Staff accounts must also send `otp`, the current code of their authenticator app.
     """
-    return tokens.login(data["email"], data["password"], data["otp"], _user_agent())
+    pair = tokens.login(data["email"], data["password"], data["otp"], _user_agent())
+    accounts.record_login(int(decode_token(pair["access"])["sub"]), "api", client_ip(), _user_agent())
+    return pair
 
 
 @blp.route("/refresh/", methods=["POST"])
