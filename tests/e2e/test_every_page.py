@@ -68,14 +68,19 @@ def _login(pg, email: str, password: str, otp: str | None = None) -> None:
 
 
 def walk(pg, paths: list[str], width: int, name: str, prefix: str) -> tuple[list[str], list[str]]:
-    """Visit ``paths`` and the detail pages they link to; returns (pages visited, pages too wide)."""
+    """Visit ``paths`` and the detail pages they link to; returns (pages visited, pages too wide or failing)."""
     seen_shapes = {_shape(p) for p in paths}
     queue = list(paths)
     visited, too_wide = [], []
     while queue:
         path = queue.pop(0)
         response = pg.goto(path)
-        if response is None or "text/html" not in (response.headers.get("content-type") or ""):
+        if response is None:
+            continue
+        if response.status >= 500:
+            too_wide.append(f"{path}: answered {response.status}")
+            continue
+        if "text/html" not in (response.headers.get("content-type") or ""):
             continue
         pg.wait_for_load_state("load")
         visited.append(path)
@@ -140,5 +145,5 @@ def test_every_page_fits_the_screen_without_console_errors(app, browser, live_se
     assert len(report["customer"]) >= 10 and len(report["staff"]) >= 10, report
     # the walk reached detail pages through the lists' links
     assert any(re.search(r"/staff/users/\d+", p) for p in report["staff"]), report["staff"]
-    assert not too_wide, "pages wider than the screen:\n" + "\n".join(too_wide)
+    assert not too_wide, "pages wider than the screen or failing:\n" + "\n".join(too_wide)
     assert not errors, "console errors:\n" + "\n".join(errors)

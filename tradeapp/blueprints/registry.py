@@ -7,10 +7,23 @@ with an ``init_app`` and one entry in :data:`DOMAINS`.
 
 from flask import Flask
 
-from tradeapp.blueprints import api, deposits, funds, kyc, ledger, main, staff, trading, users, webhooks, withdrawals
+from tradeapp.blueprints import (
+    api,
+    backoffice,
+    deposits,
+    funds,
+    kyc,
+    ledger,
+    main,
+    staff,
+    trading,
+    users,
+    webhooks,
+    withdrawals,
+)
 
 #: registration order: blueprints, API tags and sidebar links appear in this order
-DOMAINS = (main, users, staff, api, funds, deposits, withdrawals, ledger, kyc, trading, webhooks)
+DOMAINS = (main, users, staff, api, funds, deposits, withdrawals, ledger, kyc, trading, webhooks, backoffice)
 
 
 def register_all(app: Flask) -> None:

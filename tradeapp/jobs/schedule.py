@@ -7,7 +7,7 @@ or ``cron`` (a crontab line, UTC).
 
 from rq.cron import register
 
-from tradeapp.jobs import kyc, ledger, maintenance, recovery
+from tradeapp.jobs import backoffice, kyc, ledger, maintenance, recovery
 
 SCHEDULE: list[dict] = [
     # every two minutes: re-enqueue jobs a killed worker abandoned and payouts stuck mid-way
@@ -23,6 +23,8 @@ SCHEDULE: list[dict] = [
     },
     # nightly reconciliation of the ledger; drift is audited and e-mailed to finance
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
+    # nightly, after midnight UTC: keep yesterday's financial report as it stands (past days never change)
+    {"func": backoffice.store_daily_report, "queue_name": "maintenance", "cron": "15 0 * * *", "job_timeout": 3600},
     # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
     {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
 ]
