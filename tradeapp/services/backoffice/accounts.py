@@ -6,7 +6,7 @@ the user 360 shows and the session check ``tradeapp.auth`` asks on every request
 """
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -129,7 +129,7 @@ def force_password_reset(actor: User, user: User, reason: str) -> None:
         uow.mail(
             user.email,
             "Set a new password",
-            "reset_password",
+            "password_reset_forced",
             user=user,
             link=public_url("users.reset_password", token=token),
             token=token,
@@ -210,14 +210,19 @@ def logins(user: User, limit: int = 20) -> list[LoginEvent]:
     )
 
 
-def session_valid(user_id: int, started_at: float | None) -> bool:
-    """Whether a session or token that started at ``started_at`` (epoch seconds) outlived a revocation."""
+def session_valid(user_id: int, started_at: float | str | None) -> bool:
+    """Whether a session or token that started at ``started_at`` (epoch seconds) outlived a revocation.
+
+    A session that does not say when it started (older than this check) ends at the first revocation.
+    """
     control = db.session.get(AccountControl, user_id)
     if control is None or control.sessions_revoked_at is None:
         return True
-    if started_at is None:
+    try:
+        started = float(started_at)
+    except (TypeError, ValueError):
         return False
-    return datetime.fromtimestamp(started_at, control.sessions_revoked_at.tzinfo) > control.sessions_revoked_at
+    return datetime.fromtimestamp(started, UTC) > control.sessions_revoked_at
 
 
 def record_export(actor: User, what: str, filters: dict) -> None:
