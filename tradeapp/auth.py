@@ -1,10 +1,15 @@
 """Who is calling: Flask-Login for pages, JWT for the API and Socket.IO."""
 
-from flask import Flask
+import time
+
+from flask import Flask, request, session
 from flask_jwt_extended import decode_token
+from flask_login import user_logged_in
 
 from tradeapp.extensions import db, jwt, login_manager
 from tradeapp.models import User
+from tradeapp.services.audit import client_ip
+from tradeapp.services.backoffice import accounts
 from tradeapp.services.tokens import access_revoked, is_revoked, password_claim
 
 
@@ -23,7 +28,15 @@ def init_auth(app: Flask) -> None:
         user = db.session.get(User, int(uid))
         if user is None or not user.is_active or user.password_stamp != stamp:
             return None
+        if not accounts.session_valid(user.id, session.get("auth_at")):
+            return None  # staff revoked every session of the account since this one began
         return user
+
+    @user_logged_in.connect_via(app)
+    def _logged_in(_app, user, **_extra):
+        # When the session began (a staff "revoke all sessions" ends older ones) and the login record.
+        session["auth_at"] = time.time()
+        accounts.record_login(user.id, "web", client_ip(), request.headers.get("User-Agent", ""))
 
     @jwt.user_lookup_loader
     def load_token_user(_header, payload):
@@ -44,6 +57,8 @@ def _token_user(payload: dict) -> User | None:
         return None
     if "pwd" in payload and payload["pwd"] != password_claim(user):
         return None  # the password changed since: every token of the user is dead
+    if not accounts.session_valid(user.id, payload.get("iat")):
+        return None  # staff revoked every session and token of the account since this one was issued
     return user
 
 

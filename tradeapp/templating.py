@@ -35,6 +35,11 @@ def money(value, currency: str | None = None, places: int | None = None, trim: b
     return f"{amount:,f}"
 
 
+def money_text(value, currency: str) -> str:
+    """An amount with its code for messages, notifications and e-mails: ``1,234.50 USD`` (same rules as ``money``)."""
+    return f"{money(value, currency)} {currency}"
+
+
 def age(when: datetime | None, now: datetime | None = None) -> str:
     """How long something has waited: ``4 min``, ``2 h 5 min``, ``3 h``, ``3 d 4 h``; None → ``—``."""
     if when is None:
@@ -52,3 +57,4 @@ def age(when: datetime | None, now: datetime | None = None) -> str:
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["money_text"] = money_text

@@ -1,7 +1,7 @@
 """referrals: programme settings, tiers, referrals, rewards and commission accruals
 
 Revision ID: ca578c9dde48
-Revises: 889263a66916
+Revises: c3fea3215299
 Create Date: 2026-11-30 21:05:26.206123
 
 """
@@ -13,7 +13,7 @@ import tradeapp.models.types
 
 # revision identifiers, used by Alembic.
 revision = "ca578c9dde48"
-down_revision = "889263a66916"
+down_revision = "c3fea3215299"
 branch_labels = None
 depends_on = None
 

@@ -187,3 +187,48 @@ def test_a_new_feed_clears_a_failure_left_by_an_earlier_one(app, runner, redis_c
     assert redis_conn.get(status_key("EUR/USD")) is None
     with app.app_context():
         assert pair_status("EUR/USD") is None
+
+
+def test_candle_failures_count_in_feed_health_without_stopping_quotes(app, pairs, redis_conn, monkeypatch):
+    """Feed health counts every failure of the feed process: a pair whose candles cannot be stored shows it."""
+    from decimal import InvalidOperation
+
+    from tradeapp.market.runner import FeedHooks, pair_status, status_key
+    from tradeapp.services.trading.prices import feed_status
+
+    monkeypatch.setitem(app.extensions, "tradeapp.redis", redis_conn)
+    broken = {"EUR/USD"}
+
+    def store(pair, feed, backfill):
+        if pair.symbol in broken:
+            raise InvalidOperation("quantize")
+
+    runner = FeedRunner(app, feed=FlakyFeed(), interval=1.0, clock=Clock(), hooks=FeedHooks(sync_candles=store))
+    runner.tick_once()
+    assert "EUR/USD" not in runner.sync_candles()
+    assert runner.candle_failures == {"EUR/USD": 1}
+    # the quote keeps flowing: the candle failure survives the next healthy tick, in Redis too
+    assert "EUR/USD" in runner.tick_once()
+    stored = json.loads(redis_conn.get(status_key("EUR/USD")))
+    assert stored["candle_failures"] == 1 and "InvalidOperation" in stored["last_candle_error"]
+    assert "failures" not in stored  # quotes are healthy: trading is not stopped
+    with app.app_context():
+        row = next(r for r in feed_status() if r["symbol"] == "EUR/USD")
+        assert row["failures"] == 1 and row["candle_failures"] == 1 and row["quote_failures"] == 0
+        assert row["last_error"].startswith("candles: InvalidOperation")
+        assert not row["stale"]
+        assert next(r for r in feed_status() if r["symbol"] == "GBP/USD")["failures"] == 0
+
+    runner.clock.t = 61.0
+    runner.sync_candles()
+    assert runner.candle_failures == {"EUR/USD": 2}
+    assert json.loads(redis_conn.get(status_key("EUR/USD")))["candle_failures"] == 2
+
+    broken.clear()
+    runner.clock.t = 122.0
+    runner.tick_once()
+    assert "EUR/USD" in runner.sync_candles()
+    assert runner.candle_failures == {}
+    assert redis_conn.get(status_key("EUR/USD")) is None
+    with app.app_context():
+        assert pair_status("EUR/USD") is None

@@ -10,6 +10,7 @@ from flask import Flask
 from tradeapp.blueprints import (
     account_security,
     api,
+    backoffice,
     bots,
     copy_trading,
     deposits,
@@ -43,10 +44,11 @@ DOMAINS = (
     account_security,
     bots,
     copy_trading,
+    backoffice,
     loans,
     notifications,
-    signals,
     referrals,
+    signals,
     webhooks,
 )
 

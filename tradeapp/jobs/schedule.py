@@ -9,6 +9,7 @@ from rq.cron import register
 
 from tradeapp.jobs import (
     account_security,
+    backoffice,
     bots,
     copy_trading,
     kyc,
@@ -43,6 +44,8 @@ SCHEDULE: list[dict] = [
     },
     # nightly reconciliation of the ledger; drift is audited and e-mailed to finance
     {"func": ledger.reconcile_ledger, "queue_name": "maintenance", "cron": "30 2 * * *", "job_timeout": 3600},
+    # nightly, after midnight UTC: keep yesterday's financial report as it stands (past days never change)
+    {"func": backoffice.store_daily_report, "queue_name": "maintenance", "cron": "15 0 * * *", "job_timeout": 3600},
     # daily: approved identity verifications past KYC_VALIDITY_DAYS expire
     {"func": kyc.expire_kyc_approvals, "queue_name": "maintenance", "cron": "0 2 * * *", "job_timeout": 1800},
     # signals: outcomes from prices every minute; renewals (due within the hour) and expiry every five

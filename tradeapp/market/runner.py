@@ -147,6 +147,8 @@ class FeedRunner:
         #: consecutive failures per symbol, and when to try it again (``clock`` time)
         self.failures: dict[str, int] = {}
         self.retry_at: dict[str, float] = {}
+        #: consecutive candle-storing failures per symbol (feed health counts them beside the quotes')
+        self.candle_failures: dict[str, int] = {}
         #: when each pair's stored candles were last refreshed (``clock`` time)
         self.candles_synced: dict[str, float] = {}
         self.thread = None
@@ -174,7 +176,7 @@ class FeedRunner:
                     continue
                 self._publish(spec.symbol, quote, book, redis)
                 self.failures.pop(spec.symbol, None)
-                self.statuses.pop(spec.symbol, None)
+                self._quote_healthy(spec.symbol)
                 self.retry_at.pop(spec.symbol, None)
                 published[spec.symbol] = quote
                 self._check_orders(spec.symbol)
@@ -201,8 +203,12 @@ class FeedRunner:
                 try:
                     self.hooks.sync_candles(pair, self.feed, pair.symbol not in self.candles_synced)
                     synced.append(pair.symbol)
-                except Exception:  # noqa: BLE001 - charts fall back to the feed; retried next minute
+                except Exception as exc:  # noqa: BLE001 - charts fall back to the feed; retried next minute
                     log.exception("feed: storing candles of %s failed", pair.symbol)
+                    self._candles_failed(pair.symbol, exc)
+                else:
+                    if self.candle_failures.pop(pair.symbol, None):
+                        self._record_status(pair.symbol, redis_or_none(self.app))
                 self.candles_synced[pair.symbol] = now
         return synced
 
@@ -215,7 +221,12 @@ class FeedRunner:
             pipe.set(quote_key(symbol), json.dumps(quote), ex=PUBLISHED_TTL)
             pipe.set(book_key(symbol), json.dumps(book), ex=PUBLISHED_TTL)
             # healthy again (also clears a failure left by an earlier feed process)
-            pipe.delete(status_key(symbol))
+            status = self.statuses.get(symbol)
+            if status and status.get("candle_failures"):
+                status = {k: v for k, v in status.items() if k not in ("failures", "last_error")}
+                pipe.set(status_key(symbol), json.dumps(status), ex=PUBLISHED_TTL)
+            else:
+                pipe.delete(status_key(symbol))
             pipe.execute()
         realtime.emit_ticker(symbol, quote)
         realtime.emit_orderbook(symbol, book)
@@ -229,16 +240,52 @@ class FeedRunner:
         except Exception:  # noqa: BLE001 - the next tick schedules it again
             log.exception("feed: could not schedule the order check of %s", symbol)
 
+    def _quote_healthy(self, symbol: str) -> None:
+        """Quotes flow again: drop the quote failure, keep a candle failure still unresolved."""
+        status = self.statuses.get(symbol)
+        if status is None:
+            return
+        kept = {k: v for k, v in status.items() if k not in ("failures", "last_error")}
+        if kept.get("candle_failures"):
+            self.statuses[symbol] = kept
+        else:
+            self.statuses.pop(symbol, None)
+
+    def _record_status(self, symbol: str, redis) -> None:
+        """Publish ``symbol``'s status (quote and candle failures), or clear it when both are healthy."""
+        status = self.statuses.get(symbol) or {}
+        if not self.candle_failures.get(symbol):
+            status = {k: v for k, v in status.items() if k not in ("candle_failures", "last_candle_error")}
+        if status:
+            self.statuses[symbol] = status
+        else:
+            self.statuses.pop(symbol, None)
+        if redis is None:
+            return
+        try:
+            if status:
+                redis.set(status_key(symbol), json.dumps(status), ex=PUBLISHED_TTL)
+            else:
+                redis.delete(status_key(symbol))
+        except Exception:  # noqa: BLE001
+            log.warning("feed: could not record the status of %s", symbol)
+
+    def _candles_failed(self, symbol: str, exc: Exception) -> None:
+        """Storing candles failed: counted in the feed's health (quotes keep flowing, trading goes on)."""
+        count = self.candle_failures[symbol] = self.candle_failures.get(symbol, 0) + 1
+        status = dict(self.statuses.get(symbol) or {})
+        status.update(candle_failures=count, last_candle_error=f"{type(exc).__name__}: {exc}"[:200])
+        self.statuses[symbol] = status
+        self._record_status(symbol, redis_or_none(self.app))
+
     def _failed(self, symbol: str, now: float, exc: Exception, redis) -> None:
         count = self.failures[symbol] = self.failures.get(symbol, 0) + 1
         delay = min(MAX_BACKOFF, self.interval * 2**count)
         self.retry_at[symbol] = now + delay
-        status = self.statuses[symbol] = {"failures": count, "last_error": f"{type(exc).__name__}: {exc}"[:200]}
-        if redis is not None:
-            try:
-                redis.set(status_key(symbol), json.dumps(status), ex=PUBLISHED_TTL)
-            except Exception:  # noqa: BLE001
-                log.warning("feed: could not record the status of %s", symbol)
+        status = dict(self.statuses.get(symbol) or {})
+        status.update(failures=count, last_error=f"{type(exc).__name__}: {exc}"[:200])
+        self.statuses[symbol] = status
+        self._record_status(symbol, redis)
         log.error("feed: %s failed (%d in a row): %s; retrying in %.0f s", symbol, count, exc, delay)
 
     def run(self) -> None:

@@ -9,6 +9,7 @@ from tradeapp.models.account_security import (
     WithdrawalConfirmation,
 )
 from tradeapp.models.audit import AuditLog
+from tradeapp.models.backoffice import AccountControl, DailyReport, LoginEvent, StaffNote
 from tradeapp.models.bots import Backtest, BotModel, BotPosition, BotRun, BotStrategySetting, BotTrade, TradingBot
 from tradeapp.models.copy_trading import (
     CopiedTrade,
@@ -57,6 +58,10 @@ __all__ = [
     "UserSession",
     "WithdrawalAddress",
     "WithdrawalConfirmation",
+    "AccountControl",
+    "DailyReport",
+    "LoginEvent",
+    "StaffNote",
     "AuditLog",
     "Backtest",
     "BotModel",

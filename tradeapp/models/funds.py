@@ -112,6 +112,8 @@ class Deposit(Stateful, db.Model):
         CheckConstraint(_in("status", DEPOSIT_STATUSES), name="status"),
         UniqueConstraint("provider", "provider_ref", name="uq_deposits_provider_ref"),
         Index("ix_deposits_status_created", "status", "created_at"),
+        #: the back office's daily figures and reports (completed deposits per day)
+        Index("ix_deposits_completed", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -166,6 +168,8 @@ class Withdrawal(Stateful, db.Model):
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("fee >= 0", name="fee_non_negative"),
         Index("ix_withdrawals_status_created", "status", "created_at"),
+        #: the back office's daily figures and reports (completed withdrawals per day)
+        Index("ix_withdrawals_completed", "completed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

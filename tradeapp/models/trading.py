@@ -159,6 +159,8 @@ class Trade(db.Model):
         CheckConstraint("fee >= 0", name="fee_non_negative"),
         Index("ix_trades_user_executed", "user_id", "executed_at"),
         Index("ix_trades_pair_executed", "pair_id", "executed_at"),
+        #: the back office's volume and fee figures over all pairs
+        Index("ix_trades_executed", "executed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -9,7 +9,8 @@ from decimal import Decimal
 from flask import current_app
 
 from tradeapp.errors import DomainError
-from tradeapp.models import User
+from tradeapp.extensions import db
+from tradeapp.models import AccountControl, User
 
 
 class KycRequired(DomainError):
@@ -56,3 +57,39 @@ def require_kyc(user: User, action: str) -> None:
 def withdrawal_daily_limit_usd(user: User) -> Decimal:
     """How much (USD-equivalent) the user may withdraw in any 24 hours."""
     return WITHDRAWAL_DAILY_LIMIT_USD[kyc_level(user)]
+
+
+# -- frozen accounts ---------------------------------------------------------------------------------
+
+
+class AccountFrozen(DomainError):
+    """Staff froze the account: it can log in and see everything, but not move money or trade."""
+
+    status = 403
+    code = "account_frozen"
+
+
+FROZEN_LABELS = {
+    "trade": "trade",
+    "withdraw": "withdraw",
+    "transfer": "send money",
+}
+
+
+def is_frozen(user_id: int) -> bool:
+    """Whether staff froze the account (one primary-key read)."""
+    control = db.session.get(AccountControl, user_id)
+    return control is not None and control.frozen_at is not None
+
+
+def require_unfrozen(user: User | int, action: str) -> None:
+    """Refuse ``action`` (``trade``, ``withdraw``, ``transfer``, or a future domain's) on a frozen account.
+
+    Every service that moves a customer's money or trades calls this one check.
+
+    :raise AccountFrozen: 403 ``account_frozen``
+    """
+    user_id = user if isinstance(user, int) else user.id
+    if is_frozen(user_id):
+        label = FROZEN_LABELS.get(action, action.replace("_", " "))
+        raise AccountFrozen(f"Your account is frozen, so you cannot {label} right now. Please contact support.")

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tradeapp import realtime
-from tradeapp.currencies import CURRENCIES, CurrencyError, get_currency, parse_amount
+from tradeapp.currencies import CURRENCIES, CurrencyError, parse_amount
 from tradeapp.errors import DomainError, IllegalTransition, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import User
@@ -39,6 +39,7 @@ from tradeapp.permissions import has_permission
 from tradeapp.services import audit, ledger, notifications, referrals, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.uow import UnitOfWork, unit_of_work
+from tradeapp.templating import money_text
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def _push_wallet(deposit: Deposit) -> None:
 
 
 def _money(amount: Decimal, currency: str) -> str:
-    return f"{amount:,.{get_currency(currency).decimals}f} {currency}"
+    return money_text(amount, currency)
 
 
 # -- card ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from tradeapp.errors import ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Transaction, User, Wallet
 from tradeapp.models.types import utcnow
-from tradeapp.services import ledger
+from tradeapp.services import compliance, ledger
 from tradeapp.services.ledger import ZERO, Leg
 from tradeapp.services.rows import insert_all
 from tradeapp.services.uow import unit_of_work
@@ -71,7 +71,9 @@ def transfer(
     :raise ValidationFailed: unknown or inactive recipient, self, bad currency, amount or note; a staff
         account on either side (code ``recipient_is_staff`` / ``sender_is_staff``)
     :raise InsufficientFunds: the available balance does not cover the amount
+    :raise AccountFrozen: 403 when staff froze the sender's account
     """
+    compliance.require_unfrozen(sender, "transfer")
     if recipient_field is not None and recipient_field not in RECIPIENT_FIELDS:
         raise ValueError(f"recipient_field must be one of {RECIPIENT_FIELDS}")
     errors: dict[str, list[str]] = {}

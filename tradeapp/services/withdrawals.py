@@ -51,6 +51,7 @@ from tradeapp.services import audit, compliance, ledger, notifications, rows
 from tradeapp.services.ledger import Leg
 from tradeapp.services.trading import prices
 from tradeapp.services.uow import UnitOfWork, unit_of_work
+from tradeapp.templating import money_text
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +297,9 @@ def request_withdrawal(
     :raise ValidationFailed: bad currency, amount, destination (nothing written)
     :raise LimitExceeded: over the 24-hour limit
     :raise InsufficientFunds: available balance below amount + fee
+    :raise AccountFrozen: 403 when staff froze the account
     """
+    compliance.require_unfrozen(user, "withdraw")
     compliance.require_kyc(user, "withdrawals")
     errors: dict[str, list[str]] = {}
     code = ""
@@ -447,6 +450,8 @@ def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
     waiting = db.session.get(WithdrawalConfirmation, w.id)
     if waiting is not None and waiting.confirmed_at is None:
         raise Conflict("The customer has not confirmed this withdrawal yet.", code="awaiting_confirmation")
+    if compliance.is_frozen(w.user_id):
+        raise compliance.AccountFrozen("The customer's account is frozen: unfreeze it before approving.")
     if any(a.approver_id == staff.id for a in w.approvals):
         raise Conflict("You have already approved this withdrawal; another person must.", code="already_approved")
     before = _snapshot(w)
@@ -638,7 +643,7 @@ def _notify_completed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
         uow,
         w,
-        f"Your withdrawal of {w.amount} {w.currency} was sent.",
+        f"Your withdrawal of {money_text(w.amount, w.currency)} was sent.",
         "success",
         notifications.WITHDRAWAL_COMPLETED,
         "Withdrawal sent",
@@ -649,7 +654,7 @@ def _notify_failed(uow: UnitOfWork, w: Withdrawal) -> None:
     _tell_user(
         uow,
         w,
-        f"Your withdrawal of {w.amount} {w.currency} failed; the funds are available again.",
+        f"Your withdrawal of {money_text(w.amount, w.currency)} failed; the funds are available again.",
         "error",
         notifications.WITHDRAWAL_FAILED,
         "Withdrawal failed",

@@ -11,6 +11,7 @@ from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import PERMISSIONS, ROLE_LABELS, ROLE_PERMISSIONS, has_permission
 from tradeapp.services import recovery, staff_queries
 from tradeapp.services import staff as staff_service
+from tradeapp.services.backoffice import dashboard as money_dashboard
 from tradeapp.web import login_required, render, safe_next, staff_required
 
 from .forms import AuditFilterForm, OtpForm
@@ -128,6 +129,7 @@ def dashboard():
     return render_template(
         "staff/dashboard.html",
         stats=staff_queries.dashboard_stats(),
+        board=money_dashboard.build(current_user),
         recent=staff_queries.recent_audit(10) if has_permission(current_user, "audit.view") else None,
         changes=staff_queries.audit_changes,
         stuck=recovery.stuck_work(),

@@ -2,7 +2,7 @@
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_jwt_extended import get_jwt
+from flask_jwt_extended import decode_token, get_jwt
 
 from tradeapp.blueprints.api import ApiBlueprint, api_user, token_required
 from tradeapp.blueprints.referrals import links as referrals
@@ -21,6 +21,8 @@ from tradeapp.blueprints.users.schemas import (
 from tradeapp.errors import AuthenticationFailed, ValidationFailed
 from tradeapp.extensions import limiter
 from tradeapp.services import tokens, users
+from tradeapp.services.audit import client_ip
+from tradeapp.services.backoffice import accounts
 
 blp = ApiBlueprint("auth_api", __name__, url_prefix="/api/v1/auth", description="Accounts and tokens")
 
@@ -81,7 +83,9 @@ def login(data):
     code of their authenticator app (customers may send one of their recovery codes instead).
     A login from a new device or address is e-mailed to the customer.
     """
-    return tokens.login(data["email"], data["password"], data["otp"], _user_agent(), request.remote_addr or "")
+    pair = tokens.login(data["email"], data["password"], data["otp"], _user_agent(), client_ip())
+    accounts.record_login(int(decode_token(pair["access"])["sub"]), "api", client_ip(), _user_agent())
+    return pair
 
 
 @blp.route("/refresh/", methods=["POST"])

@@ -7,9 +7,11 @@ from tradeapp.errors import DomainError
 from tradeapp.models import User
 from tradeapp.services import staff as staff_service
 from tradeapp.services import staff_queries
+from tradeapp.services.backoffice import user360
 from tradeapp.services.users import lockout_status
 from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row, toast
 
+from ..backoffice.forms import NoteForm, ReasonForm
 from ..staff.forms import EmptyForm, RoleForm, StatusForm, UserFilterForm
 
 bp = Blueprint("staff_users", __name__, url_prefix="/staff/users")
@@ -58,7 +60,17 @@ def user_detail(user_id: int):
     """
     user = get_or_404(User, user_id)
     fragment = PARTS.get(request.args.get("part", ""))
-    return render("staff/user_detail.html", fragment, **_detail_context(user))
+    return render(
+        "staff/user_detail.html",
+        fragment,
+        # the user 360 (money, trading, sessions, notes, account actions): only on the whole page
+        page_context=lambda: {
+            "overview": user360.overview(user),
+            "reason_form": ReasonForm(formdata=None),
+            "note_form": NoteForm(formdata=None),
+        },
+        **_detail_context(user),
+    )
 
 
 def _after_action(user: User, part: str, message: str):

@@ -34,7 +34,7 @@ from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Order, Position, Trade, TradingPair, User, Wallet
 from tradeapp.models.trading import LIVE_STATUSES, ORDER_SIDES, ORDER_SOURCES, ORDER_TYPES
-from tradeapp.services import audit, ledger
+from tradeapp.services import audit, compliance, ledger
 from tradeapp.services.ledger import InsufficientFunds
 from tradeapp.services.trading import fills, positions, prices
 from tradeapp.services.trading.execution import (
@@ -251,9 +251,23 @@ def place_order(user: User, data: dict, *, source: str = "manual", source_id: in
 
 
 def place(
-    user_id: int, req: OrderRequest, *, source: str, source_id: int | None = None, position_id: int | None = None
+    user_id: int,
+    req: OrderRequest,
+    *,
+    source: str,
+    source_id: int | None = None,
+    position_id: int | None = None,
+    protective: bool = False,
 ) -> Order:
-    """Hold and place an already validated order (placing, closing a position); one unit of work."""
+    """Hold and place an already validated order (placing, closing a position); one unit of work.
+
+    A frozen account cannot trade (whatever the source: manual, bot, copy trade, signal, loan), except
+    ``protective`` closes: a stop-loss or take-profit the customer set before the freeze still fires.
+
+    :raise AccountFrozen: 403 when staff froze the account
+    """
+    if not protective:
+        compliance.require_unfrozen(user_id, "trade")
     pair = req.pair
     quote = prices.live_quote(pair)
     _check_trigger_side(req, quote)
@@ -402,7 +416,7 @@ def fire_protection(position_id: int, bid: Decimal) -> Order | None:
             return None
         position.stop_loss = position.take_profit = None
         request = OrderRequest(pair=pair, side="sell", order_type="market", quantity=quantity)
-        order = place(found.user_id, request, source="manual", position_id=position.id)
+        order = place(found.user_id, request, source="manual", position_id=position.id, protective=True)
         if order.status == "filled":
             notify_filled(order, f"Your position's {which} fired")
     log.info("position %s: %s hit at bid %s, closed by order %s", position_id, which, bid, order.id)

@@ -156,8 +156,12 @@ def feed_status() -> list[dict]:
                 "last_tick": datetime.fromtimestamp(received, UTC) if received else None,
                 "age_seconds": age,
                 "stale": bool(status.get("failures")) or (age is not None and age > _stale_after()),
-                "failures": int(status.get("failures") or 0),
-                "last_error": status.get("last_error") or "",
+                # every failure of the feed process counts: quotes and stored candles
+                "failures": int(status.get("failures") or 0) + int(status.get("candle_failures") or 0),
+                "quote_failures": int(status.get("failures") or 0),
+                "candle_failures": int(status.get("candle_failures") or 0),
+                "last_error": status.get("last_error")
+                or (f"candles: {status['last_candle_error']}" if status.get("last_candle_error") else ""),
             }
         )
     return rows

@@ -5,6 +5,13 @@
   document.addEventListener("click", function (event) {
     var close = event.target.closest("[data-dismiss]");
     if (close) { close.parentElement.remove(); }
+    var toggle = event.target.closest("[data-menu-toggle]");
+    if (toggle) {
+      // the phone menu button: folds the customer top bar's links or the staff sidebar open and shut
+      var menu = toggle.closest("[data-menu]");
+      var open = menu.classList.toggle("menu-open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    }
     var confirmer = event.target.closest("[data-confirm]");
     if (confirmer && !window.confirm(confirmer.getAttribute("data-confirm"))) {
       event.preventDefault();
