@@ -17,10 +17,21 @@ from tests.conftest import ApiClient, csrf_token, web_login
 from tests.kyc_helpers import storages, valid_data, valid_files
 from tests.trading_helpers import fund
 from tradeapp.extensions import db
-from tradeapp.models import Deposit, KYCDocument, Notification, Order, Position, User, Withdrawal
+from tradeapp.models import (
+    Deposit,
+    KYCDocument,
+    Notification,
+    Order,
+    Position,
+    User,
+    UserSession,
+    Withdrawal,
+    WithdrawalAddress,
+)
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, notifications, withdrawals
+from tradeapp.services.account_security import addresses, sessions
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
 
@@ -84,6 +95,16 @@ def owner_objects(app, db, create_user, market, pairs):
     position = db.session.scalar(db.select(Position).where(Position.user_id == owner.id))
     document = kyc.submit_kyc(owner, valid_data(), storages(valid_files()))
     note = notifications.notify(owner.id, notifications.DEPOSIT_CREDITED, "Deposit credited", link="/wallets/")
+    session_row = sessions.start(owner, "web", "owner-session-sid", "Mozilla/5.0 (X11; Linux) Firefox/120", "10.0.0.1")
+    address = addresses.add(
+        owner,
+        {
+            "label": "Main bank",
+            "currency": "USD",
+            "destination_type": "bank_account",
+            "destination_details": {"iban": "GB82WEST12345698765432", "account_holder": "Owner"},
+        },
+    )
     objects = {
         "deposit_id": deposit.id,
         "withdrawal_id": withdrawal.id,
@@ -95,6 +116,8 @@ def owner_objects(app, db, create_user, market, pairs):
         "user_id": owner.id,
         "pair_id": pairs["BTC/USD"].id,
         "notification_id": note.id,
+        "session_id": session_row.id,
+        "address_id": address.id,
     }
     return owner, objects
 
@@ -113,6 +136,11 @@ def _snapshot(owner_id: int) -> dict:
         ),
         "kyc": sorted((d.id, d.status) for d in db.session.scalars(db.select(KYCDocument))),
         "notifications": sorted((n.id, n.read_at) for n in db.session.scalars(db.select(Notification))),
+        "sessions": sorted(
+            (s.id, s.revoked_at)
+            for s in db.session.scalars(db.select(UserSession).where(UserSession.user_id == owner_id))
+        ),
+        "addresses": sorted((a.id, a.revoked_at) for a in db.session.scalars(db.select(WithdrawalAddress))),
     }
     db.session.rollback()
     return snap
@@ -170,6 +198,8 @@ def test_every_id_parameter_has_an_object(app):
         "user_id",
         "pair_id",
         "notification_id",
+        "session_id",
+        "address_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -234,5 +264,7 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert api.get(f"/api/v1/positions/{objects['position_id']}/").status_code == 200
     assert api.get(f"/api/v1/notifications/{objects['notification_id']}/").status_code == 200
     assert client.get(f"/notifications/{objects['notification_id']}/open").status_code == 303
+    assert api.get(f"/api/v1/withdrawal-addresses/{objects['address_id']}/").status_code == 200
+    assert client.get(f"/staff/users/{owner.id}/security").status_code in (302, 403)  # staff only
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
     assert Decimal(api.get("/api/v1/wallets/USD/").get_json()["balance"]) > 0
