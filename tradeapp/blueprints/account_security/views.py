@@ -61,12 +61,11 @@ def _sessions_context(user: User, **extra) -> dict:
 @login_required
 def security_page():
     user = current_user._get_current_object()
+    context = {**_two_factor_context(user), **_settings_context(user), **_sessions_context(user)}
     return render(
         "account_security/page.html",
-        **_two_factor_context(user),
-        **_settings_context(user),
-        **_sessions_context(user),
         address_count=len(db.session.scalars(addresses.for_user(user)).all()),
+        **context,
     )
 
 
