@@ -19,9 +19,9 @@ from tradeapp.models import AuditLog, Hold, Notification, User, Withdrawal, With
 from tradeapp.models.types import utcnow
 from tradeapp.payouts import SandboxPayout
 from tradeapp.services import ledger, withdrawals
-from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.account_security import addresses, confirmations, settings
 from tradeapp.services.account_security.addresses import AddressRefused, TwoFactorRequired
+from tradeapp.services.tokens import issue_tokens
 
 D = Decimal
 BANK = {"iban": "GB82 WEST 1234 5698 7654 32", "account_holder": "Carol Doe"}
