@@ -171,6 +171,10 @@ def seed_demo_trading() -> list[str]:
 
 STEPS.append(seed_demo_trading)
 
+from tradeapp.services.notifications_demo import seed_demo_notifications  # noqa: E402
+
+STEPS.append(seed_demo_notifications)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""
