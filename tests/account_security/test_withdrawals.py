@@ -346,3 +346,14 @@ def test_the_anti_phishing_phrase_heads_every_email(db, carol, confirming):
     )
     audit_row = db.session.scalar(select(AuditLog).where(AuditLog.action == "security.settings_changed"))
     assert "blue heron" not in repr(audit_row.after)
+
+
+def test_the_api_says_a_withdrawal_awaits_its_confirmation(app, db, carol, confirming, client):
+    token = issue_tokens(carol)["access"]
+    body = {"currency": "USD", "amount": "50", "destination_type": "bank_account", "destination_details": BANK}
+    r = client.post("/api/v1/withdrawals/", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201 and r.get_json()["awaiting_confirmation"] is True
+    link = _confirm_link()
+    client.post(link, data={"csrf_token": csrf_token(client, link)})
+    r = client.get(f"/api/v1/withdrawals/{r.get_json()['id']}/", headers={"Authorization": f"Bearer {token}"})
+    assert r.get_json()["awaiting_confirmation"] is False
