@@ -207,6 +207,15 @@ COPIED_TRADE = frozenset(
 )
 #: the seed's ``performance`` action (8.4)
 COPY_PERFORMANCE = frozenset(["active_subscriptions", "total_profit", "subscriptions"])
+#: account security's shapes (issue 20)
+SECURITY = frozenset(
+    ["two_factor_enabled", "recovery_codes_left", "withdrawal_confirmation", "whitelist_only", "anti_phishing_phrase"]
+)
+SESSION = frozenset(["id", "kind", "device", "user_agent", "ip", "created_at", "last_seen_at", "current"])
+REVOKED = frozenset(["revoked"])
+ADDRESS = frozenset(
+    ["id", "label", "currency", "destination_type", "destination_details", "status", "created_at", "usable_from"]
+)
 MESSAGE = frozenset({"message"})
 # 7.4 Bot serializers
 BOT = frozenset(
@@ -930,6 +939,17 @@ TABLE += [
         at="results",
         differences=("referred_users",),
     ),
+    # Customer account security (issue 20): not in the seed either; our own contract.
+    Row("GET", "/security/", "/api/v1/security/", SECURITY),
+    Row("PATCH", "/security/", "/api/v1/security/", SECURITY),
+    Row("GET", "/sessions/", "/api/v1/sessions/", SESSION, at="results"),
+    Row("POST", "/sessions/{id}/revoke/", "/api/v1/sessions/{session_id}/revoke/", SESSION),
+    Row("DELETE", "/sessions/{id}/", "/api/v1/sessions/{session_id}/", status=204),
+    Row("POST", "/sessions/revoke-all/", "/api/v1/sessions/revoke-all/", REVOKED),
+    Row("GET", "/withdrawal-addresses/", "/api/v1/withdrawal-addresses/", ADDRESS, at="results"),
+    Row("POST", "/withdrawal-addresses/", "/api/v1/withdrawal-addresses/", ADDRESS, 201),
+    Row("GET", "/withdrawal-addresses/{id}/", "/api/v1/withdrawal-addresses/{address_id}/", ADDRESS),
+    Row("DELETE", "/withdrawal-addresses/{id}/", "/api/v1/withdrawal-addresses/{address_id}/", status=204),
 ]
 
 #: rows whose requests carry amounts, quantities or prices

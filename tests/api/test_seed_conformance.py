@@ -9,6 +9,7 @@ row names); and the OpenAPI document describes the same fields and choices.
 
 import json
 import re
+import uuid
 from decimal import Decimal
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ from tests.trading_helpers import fund
 from tests.unit.test_kyc_review import add_submission
 from tradeapp.mail import outbox_messages
 from tradeapp.services import notifications
+from tradeapp.services.account_security import sessions
 from tradeapp.services.tokens import issue_tokens
 
 API = "/api/v1"
@@ -112,6 +114,13 @@ class World:
 
         setup_programme()
         approve_kyc(sign_up(self.alice))
+
+    def session(self):
+        return sessions.start(self.alice, "web", f"web-{uuid.uuid4().hex}", "Firefox/120 Linux", "10.0.0.7")
+
+    def address(self) -> dict:
+        body = {"label": "Main", "currency": "USD", "destination_type": "bank_account", "destination_details": BANK}
+        return self.ok(self.api.post(f"{API}/withdrawal-addresses/", json=body), 201)
 
     def submission(self, status="pending"):
         return add_submission(self.db, self.bob, status=status)
@@ -447,6 +456,30 @@ def call(w: World, row: Row):
         ):
             w.referral()
             return a.get(f"{API}{row.path}")
+        case ("GET", "/security/"):
+            return a.get(f"{API}/security/")
+        case ("PATCH", "/security/"):
+            return w.patch_json("/security/", {"whitelist_only": True, "anti_phishing_phrase": "blue heron"})
+        case ("GET", "/sessions/"):
+            w.session()
+            return a.get(f"{API}/sessions/")
+        case ("POST", "/sessions/{id}/revoke/"):
+            return a.post(f"{API}/sessions/{w.session().id}/revoke/")
+        case ("DELETE", "/sessions/{id}/"):
+            return a.delete(f"{API}/sessions/{w.session().id}/")
+        case ("POST", "/sessions/revoke-all/"):
+            w.session()
+            return a.post(f"{API}/sessions/revoke-all/")
+        case ("GET", "/withdrawal-addresses/"):
+            w.address()
+            return a.get(f"{API}/withdrawal-addresses/")
+        case ("POST", "/withdrawal-addresses/"):
+            body = {"label": "Main", "currency": "USD", "destination_type": "bank_account", "destination_details": BANK}
+            return w.post_json("/withdrawal-addresses/", body)
+        case ("GET", "/withdrawal-addresses/{id}/"):
+            return a.get(f"{API}/withdrawal-addresses/{w.address()['id']}/")
+        case ("DELETE", "/withdrawal-addresses/{id}/"):
+            return a.delete(f"{API}/withdrawal-addresses/{w.address()['id']}/")
     if row.path.startswith("/signal"):
         return signal_call(w, row)
     raise AssertionError(f"no call for {row.id}")

@@ -34,11 +34,14 @@ from tradeapp.models import (
     Trader,
     TradingBot,
     User,
+    UserSession,
     Withdrawal,
+    WithdrawalAddress,
 )
 from tradeapp.models.users import STAFF_ROLES
 from tradeapp.permissions import has_permission
 from tradeapp.services import deposits, kyc, loans, notifications, withdrawals
+from tradeapp.services.account_security import addresses, sessions
 from tradeapp.services.copy_trading import subscriptions as copy_subscriptions
 from tradeapp.services.tokens import issue_tokens
 from tradeapp.services.trading import orders
@@ -136,6 +139,16 @@ def owner_objects(app, db, create_user, market, pairs):
     bot, bot_trade = _bot_with_trade(owner, pairs["BTC/USD"])
     setup_programme()
     approve_kyc(sign_up(owner), "IDOR-1")  # the owner earns a referral reward
+    session_row = sessions.start(owner, "web", "owner-session-sid", "Mozilla/5.0 (X11; Linux) Firefox/120", "10.0.0.1")
+    address = addresses.add(
+        owner,
+        {
+            "label": "Main bank",
+            "currency": "USD",
+            "destination_type": "bank_account",
+            "destination_details": {"iban": "GB82WEST12345698765432", "account_holder": "Owner"},
+        },
+    )
     objects = {
         "bot_id": bot.id,
         "trade_id": bot_trade.id,
@@ -157,6 +170,8 @@ def owner_objects(app, db, create_user, market, pairs):
         "repayment_id": repayment.id,
         "reward_id": db.session.scalar(db.select(ReferralReward.id)),
         "tier_id": db.session.scalar(db.select(ReferralTier.id)),
+        "session_id": session_row.id,
+        "address_id": address.id,
     }
     objects.update(signal_objects(owner, pairs))
     return owner, objects
@@ -219,6 +234,11 @@ def _snapshot(owner_id: int) -> dict:
         "loans": sorted(
             (x.id, x.status, x.collateral_amount, x.principal_outstanding) for x in db.session.scalars(db.select(Loan))
         ),
+        "sessions": sorted(
+            (s.id, s.revoked_at)
+            for s in db.session.scalars(db.select(UserSession).where(UserSession.user_id == owner_id))
+        ),
+        "addresses": sorted((a.id, a.revoked_at) for a in db.session.scalars(db.select(WithdrawalAddress))),
     }
     db.session.rollback()
     return snap
@@ -290,6 +310,8 @@ def test_every_id_parameter_has_an_object(app):
         "repayment_id",
         "reward_id",
         "tier_id",
+        "session_id",
+        "address_id",
     }
     assert names <= fixture_names, f"add an object for {sorted(names - fixture_names)} to owner_objects"
     assert len(list(_object_routes(app))) >= 40
@@ -356,6 +378,8 @@ def test_the_sweep_sees_the_owner_objects_as_the_owner(app, owner_objects):
     assert client.get(f"/notifications/{objects['notification_id']}/open").status_code == 303
     assert api.get(f"/api/v1/copy-trading/{objects['copy:subscription_id']}/").status_code == 200
     assert api.get(f"/api/v1/copied-trades/{objects['copied_trade_id']}/").status_code == 200
+    assert api.get(f"/api/v1/withdrawal-addresses/{objects['address_id']}/").status_code == 200
+    assert client.get(f"/staff/users/{owner.id}/security").status_code in (302, 403)  # staff only
     assert api.get(f"/api/v1/deposits/{objects['deposit_id']}/").status_code == 200
     assert client.get(f"/loans/{objects['loan_id']}").status_code == 200
     assert api.get(f"/api/v1/loans/{objects['loan_id']}/").status_code == 200

@@ -189,10 +189,17 @@ def notify_many(
         email_users = [u for u in by_user if k.email_required or prefs.get(u, (k.live, k.email))[1]]
         if live_users:
             uow.after_commit(_push_many, {u: by_user[u] for u in live_users})
-        if email_users:
-            users = db.session.execute(select(User).where(User.id.in_(email_users))).scalars()
+        for start in range(0, len(email_users), _CHUNK):
+            chunk = email_users[start : start + _CHUNK]
+            users = db.session.execute(select(User).where(User.id.in_(chunk))).scalars().all()
+            notes = {
+                n.id: n
+                for n in db.session.execute(
+                    select(Notification).where(Notification.id.in_([by_user[u] for u in chunk]))
+                ).scalars()
+            }
             for user in users:
-                note = db.session.get(Notification, by_user[user.id])
+                note = notes[by_user[user.id]]
                 uow.mail(user.email, title, k.mail_template or "notification", user=user, notification=note)
         return len(new_ids)
 

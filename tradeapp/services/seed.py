@@ -180,6 +180,10 @@ from tradeapp.services.referrals_demo import seed_demo_referrals  # noqa: E402 -
 
 STEPS.append(seed_demo_referrals)
 
+from tradeapp.services.notifications_demo import seed_demo_notifications  # noqa: E402
+
+STEPS.append(seed_demo_notifications)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""

@@ -22,6 +22,13 @@ from tradeapp.services import audit, staff, users
 TOKEN_NOT_VALID = "Token is invalid or expired."  # noqa: S105 - a message, not a secret
 
 
+#: customers' second factor at an API login: ``check(user, otp)`` raises AuthenticationFailed
+#: (registered by account security, so this module does not import it)
+SECOND_FACTORS: list = []
+#: an API login was issued: ``record(user, family, user_agent, ip)`` (sessions and new-device alerts)
+LOGIN_RECORDERS: list = []
+
+
 def _not_valid() -> AuthenticationFailed:
     return AuthenticationFailed(TOKEN_NOT_VALID, {"refresh": [TOKEN_NOT_VALID]}, code="token_not_valid")
 
@@ -58,9 +65,8 @@ def issue_tokens(user: User, user_agent: str = "", ip: str | None = None) -> dic
     family = uuid.uuid4().hex
     pair = _issue(user, family, user_agent)
     if ip is not None:
-        from tradeapp.services.account_security import sessions  # noqa: PLC0415 - sessions imports this module
-
-        sessions.start(user, "api", family, user_agent, ip)
+        for hook in LOGIN_RECORDERS:
+            hook(user, family, user_agent, ip)
     db.session.commit()
     return pair
 
@@ -91,10 +97,9 @@ def login(email: str, password: str, otp: str | None = None, user_agent: str = "
             audit.record(user, "staff.login_failed", user, after={"channel": "api", "reason": "otp_invalid"})
             db.session.commit()
             raise
-    elif not user.is_staff and user.totp_confirmed_at is not None and user.totp_secret:
-        from tradeapp.services.account_security import twofactor  # noqa: PLC0415
-
-        twofactor.verify_login(user, otp)
+    elif not user.is_staff:
+        for check in SECOND_FACTORS:
+            check(user, otp)
     if user.is_staff:
         audit.record(user, "staff.login", user, after={"channel": "api"})
     return issue_tokens(user, user_agent, ip=ip)

@@ -415,11 +415,14 @@ def change_password(
     _after_password_change(user, keep_session, reset=False)
 
 
-def _after_password_change(user: User, keep_session: str | None, *, reset: bool) -> None:
-    """Other sessions end and the customer is told (account security)."""
-    from tradeapp.services.account_security import sessions  # noqa: PLC0415 - sessions imports this module
+#: ``hook(user, keep_session, reset=…)`` after a password change or reset (account security registers one:
+#: other sessions end and the customer is told)
+PASSWORD_CHANGED: list = []
 
-    sessions.after_password_change(user, keep_session, reset=reset)
+
+def _after_password_change(user: User, keep_session: str | None, *, reset: bool) -> None:
+    for hook in PASSWORD_CHANGED:
+        hook(user, keep_session, reset=reset)
 
 
 # -- profile ------------------------------------------------------------------------------------

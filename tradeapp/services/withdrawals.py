@@ -41,7 +41,6 @@ from tradeapp.models import (
     User,
     Withdrawal,
     WithdrawalApproval,
-    WithdrawalConfirmation,
 )
 from tradeapp.models.funds import DESTINATION_TYPES
 from tradeapp.models.types import utcnow
@@ -245,9 +244,47 @@ def pending_count() -> int:
 
 
 def _unconfirmed():
-    from tradeapp.services.account_security import confirmations  # noqa: PLC0415
+    """SQL: a guard holds this withdrawal back from the staff queue (e.g. it awaits e-mailed confirmation)."""
+    from sqlalchemy import false, or_  # noqa: PLC0415
 
-    return confirmations.unconfirmed_clause()
+    clauses = [c for guard in _guards() if (c := guard.held_back()) is not None]
+    return or_(*clauses) if clauses else false()
+
+
+class WithdrawalGuard:
+    """What account security adds to withdrawals, without this module knowing it (no import cycle).
+
+    ``check`` refuses a request before its hold (raise a DomainError); ``requested`` runs in the new
+    withdrawal's unit of work; ``held_back`` is SQL for requests staff may not see yet; ``may_approve``
+    refuses an approval (raise).
+    """
+
+    def check(self, user: User, currency: str, usd: Decimal | None, dtype: str, details: dict, otp: str | None):
+        return None
+
+    def requested(self, uow: UnitOfWork, user: User, w: Withdrawal) -> None:
+        return None
+
+    def held_back(self):
+        return None
+
+    def may_approve(self, w: Withdrawal) -> None:
+        return None
+
+
+_GUARDS: list[WithdrawalGuard] = []
+
+
+def register_guard(guard: WithdrawalGuard) -> None:
+    if all(type(g) is not type(guard) for g in _GUARDS):
+        _GUARDS.append(guard)
+
+
+def _guards() -> list[WithdrawalGuard]:
+    """The registered guards; none at all means the app was not assembled: refuse rather than skip them."""
+    if not _GUARDS:
+        raise RuntimeError("withdrawal guards are not registered (import tradeapp.services.account_security)")
+    return _GUARDS
 
 
 def _tell_user(uow: UnitOfWork, w: Withdrawal, message: str, level: str, kind: str, title: str) -> None:
@@ -326,10 +363,9 @@ def request_withdrawal(
     if errors:
         raise ValidationFailed("Invalid withdrawal request.", errors)
     rule = RULES[code]
-    from tradeapp.services.account_security import addresses, confirmations, settings  # noqa: PLC0415
-
-    addresses.check_withdrawal(user, code, to_usd(value, code), destination_type, details, otp)
-    confirm_by_mail = settings.of(user.id).withdrawal_confirmation
+    usd = to_usd(value, code)
+    for guard in _guards():
+        guard.check(user, code, usd, destination_type, details, otp)
 
     with unit_of_work() as uow:
         # One request per user at a time: the 24-hour sum is read under the user's row lock. NO KEY
@@ -373,15 +409,15 @@ def request_withdrawal(
         db.session.add(w)
         db.session.flush()
         audit.record(user, "withdrawal.requested", w, after=_snapshot(w))
-        if confirm_by_mail:
-            confirmations.create(uow, user, w)
+        for guard in _guards():
+            guard.requested(uow, user, w)
     return w
 
 
 def expire_unconfirmed(uow: UnitOfWork, withdrawal_id: int) -> Withdrawal | None:
     """A withdrawal nobody confirmed in time: cancelled, its hold released, the customer told.
 
-    Called by :func:`tradeapp.services.account_security.confirmations.expire_due` inside its unit
+    Called by account security's confirmation expiry (``confirmations.expire_due``) inside its unit
     of work; a withdrawal no longer pending (cancelled by the customer meanwhile) is left alone.
     """
     w = _lock(withdrawal_id)
@@ -447,9 +483,8 @@ def _approve(uow: UnitOfWork, staff: User, w: Withdrawal) -> Withdrawal:
         raise PermissionDenied("You cannot approve your own withdrawal.", code="self_approval")
     if w.status != "pending":
         raise IllegalTransition(f"This withdrawal is {w.status}, not pending.")
-    waiting = db.session.get(WithdrawalConfirmation, w.id)
-    if waiting is not None and waiting.confirmed_at is None:
-        raise Conflict("The customer has not confirmed this withdrawal yet.", code="awaiting_confirmation")
+    for guard in _guards():
+        guard.may_approve(w)
     if compliance.is_frozen(w.user_id):
         raise compliance.AccountFrozen("The customer's account is frozen: unfreeze it before approving.")
     if any(a.approver_id == staff.id for a in w.approvals):

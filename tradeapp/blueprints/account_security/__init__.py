@@ -5,7 +5,7 @@ from flask import Flask
 
 from tradeapp.blueprints.api import register_api
 from tradeapp.mail import PREAMBLES
-from tradeapp.services.account_security import settings
+from tradeapp.services.account_security import confirmations, settings
 
 from . import api, staff, views
 
@@ -21,3 +21,4 @@ def init_app(app: Flask) -> None:
     register_api(api.security_blp, api.sessions_blp, api.addresses_blp)
     app.before_request(views.check_session)
     app.extensions.setdefault(PREAMBLES, []).append(_anti_phishing)
+    app.jinja_env.globals["withdrawal_awaits_confirmation"] = lambda w: confirmations.pending_for(w) is not None

@@ -16,7 +16,7 @@ from tradeapp.blueprints.api import (
 from tradeapp.errors import NotFound, ValidationFailed
 from tradeapp.services.account_security import addresses, sessions, settings, twofactor
 
-from .schemas import AddressSchema, RevokedSchema, SecuritySchema, SessionListSchema, SessionSchema
+from .schemas import AddressSchema, RevokedSchema, SecuritySchema, SessionSchema
 
 security_blp = ApiBlueprint(
     "security_api", __name__, url_prefix="/api/v1/security", description="Account security settings"
@@ -92,14 +92,17 @@ def _current_family() -> str | None:
 
 @sessions_blp.route("/", methods=["GET"])
 @token_required()
-@sessions_blp.response(200, SessionListSchema)
+@sessions_blp.response(200, page_schema(SessionSchema))
 def sessions_listing():
-    """Your signed-in devices: web sessions and API logins, with device, IP, first and last seen."""
+    """Your signed-in devices: web sessions and API logins, with device, IP, first and last seen.
+
+    The list's shape is the other lists' (`count`, `next`, `previous`, `results`), on one page.
+    """
     family = _current_family()
     rows = sessions.active(api_user())
     for row in rows:
         row.is_current = row.sid == family
-    return {"results": rows}
+    return {"count": len(rows), "next": None, "previous": None, "results": rows}
 
 
 def _revoke(session_id: int):

@@ -49,10 +49,6 @@ class SessionSchema(ma.Schema):
     )
 
 
-class SessionListSchema(ma.Schema):
-    results = fields.List(fields.Nested(SessionSchema), required=True)
-
-
 class RevokedSchema(ma.Schema):
     revoked = fields.Integer(required=True, metadata={"description": "How many sessions ended."})
 

@@ -4,7 +4,7 @@ e-mailed links (confirm a withdrawal, revoke an address, "this sign-in was not m
 from flask import Blueprint, abort, flash, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
-from tradeapp.errors import AccountLocked, DomainError, IllegalTransition, NotFound, ValidationFailed
+from tradeapp.errors import AccountLocked, DomainError, IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.forms import BaseForm
 from tradeapp.models import User
@@ -29,7 +29,8 @@ def _two_factor_context(user: User, **extra) -> dict:
     context = {
         "user": user,
         "enabled": enabled,
-        "enrolling": bool(user.totp_secret) and not enabled,
+        "enrolling": not user.is_staff and bool(user.totp_secret) and not enabled,
+        "staff": user.is_staff,
         "codes_left": twofactor.recovery_codes_left(user) if enabled else 0,
         "code_form": CodeForm(formdata=None),
         "codes": None,
@@ -61,12 +62,11 @@ def _sessions_context(user: User, **extra) -> dict:
 @login_required
 def security_page():
     user = current_user._get_current_object()
+    context = {**_two_factor_context(user), **_settings_context(user), **_sessions_context(user)}
     return render(
         "account_security/page.html",
-        **_two_factor_context(user),
-        **_settings_context(user),
-        **_sessions_context(user),
         address_count=len(db.session.scalars(addresses.for_user(user)).all()),
+        **context,
     )
 
 
@@ -88,7 +88,7 @@ def two_factor_start():
         abort(400)
     try:
         twofactor.start_enrolment(current_user._get_current_object())
-    except ValidationFailed as exc:
+    except (ValidationFailed, PermissionDenied) as exc:
         return _two_factor_answer(error=exc.message)
     return _two_factor_answer(notice="Scan the QR code, then enter the code your app shows.")
 
@@ -101,7 +101,7 @@ def _with_code(action, success: str, *, codes_result: bool = False):
         result = action(form.otp.data)
     except AccountLocked as exc:
         return _two_factor_answer(error=exc.message)
-    except ValidationFailed as exc:
+    except (ValidationFailed, PermissionDenied) as exc:
         db.session.rollback()
         return _two_factor_answer(error=exc.message)
     db.session.expire_all()

@@ -205,6 +205,7 @@ def login_two_factor():
 
 @bp.post("/auth/logout")
 def logout():
+    sessions_service.end(session.get("sid"))
     logout_user()
     session.clear()
     g.pop("csrf_token", None)  # flask-wtf caches the token of the old session

@@ -7,6 +7,7 @@ from tradeapp.blueprints.api import AmountField
 from tradeapp.blueprints.funds.schemas import TransactionSchema
 from tradeapp.currencies import CURRENCIES
 from tradeapp.models.funds import DESTINATION_TYPES, WITHDRAWAL_STATUSES
+from tradeapp.services.account_security import confirmations
 from tradeapp.services.wallets import fmt
 from tradeapp.services.withdrawals import approvals_required
 
@@ -35,6 +36,14 @@ class WithdrawalSchema(ma.Schema):
         lambda w: _required(w),
         dump_only=True,
         metadata={"type": "integer", "description": "1, or 2 above the threshold."},
+    )
+    awaiting_confirmation = fields.Function(
+        lambda w: confirmations.pending_for(w) is not None,
+        dump_only=True,
+        metadata={
+            "type": "boolean",
+            "description": "Waits for the customer's click on the e-mailed link before staff see it.",
+        },
     )
     rejection_reason = fields.String(dump_only=True)
     failure_reason = fields.String(dump_only=True)

@@ -25,3 +25,8 @@ ADDRESS_ADDED = notifications.register_kind(
 
 #: staff permission to reset a customer's two-factor after identity checks
 RESET_2FA = "users.reset_2fa"
+
+# Plug into tokens, users and withdrawals (their extension points) as soon as this package is imported.
+from tradeapp.services.account_security import hooks  # noqa: E402
+
+hooks.register()

@@ -260,3 +260,15 @@ def disown(token: str, ip: str = "") -> User:
         )
     users.request_password_reset(user.email)
     return user
+
+
+def end(sid: str | None) -> None:
+    """A web session logged out: it no longer counts nor shows in the list."""
+    if not sid:
+        return
+    with unit_of_work():
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.sid == sid, UserSession.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )

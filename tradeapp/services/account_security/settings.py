@@ -36,8 +36,16 @@ def of(user_id: int) -> Settings:
     return Settings(row.withdrawal_confirmation, row.whitelist_only, row.anti_phishing_phrase)
 
 
+CODE_REQUIRED = "Enter the current code from your authenticator app (or a recovery code)."
+
+
+def code_required() -> ValidationFailed:
+    return ValidationFailed(CODE_REQUIRED, {"otp": [CODE_REQUIRED]}, code="otp_required")
+
+
 def two_factor_enabled(user: User) -> bool:
-    return user.totp_secret is not None and user.totp_confirmed_at is not None
+    """A customer's two-factor is on (staff two-factor is the console's own, mandatory, matter)."""
+    return not user.is_staff and user.totp_secret is not None and user.totp_confirmed_at is not None
 
 
 def update(user: User, changes: dict, *, fresh_code_checked: bool) -> Settings:
@@ -47,8 +55,6 @@ def update(user: User, changes: dict, *, fresh_code_checked: bool) -> Settings:
 
     :raise ValidationFailed: bad values, or confirmation off without two-factor
     """
-    from tradeapp.services.account_security import twofactor  # noqa: PLC0415 - twofactor imports settings
-
     errors: dict[str, list[str]] = {}
     clean: dict = {}
     for name in ("withdrawal_confirmation", "whitelist_only"):
@@ -72,7 +78,7 @@ def update(user: User, changes: dict, *, fresh_code_checked: bool) -> Settings:
     if errors:
         raise ValidationFailed("Please correct the errors below.", errors)
     if enabled and not fresh_code_checked:
-        raise twofactor.code_required()
+        raise code_required()
     with unit_of_work():
         row = db.session.get(SecuritySettings, user.id, with_for_update=True)
         if row is None:

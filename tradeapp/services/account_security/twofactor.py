@@ -18,19 +18,14 @@ from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
 from tradeapp.services import audit, notifications, staff, users
 from tradeapp.services.account_security import RESET_2FA, SECURITY_CHANGED
-from tradeapp.services.account_security.settings import two_factor_enabled
+from tradeapp.services.account_security.settings import CODE_REQUIRED, code_required, two_factor_enabled
 from tradeapp.services.uow import unit_of_work
 
 RECOVERY_CODES = 10
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud and typed by hand
-CODE_REQUIRED = "Enter the current code from your authenticator app (or a recovery code)."
 CODE_INVALID = "That code is not valid, or was already used."
 
-__all__ = ["two_factor_enabled"]
-
-
-def code_required() -> ValidationFailed:
-    return ValidationFailed(CODE_REQUIRED, {"otp": [CODE_REQUIRED]}, code="otp_required")
+__all__ = ["CODE_REQUIRED", "code_required", "two_factor_enabled"]
 
 
 def _hash(code: str) -> str:
@@ -65,6 +60,8 @@ def recovery_codes_left(user: User) -> int:
 
 def start_enrolment(user: User) -> str:
     """The secret to scan (kept until confirmed, so a reload shows the same QR code)."""
+    if user.is_staff:
+        raise PermissionDenied("Staff accounts set up two-factor in the staff console.", code="staff_account")
     if two_factor_enabled(user):
         raise ValidationFailed("Two-factor authentication is already on.", code="already_enabled")
     return staff.enrolment_secret(user)
@@ -81,6 +78,8 @@ def confirm_enrolment(user: User, code: str, *, keep_session: str | None = None)
     """
     from tradeapp.services.account_security import sessions  # noqa: PLC0415 - sessions imports this module
 
+    if user.is_staff:
+        raise PermissionDenied("Staff accounts set up two-factor in the staff console.", code="staff_account")
     if two_factor_enabled(user):
         raise ValidationFailed("Two-factor authentication is already on.", code="already_enabled")
     if not user.totp_secret:
