@@ -31,7 +31,7 @@ STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
 #: routes whose objects belong to nobody (the public trading pairs)
 SKIP_ENDPOINTS = {"static", "trading_api.trading_pair_detail", "trading_api.trading_pair_market_data"}
-SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_plan_detail", "signals.provider_detail"}
+SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_plan_detail", "signals.subscribe_confirm"}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
 API_BODIES["/api/v1/signals/<int:signal_id>/execute/"] = {"quantity": "0.01"}

@@ -181,6 +181,7 @@ def seed_demo() -> list[str]:
     db.session.commit()
     return created
 
+
 from tradeapp.services.signals.demo import seed_demo_signals  # noqa: E402 - one import + one append per domain
 
 STEPS.append(seed_demo_signals)

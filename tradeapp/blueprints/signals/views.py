@@ -189,7 +189,11 @@ def signal_detail(signal_id: int):
 @bp.post("/<int:signal_id>/preview", endpoint="signal_preview")
 @login_required
 def signal_preview(signal_id: int):
-    """What executing would do right now (the execute panel's live preview); writes nothing."""
+    """What executing would do right now (the execute panel's live preview); writes nothing.
+
+    :raise 404: not one of your signals
+    """
+    _signal(signal_id)
     form = ExecuteForm()
     preview, error = None, None
     try:
