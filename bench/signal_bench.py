@@ -195,9 +195,7 @@ def main() -> None:
                 elapsed = time.perf_counter() - t0
                 signal_id = signal.id
 
-                deliveries = db.session.scalar(
-                    select(func.count()).where(SignalNotification.signal_id == signal_id)
-                )
+                deliveries = db.session.scalar(select(func.count()).where(SignalNotification.signal_id == signal_id))
                 notes = db.session.scalar(select(func.count()).where(Notification.kind == "signal_published"))
                 db.session.rollback()
                 t1 = time.perf_counter()
@@ -209,7 +207,9 @@ def main() -> None:
 
             reached = world["users"]
             print(f"subscribers: {reached} ({args.both} on both plans); set-up {setup:.1f} s")
-            print(f"publish + fan-out: {elapsed:.2f} s  (target < {TARGET_SECONDS:.0f} s: {'OK' if elapsed < TARGET_SECONDS else 'MISSED'})")
+            print(
+                f"publish + fan-out: {elapsed:.2f} s  (target < {TARGET_SECONDS:.0f} s: {'OK' if elapsed < TARGET_SECONDS else 'MISSED'})"
+            )
             print(f"  {reached / elapsed:,.0f} subscribers/s")
             print(f"rows: signal_notifications {deliveries}, notifications {notes} (expected {reached} each)")
             print(
