@@ -67,7 +67,7 @@ def marketplace():
         providers=providers,
         plans_by_provider={p.id: [plan for plan in plans if plan.provider_id == p.id] for p in providers},
         records=records,
-        charts={pid: record_chart(rec["by_month"]) for pid, rec in records.items()},
+        charts={pid: record_chart(rec["outcomes"]) for pid, rec in records.items()},
         current=set(subscriptions.current_plan_ids(current_user.id)),
     )
 
