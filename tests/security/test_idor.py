@@ -66,7 +66,7 @@ SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_pla
 #: the same parameter name in two domains names two kinds of object: the blueprint picks the key
 #: ``<scope>:<name>`` in owner_objects (e.g. a copy-trading ``subscription_id`` is not a signal plan's)
 SCOPES = {"copy_api": "copy", "copy_trading": "copy", "staff_copy": "copy"}
-SKIP_ENDPOINTS |= {"loan_products_api.loan_product_detail"}
+SKIP_ENDPOINTS |= {"loan_products_api.loan_product_detail", "signals.subscribe_confirm"}
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {
     "/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"},

@@ -120,3 +120,16 @@ def test_quantity_or_amount_not_both(analyst, provider, subscriber):
         execution.execute(subscriber, signal.id, {"quantity": "0.1", "amount": "100"})
     with pytest.raises(ValidationFailed):
         execution.execute(subscriber, signal.id, {})
+
+
+def test_sell_signal_sells_what_the_user_holds_and_protects_nothing(analyst, provider, subscriber):
+    fund(subscriber, "BTC", "1")
+    signal = publishing.publish(
+        analyst, signal_data(provider, signal_type="sell", entry_price="50000", stop_loss="51000", take_profit="47000")
+    )
+    order = execution.execute(subscriber, signal.id, {"quantity": "0.4"})
+    assert (order.side, order.order_type, order.status, order.source) == ("sell", "market", "filled", "signal")
+    assert balances(subscriber, "BTC") == (D("0.6"), 0)
+    note = db.session.scalar(select(SignalNotification).where(SignalNotification.user_id == subscriber.id))
+    assert note.acted_on and not note.protection_pending
+    assert ledger.check().ok

@@ -4,42 +4,51 @@ from decimal import Decimal
 
 WIDTH = 320
 HEIGHT = 120
-PAD = 18
+PAD = 14
 
 
-def record_chart(by_month: dict[str, dict], months: int = 12) -> dict:
-    """Monthly bars of decided signals (height = hit rate) and a cumulative-R polyline, for the last ``months``."""
-    items = list(by_month.items())[-months:]
+def record_chart(outcomes: list[tuple], last: int = 60) -> dict:
+    """The provider's last ``last`` decided signals: one bar per signal (its R, green for a take-profit,
+    red for a stop-loss, grey when it expired) and the cumulative R as a line."""
+    items = outcomes[-last:]
     if not items:
         return {"bars": [], "points": "", "width": WIDTH, "height": HEIGHT, "zero_y": HEIGHT - PAD}
-    slot = (WIDTH - 2 * PAD) / len(items)
-    bar_w = max(6.0, slot * 0.55)
-    inner = HEIGHT - 2 * PAD
     cumulative, running = [], Decimal(0)
-    for _, stats in items:
-        running += stats["total_r"]
+    for _, _, r in items:
+        running += r
         cumulative.append(running)
-    low, high = min([Decimal(0), *cumulative]), max([Decimal(0), *cumulative])
+    values = [Decimal(0), *cumulative, *(r for _, _, r in items)]
+    high, low = max(values), min(values)
     span = (high - low) or Decimal(1)
+    slot = (WIDTH - 2 * PAD) / len(items)
+    inner = HEIGHT - 2 * PAD
 
     def y_of(value: Decimal) -> float:
         return round(PAD + float((high - value) / span) * inner, 1)
 
+    zero = y_of(Decimal(0))
     bars, points = [], []
-    for i, ((month, stats), cum) in enumerate(zip(items, cumulative, strict=True)):
-        x = PAD + slot * i + (slot - bar_w) / 2
-        rate = float(stats["hit_rate"] or 0)
-        h = round(inner * rate / 100, 1)
+    for i, ((when, status, r), cum) in enumerate(zip(items, cumulative, strict=True)):
+        x = PAD + slot * i
+        top = y_of(max(r, Decimal(0)))
         bars.append(
             {
-                "x": round(x, 1),
-                "y": round(HEIGHT - PAD - h, 1),
-                "w": round(bar_w, 1),
-                "h": h,
-                "label": month[2:].replace("-", "/"),
-                "title": f"{month}: {stats['hit_tp']} of {stats['decided']} hit TP, {stats['total_r']:+}R",
-                "label_x": round(x + bar_w / 2, 1),
+                "x": round(x + slot * 0.15, 1),
+                "y": top,
+                "w": round(max(slot * 0.7, 1), 1),
+                "h": round(max(abs(y_of(r) - zero), 1), 1),
+                "cls": status,
+                "title": f"{when:%d %b %H:%M}: {status.replace('_', ' ')} {r:+.2f}R, total {cum:+.2f}R",
             }
         )
-        points.append(f"{round(PAD + slot * i + slot / 2, 1)},{y_of(cum)}")
-    return {"bars": bars, "points": " ".join(points), "width": WIDTH, "height": HEIGHT, "zero_y": y_of(Decimal(0))}
+        points.append(f"{round(x + slot / 2, 1)},{y_of(cum)}")
+    return {
+        "bars": bars,
+        "points": " ".join(points),
+        "width": WIDTH,
+        "height": HEIGHT,
+        "zero_y": zero,
+        "first": items[0][0],
+        "last": items[-1][0],
+        "total": cumulative[-1],
+    }

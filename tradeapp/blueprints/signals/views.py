@@ -67,7 +67,7 @@ def marketplace():
         providers=providers,
         plans_by_provider={p.id: [plan for plan in plans if plan.provider_id == p.id] for p in providers},
         records=records,
-        charts={pid: record_chart(rec["by_month"]) for pid, rec in records.items()},
+        charts={pid: record_chart(rec["outcomes"]) for pid, rec in records.items()},
         current=set(subscriptions.current_plan_ids(current_user.id)),
     )
 
@@ -189,7 +189,11 @@ def signal_detail(signal_id: int):
 @bp.post("/<int:signal_id>/preview", endpoint="signal_preview")
 @login_required
 def signal_preview(signal_id: int):
-    """What executing would do right now (the execute panel's live preview); writes nothing."""
+    """What executing would do right now (the execute panel's live preview); writes nothing.
+
+    :raise 404: not one of your signals
+    """
+    _signal(signal_id)
     form = ExecuteForm()
     preview, error = None, None
     try:

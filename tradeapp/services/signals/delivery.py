@@ -13,21 +13,20 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tradeapp import realtime
 from tradeapp.extensions import db
 from tradeapp.models import SignalNotification, SignalPlanLink, SignalSubscription, TradingSignal
 from tradeapp.models.signals import CURRENT_STATUSES
-from tradeapp.models.types import utcnow
+from tradeapp.models.types import UTCDateTime, utcnow
 from tradeapp.services.notifications import notify_many
 from tradeapp.services.signals.kinds import SIGNAL_PUBLISHED
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1000
 EVENT = "trading_signal"
 
 
@@ -56,42 +55,48 @@ def signal_payload(signal: TradingSignal) -> dict[str, Any]:
     }
 
 
-def recipients(signal_id: int) -> list[int]:
-    """Users with current access to a plan the signal went to, each once, by id."""
-    now = utcnow()
+def _recipients_query(signal_id: int, now):
+    """Users with current access to a plan the signal went to (each once)."""
     plan_ids = select(SignalPlanLink.plan_id).where(SignalPlanLink.signal_id == signal_id)
-    return list(
-        db.session.scalars(
-            select(SignalSubscription.user_id)
-            .where(
-                SignalSubscription.plan_id.in_(plan_ids),
-                SignalSubscription.status.in_(CURRENT_STATUSES),
-                SignalSubscription.expires_at > now,
-            )
-            .distinct()
-            .order_by(SignalSubscription.user_id)
+    return (
+        select(SignalSubscription.user_id)
+        .where(
+            SignalSubscription.plan_id.in_(plan_ids),
+            SignalSubscription.status.in_(CURRENT_STATUSES),
+            SignalSubscription.expires_at > now,
         )
+        .distinct()
     )
 
 
-def _insert_rows(signal_id: int, user_ids: list[int], now) -> list[int]:
-    """Insert the delivery rows that do not exist yet; returns the users that were new."""
+def recipients(signal_id: int) -> list[int]:
+    """Users with current access to a plan the signal went to, each once, by id."""
+    return sorted(db.session.scalars(_recipients_query(signal_id, utcnow())))
+
+
+def _insert_rows(signal_id: int, now) -> list[int]:
+    """One ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING``: the delivery rows that did not
+    exist yet, for every current recipient; returns the users that were new.
+
+    One statement whatever the audience: nothing is compiled or sent per user.
+    """
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    new: list[int] = []
-    for start in range(0, len(user_ids), _CHUNK):
-        rows = [
-            {"signal_id": signal_id, "user_id": uid, "sent_at": now, "acted_on": False, "protection_pending": False}
-            for uid in user_ids[start : start + _CHUNK]
-        ]
-        stmt = (
-            insert(SignalNotification)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["signal_id", "user_id"])
-            .returning(SignalNotification.user_id)
-        )
-        new.extend(db.session.execute(stmt).scalars())
-    return new
+    audience = _recipients_query(signal_id, now).subquery()
+    source = select(
+        literal(signal_id).label("signal_id"),
+        audience.c.user_id,
+        literal(now, UTCDateTime()).label("sent_at"),
+        false().label("acted_on"),
+        false().label("protection_pending"),
+    ).where(true())  # SQLite needs a WHERE to read ON CONFLICT after INSERT … SELECT
+    stmt = (
+        insert(SignalNotification)
+        .from_select(["signal_id", "user_id", "sent_at", "acted_on", "protection_pending"], source)
+        .on_conflict_do_nothing(index_elements=["signal_id", "user_id"])
+        .returning(SignalNotification.user_id)
+    )
+    return sorted(db.session.execute(stmt).scalars())
 
 
 def _emit(user_ids: list[int], payload: dict) -> None:
@@ -100,14 +105,13 @@ def _emit(user_ids: list[int], payload: dict) -> None:
 
 def fan_out(signal_id: int) -> int:
     """Deliver the signal to its subscribers who do not have it yet; returns how many were reached."""
-    users = recipients(signal_id)
     with unit_of_work() as uow:
         signal = db.session.get(TradingSignal, signal_id)
         if signal is None:
             uow.rollback()
             return 0
         now = utcnow()
-        new_users = _insert_rows(signal_id, users, now) if users else []
+        new_users = _insert_rows(signal_id, now)
         if new_users:
             symbol = signal.pair.symbol
             places = signal.pair.price_precision
@@ -131,7 +135,5 @@ def fan_out(signal_id: int) -> int:
             uow.after_commit(_emit, new_users, signal_payload(signal))
         if signal.delivered_at is None:
             signal.delivered_at = now
-    log.info(
-        "signal %s delivered to %d users (%d already had it)", signal_id, len(new_users), len(users) - len(new_users)
-    )
+    log.info("signal %s delivered to %d users", signal_id, len(new_users))
     return len(new_users)

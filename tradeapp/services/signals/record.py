@@ -41,9 +41,16 @@ def _finish(b: dict) -> dict:
 
 
 def track_record(provider_id: int) -> dict:
-    """Overall, per pair and per month (``YYYY-MM``, oldest first): signals, decided, hits, hit rate, R."""
+    """Overall, per pair and per month (``YYYY-MM``, oldest first): signals, decided, hits, hit rate, R;
+    and every decided outcome in order (for the equity curve)."""
     rows = db.session.execute(
-        select(TradingSignal.status, TradingSignal.r_multiple, TradingSignal.created_at, TradingPair.symbol)
+        select(
+            TradingSignal.status,
+            TradingSignal.r_multiple,
+            TradingSignal.created_at,
+            TradingPair.symbol,
+            TradingSignal.closed_at,
+        )
         .join(TradingPair, TradingPair.id == TradingSignal.pair_id)
         .where(TradingSignal.provider_id == provider_id, TradingSignal.signal_type.in_(SCORED_TYPES))
         .order_by(TradingSignal.created_at)
@@ -51,7 +58,10 @@ def track_record(provider_id: int) -> dict:
     overall = _bucket()
     by_pair: dict[str, dict] = defaultdict(_bucket)
     by_month: dict[str, dict] = defaultdict(_bucket)
-    for status, r, created, symbol in rows:
+    outcomes = []
+    for status, r, created, symbol, closed in rows:
+        if status in DECIDED:
+            outcomes.append((closed or created, status, r if r is not None else Decimal(0)))
         for b in (overall, by_pair[symbol], by_month[created.strftime("%Y-%m")]):
             b["signals"] += 1
             if status in DECIDED:
@@ -64,6 +74,8 @@ def track_record(provider_id: int) -> dict:
         "overall": _finish(overall),
         "by_pair": {k: _finish(v) for k, v in sorted(by_pair.items())},
         "by_month": {k: _finish(v) for k, v in sorted(by_month.items())},
+        #: each decided signal in the order it was decided: (when, status, R)
+        "outcomes": sorted(outcomes, key=lambda o: o[0]),
     }
 
 

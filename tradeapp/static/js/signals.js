@@ -28,9 +28,19 @@
       rightPriceScale: { borderColor: "#e2e8f0" },
       timeScale: { borderColor: "#e2e8f0", timeVisible: true, secondsVisible: false }
     });
+    // The levels stay in view even when the market is far from them.
+    var levels = ["data-entry", "data-stop", "data-target"].map(function (a) { return parseFloat(box.getAttribute(a)); })
+      .filter(function (v) { return !isNaN(v); });
     var series = chart.addSeries(LWC.CandlestickSeries, {
       upColor: "#059669", downColor: "#dc2626", borderVisible: false, wickUpColor: "#059669", wickDownColor: "#dc2626",
-      priceFormat: { type: "price", precision: places, minMove: Math.pow(10, -places) }
+      priceFormat: { type: "price", precision: places, minMove: Math.pow(10, -places) },
+      autoscaleInfoProvider: function (original) {
+        var res = original();
+        if (!res || !res.priceRange || !levels.length) { return res; }
+        res.priceRange.minValue = Math.min.apply(null, [res.priceRange.minValue].concat(levels));
+        res.priceRange.maxValue = Math.max.apply(null, [res.priceRange.maxValue].concat(levels));
+        return res;
+      }
     });
     var lines = [["data-entry", "#2563eb", "Entry", 0], ["data-stop", "#dc2626", "SL", 2], ["data-target", "#059669", "TP", 2]];
     lines.forEach(function (l) {
