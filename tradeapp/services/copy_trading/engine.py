@@ -349,7 +349,7 @@ def _book_sale(sub: CopySubscription, position: CopyPosition, sold: Decimal, pro
 # -- the copy job ------------------------------------------------------------------------------------
 
 
-def _claim(signal: CopySignal, sub_ids: list[int]) -> list[int]:
+def claim(signal: CopySignal, sub_ids: list[int]) -> list[int]:
     """Insert the batch's copy rows (pending) in subscription order; the ids of the subscriptions this run got."""
     if not sub_ids:
         return []
@@ -379,7 +379,7 @@ def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     with unit_of_work() as uow:
         signal = db.session.get(CopySignal, signal_id)
-        claimed = _claim(signal, sub_ids)
+        claimed = claim(signal, sub_ids)
         if not claimed:
             uow.rollback()
             return counts
@@ -512,7 +512,7 @@ def _fail_one(signal_id: int, sub_id: int, detail: str) -> None:
     """Record a follower whose copy could not be made even alone (so it is visible, and never retried twice)."""
     with unit_of_work():
         signal = db.session.get(CopySignal, signal_id)
-        if not _claim(signal, [sub_id]):
+        if not claim(signal, [sub_id]):
             return
         copy = db.session.scalar(
             select(CopiedTrade).where(
