@@ -17,4 +17,5 @@ def test_seed_demo_is_idempotent(app, db):
     second = seed_demo()
     assert "pair BTC/USD" in first and second == []
     assert db.session.scalar(select(func.count()).select_from(TradingPair)) == 4
-    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+    # the demo customer and admin, and the two copy-trading lead traders
+    assert db.session.scalar(select(func.count()).select_from(User)) == 4

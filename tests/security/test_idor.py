@@ -50,6 +50,7 @@ SKIP_ENDPOINTS = {
     "copy_trading.trader_page",
     "copy_trading.trader_curve",
     "copy_trading.follow_preview",
+    "copy_trading.trader_follow",
 }
 #: a valid body where the schema is checked before the object is loaded (so the probe reaches the load)
 API_BODIES = {"/api/v1/positions/<int:position_id>/": {"stop_loss": "30000.00"}}
