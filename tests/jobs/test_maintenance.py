@@ -119,14 +119,19 @@ def test_schedule_module_loads_into_rq_cron(redis_conn):
         "tradeapp.jobs.ledger.reconcile_ledger",
         "tradeapp.jobs.kyc.expire_kyc_approvals",
         "tradeapp.jobs.recovery.recover_stuck_work",
+        "tradeapp.jobs.copy_trading.sweep_signals",
+        "tradeapp.jobs.copy_trading.check_portfolio_stops",
+        "tradeapp.jobs.copy_trading.refresh_trader_stats",
+        "tradeapp.jobs.copy_trading.settle_profit_shares",
     }
-    from tradeapp.jobs import kyc, ledger, recovery
+    from tradeapp.jobs import copy_trading, kyc, ledger, recovery
 
     for job in jobs.values():
         assert job.queue_name in QUEUES
         assert job.interval or (job.cron and job.next_enqueue_time is not None)
         module = ledger if ".ledger." in job.func_name else kyc if ".kyc." in job.func_name else maintenance
         module = recovery if ".recovery." in job.func_name else module
+        module = copy_trading if ".copy_trading." in job.func_name else module
         assert job.func is getattr(module, job.func_name.rsplit(".", 1)[1])
 
 
