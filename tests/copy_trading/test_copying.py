@@ -296,3 +296,17 @@ def test_the_platform_cut_of_a_profit_share_goes_to_fees(app, lead, follower, bt
     )
     assert fees_after - fees_before >= settlement.platform_fee  # plus the trading fees of the sells
     assert ledger.check().ok
+
+
+def test_followers_get_copy_trade_events_on_their_room(lead, follower, monkeypatch):
+    from tradeapp import realtime
+
+    events = []
+    monkeypatch.setattr(realtime, "emit_to_user", lambda uid, event, data: events.append((uid, event, data)))
+    sub = follow(follower, lead)
+    master = buy(lead, "0.5")
+    copy_events = [data for uid, event, data in events if event == "copy_trade" and uid == follower.id]
+    assert len(copy_events) == 1
+    assert copy_events[0]["status"] == "copied" and copy_events[0]["master_order"] == master.id
+    assert copy_events[0]["subscription"] == sub.id and copy_events[0]["follower_order"] is not None
+    assert not [e for e in events if e[1] == "copy_trade" and e[0] == lead.id]
