@@ -1,13 +1,14 @@
 """Copy trading: one master market fill copied to 1,000 and to 10,000 active followers.
 
-Run: ``.venv/bin/python bench/copy_bench.py [--followers 1000 10000] [--batch 200]``.
+Run: ``.venv/bin/python bench/copy_bench.py [--followers 1000 10000] [--batch 200] [--workers 2]``.
 Needs PostgreSQL on localhost (and Redis for the queue the master's fill enqueues its copy job on).
 Each size builds its own scratch database and drops it.
 
 For each size: the followers subscribe through the service (each allocation a ledger hold; the
 setup is timed but not the figure), a lead trader places one market buy through the order path
 (which writes the copy signal in its own transaction), then the copy job runs in this process, as
-one RQ worker would, in batches of ``--batch`` followers per transaction. The figure is the time
+one RQ worker would (or, with ``--workers N``, in N worker processes each copying its part, as
+``COPY_WORKERS`` fans the job out), in batches of ``--batch`` followers per transaction. The figure is the time
 from the master's fill (its order's ``executed_at``) to the commit of the last follower's copy.
 Prices come from an in-process feed (one BTC/USD book), so the figure is the copy path itself:
 sizing, the allocation hold, placing and filling each follower's order, the ledger entries, the
@@ -70,7 +71,41 @@ def make_followers(count: int, trader_id: int) -> float:
     return time.perf_counter() - started
 
 
-def run_size(count: int, batch: int) -> dict:
+def worker_main(dbname: str, part: int, parts: int, batch: int) -> int:
+    """A copy worker process: builds the app, waits for the signal id on stdin, copies its part."""
+    env = app_env(dbname)
+    env.update(REDIS_URL=COPY_REDIS_URL, JOBS_INLINE="false", SOCKETIO_MESSAGE_QUEUE="")
+    app = make_app(env)
+    with app.app_context():
+        from tradeapp.services.copy_trading import engine
+        from tradeapp.services.trading.pairs import FEED_KEY
+
+        feed = BenchFeed(SYMBOL, levels=20, size="1000")
+        feed.set_mid(D("50000"))
+        app.extensions[FEED_KEY] = feed
+        print("ready", flush=True)
+        signal_id = int(sys.stdin.readline())
+        totals = engine.copy_signal(signal_id, batch=batch, part=part, parts=parts)
+        print(json.dumps(totals), flush=True)
+    return 0
+
+
+def _start_workers(dbname: str, parts: int, batch: int) -> list:
+    import subprocess
+
+    procs = []
+    for part in range(parts):
+        argv = [sys.executable, __file__, "--worker", dbname, str(part), str(parts), "--batch", str(batch)]
+        procs.append(
+            subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ)
+        )
+    for proc in procs:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("a copy worker did not start")
+    return procs
+
+
+def run_size(count: int, batch: int, workers: int = 1) -> dict:
     from redis import Redis
     from rq import Queue
     from sqlalchemy import func, select
@@ -113,7 +148,10 @@ def run_size(count: int, batch: int) -> dict:
             db.session.add(lead)
             db.session.flush()
             wallet = ledger.wallet_for(lead, "USD")
-            ledger.post("adjustment", [Leg(wallet, D("1000000")), Leg(ledger.platform_account("adjustments", "USD"), D("-1000000"))])
+            ledger.post(
+                "adjustment",
+                [Leg(wallet, D("1000000")), Leg(ledger.platform_account("adjustments", "USD"), D("-1000000"))],
+            )
             trader = Trader(user_id=lead.id, display_name="Bench Lead", status="approved")
             db.session.add(trader)
             db.session.commit()
@@ -122,15 +160,28 @@ def run_size(count: int, batch: int) -> dict:
             setup_seconds = make_followers(count, trader_id)
             print(f"  {count} followers subscribed in {setup_seconds:.1f} s (setup, not the figure)", flush=True)
 
+            procs = _start_workers(dbname, workers, batch) if workers > 1 else []
             lead = db.session.get(User, lead_id)
-            master = orders.place_order(lead, {"symbol": SYMBOL, "side": "buy", "order_type": "market", "quantity": "2"})
+            master = orders.place_order(
+                lead, {"symbol": SYMBOL, "side": "buy", "order_type": "market", "quantity": "2"}
+            )
             filled_at = master.executed_at.timestamp()
             signal_id = db.session.scalar(select(CopySignal.id).where(CopySignal.master_order_id == master.id))
             Queue("orders", connection=conn).empty()  # this process is the worker
             db.session.rollback()
 
             started = time.perf_counter()
-            totals = engine.copy_signal(signal_id, batch=batch)
+            if procs:
+                totals: dict = {}
+                for proc in procs:
+                    proc.stdin.write(f"{signal_id}\n")
+                    proc.stdin.flush()
+                for proc in procs:
+                    for key, value in json.loads(proc.stdout.readline()).items():
+                        totals[key] = totals.get(key, 0) + value
+                    proc.wait(60)
+            else:
+                totals = engine.copy_signal(signal_id, batch=batch)
             done = time.perf_counter()
             last_commit = time.time()
             seconds = last_commit - filled_at
@@ -146,6 +197,7 @@ def run_size(count: int, batch: int) -> dict:
             result = {
                 "followers": count,
                 "batch": batch,
+                "workers": workers,
                 "fill_to_last_copy_s": round(seconds, 2),
                 "job_s": round(done - started, 2),
                 "per_follower_ms": round((done - started) * 1000 / count, 2),
@@ -168,13 +220,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--followers", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="copy worker processes, each copying a part")
+    parser.add_argument("--worker", nargs=3, metavar=("DB", "PART", "PARTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        dbname, part, parts = args.worker
+        return worker_main(dbname, int(part), int(parts), args.batch)
     results = []
     for count in args.followers:
-        print(f"copy bench: {count} followers, batches of {args.batch}", flush=True)
-        result = run_size(count, args.batch)
+        print(f"copy bench: {count} followers, batches of {args.batch}, {args.workers} worker(s)", flush=True)
+        result = run_size(count, args.batch, args.workers)
         target = result["target_s"]
-        verdict = "" if target is None else ("  (target %.0f s: %s)" % (target, "met" if result["fill_to_last_copy_s"] <= target else "MISSED"))
+        verdict = (
+            ""
+            if target is None
+            else f"  (target {target:.0f} s: {'met' if result['fill_to_last_copy_s'] <= target else 'MISSED'})"
+        )
         print(
             f"  fill → last copy: {result['fill_to_last_copy_s']:.2f} s{verdict}; job {result['job_s']:.2f} s, "
             f"{result['per_follower_ms']:.2f} ms per follower; copies {result['copies']} "

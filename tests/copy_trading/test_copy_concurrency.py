@@ -104,3 +104,24 @@ def test_a_failing_batch_falls_back_to_one_follower_per_transaction(app, signal_
     assert failed.reason == "order_failed" and failed.follower_order_id is None
     assert _counts()[:3] == (FOLLOWERS, FOLLOWERS - 1, FOLLOWERS - 1)
     assert ledger.check().ok
+
+
+@postgres_only
+def test_the_copy_split_over_two_workers_copies_each_follower_exactly_once(app, signal_id):
+    results = race(app, 2, lambda i: engine.copy_signal(signal_id, batch=10, part=i, parts=2))
+    assert results == ["ok", "ok"], results
+    assert _counts() == (FOLLOWERS, FOLLOWERS, FOLLOWERS, FOLLOWERS)
+    assert db.session.get(CopySignal, signal_id).processed_at is not None
+    assert ledger.check().ok
+
+
+def test_dispatch_fans_out_in_parts_and_a_part_alone_leaves_the_signal_open(app, signal_id, monkeypatch):
+    engine.copy_signal(signal_id, batch=10, part=0, parts=2)
+    half = _counts()[0]
+    assert 0 < half < FOLLOWERS
+    assert db.session.get(CopySignal, signal_id).processed_at is None  # the other part is still owed
+    monkeypatch.setitem(app.config, "COPY_WORKERS", 2)
+    engine.dispatch(signal_id)  # inline here: both parts run; the first finds nothing left
+    assert _counts() == (FOLLOWERS, FOLLOWERS, FOLLOWERS, FOLLOWERS)
+    db.session.expire_all()
+    assert db.session.get(CopySignal, signal_id).processed_at is not None

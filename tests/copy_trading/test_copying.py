@@ -258,3 +258,55 @@ def test_sweep_enqueues_lost_signals(app, lead, follower, monkeypatch):
     assert engine.sweep() == 1
     assert [c.status for c in copies_of(sub.id)] == ["copied"]
     assert engine.sweep() == 0
+
+
+def test_a_resting_master_limit_order_is_copied_when_it_fills(lead, follower, btc_market):
+    from tradeapp.services.trading import orders
+
+    sub = follow(follower, lead)
+    limit = orders.place_order(
+        lead, {"symbol": "BTC/USD", "order_type": "limit", "side": "buy", "quantity": "1", "price": "49000.00"}
+    )
+    assert limit.status == "open" and copies_of(sub.id) == []
+    btc_market.set("BTC/USD", "48980", "48990", levels=10, size="50", step="10")
+    assert orders.check_triggers("BTC/USD") == 1
+    copies = copies_of(sub.id)
+    assert [c.status for c in copies] == ["copied"] and copies[0].master_order_id == limit.id
+    assert ledger.check().ok
+
+
+def test_the_platform_cut_of_a_profit_share_goes_to_fees(app, lead, follower, btc_market, monkeypatch):
+    from tradeapp.models import PlatformAccount, ProfitShareSettlement
+
+    monkeypatch.setitem(app.config, "COPY_PLATFORM_FEE_PCT", "20")
+    sub = follow(follower, lead)
+    buy(lead, "1")
+    btc_market.set("BTC/USD", "55000", "55010", levels=10, size="50", step="10")
+    fees_before = db.session.scalar(
+        select(PlatformAccount.balance).where(PlatformAccount.code == "fees", PlatformAccount.currency == "USD")
+    )
+    sell(lead, "1")
+    profit_share.settle_all()
+    settlement = db.session.scalar(select(ProfitShareSettlement).where(ProfitShareSettlement.subscription_id == sub.id))
+    assert settlement.platform_fee == (settlement.amount * D("0.2")).quantize(D("0.01"), "ROUND_DOWN")
+    assert settlement.trader_amount + settlement.platform_fee == settlement.amount > 0
+    db.session.expire_all()
+    fees_after = db.session.scalar(
+        select(PlatformAccount.balance).where(PlatformAccount.code == "fees", PlatformAccount.currency == "USD")
+    )
+    assert fees_after - fees_before >= settlement.platform_fee  # plus the trading fees of the sells
+    assert ledger.check().ok
+
+
+def test_followers_get_copy_trade_events_on_their_room(lead, follower, monkeypatch):
+    from tradeapp import realtime
+
+    events = []
+    monkeypatch.setattr(realtime, "emit_to_user", lambda uid, event, data: events.append((uid, event, data)))
+    sub = follow(follower, lead)
+    master = buy(lead, "0.5")
+    copy_events = [data for uid, event, data in events if event == "copy_trade" and uid == follower.id]
+    assert len(copy_events) == 1
+    assert copy_events[0]["status"] == "copied" and copy_events[0]["master_order"] == master.id
+    assert copy_events[0]["subscription"] == sub.id and copy_events[0]["follower_order"] is not None
+    assert not [e for e in events if e[1] == "copy_trade" and e[0] == lead.id]

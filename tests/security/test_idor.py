@@ -61,6 +61,7 @@ SKIP_ENDPOINTS = {
     "copy_trading.trader_page",
     "copy_trading.trader_curve",
     "copy_trading.follow_preview",
+    "copy_trading.trader_follow",
 }
 SKIP_ENDPOINTS |= {"signals_api.signal_provider_detail", "signals_api.signal_plan_detail", "signals.provider_detail"}
 #: the same parameter name in two domains names two kinds of object: the blueprint picks the key

@@ -11,7 +11,13 @@ log = logging.getLogger(__name__)
 @job
 def copy_signal(signal_id: int) -> dict:
     """Copy one lead trader's finished order to every follower (batches; each follower once, by a unique key)."""
-    return engine.copy_signal(signal_id)
+    return engine.dispatch(signal_id)
+
+
+@job
+def copy_signal_part(signal_id: int, part: int, parts: int) -> dict:
+    """One part of a copy fanned out over several workers (the subscriptions whose id is ``part`` mod ``parts``)."""
+    return engine.copy_signal(signal_id, part=part, parts=parts)
 
 
 @job

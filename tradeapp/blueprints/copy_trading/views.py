@@ -80,7 +80,7 @@ def trader_apply():
         error = FORM_EXPIRED if not form.errors else "Please correct the highlighted fields."
     else:
         try:
-            traders.apply(current_user, {k: form.data[k] for k in ApplyForm.__dict__ if k in form.data})
+            traders.apply(current_user, _form_data(form))
         except DomainError as exc:
             form.show_error(exc)
             error = exc.message

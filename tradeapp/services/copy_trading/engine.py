@@ -49,6 +49,7 @@ from tradeapp.models.copy_trading import OPEN_SUBSCRIPTION, SKIP_REASONS
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.copy_trading import sizing
+from tradeapp.services.copy_trading.traders import setting
 from tradeapp.services.notifications import notify, notify_many, register_kind
 from tradeapp.services.rows import upsert_insert
 from tradeapp.services.trading import execution, fills, prices
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 COPY_JOB = "tradeapp.jobs.copy_trading.copy_signal"
 STOP_JOB = "tradeapp.jobs.copy_trading.portfolio_stop"
+PART_JOB = "tradeapp.jobs.copy_trading.copy_signal_part"
 #: followers per copy transaction
 BATCH = 200
 
@@ -347,7 +349,7 @@ def _book_sale(sub: CopySubscription, position: CopyPosition, sold: Decimal, pro
 # -- the copy job ------------------------------------------------------------------------------------
 
 
-def _claim(signal: CopySignal, sub_ids: list[int]) -> list[int]:
+def claim(signal: CopySignal, sub_ids: list[int]) -> list[int]:
     """Insert the batch's copy rows (pending) in subscription order; the ids of the subscriptions this run got."""
     if not sub_ids:
         return []
@@ -377,7 +379,7 @@ def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     with unit_of_work() as uow:
         signal = db.session.get(CopySignal, signal_id)
-        claimed = _claim(signal, sub_ids)
+        claimed = claim(signal, sub_ids)
         if not claimed:
             uow.rollback()
             return counts
@@ -510,7 +512,7 @@ def _fail_one(signal_id: int, sub_id: int, detail: str) -> None:
     """Record a follower whose copy could not be made even alone (so it is visible, and never retried twice)."""
     with unit_of_work():
         signal = db.session.get(CopySignal, signal_id)
-        if not _claim(signal, [sub_id]):
+        if not claim(signal, [sub_id]):
             return
         copy = db.session.scalar(
             select(CopiedTrade).where(
@@ -548,12 +550,26 @@ def pending_subscriptions(signal: CopySignal) -> list[int]:
     )
 
 
-def copy_signal(signal_id: int, batch: int = BATCH) -> dict[str, int]:
-    """The copy job: copy one master order to every follower not yet copied; safe to run twice, or at once."""
+def dispatch(signal_id: int) -> dict[str, int]:
+    """The copy job: with ``COPY_WORKERS`` > 1, one job per part of the followers (run by as many workers
+    in parallel); otherwise the whole copy here."""
+    parts = int(setting("WORKERS", 1))
+    if parts <= 1:
+        return copy_signal(signal_id)
+    from tradeapp.queues import enqueue
+
+    for part in range(parts):
+        enqueue(PART_JOB, signal_id, part, parts, queue="orders", job_id=f"copy-signal-{signal_id}-{part}-of-{parts}")
+    return {}
+
+
+def copy_signal(signal_id: int, batch: int = BATCH, *, part: int = 0, parts: int = 1) -> dict[str, int]:
+    """Copy one master order to every follower not yet copied (with ``parts``, those whose subscription id
+    is ``part`` modulo ``parts``); safe to run twice, or at once, or in parts on several workers."""
     signal = db.session.get(CopySignal, signal_id)
     if signal is None:
         return {}
-    sub_ids = pending_subscriptions(signal)
+    sub_ids = [sid for sid in pending_subscriptions(signal) if sid % parts == part]
     db.session.rollback()  # end the read; each batch is its own transaction
     totals: dict[str, int] = defaultdict(int)
     for start in range(0, len(sub_ids), batch):
@@ -575,13 +591,17 @@ def copy_signal(signal_id: int, batch: int = BATCH) -> dict[str, int]:
                     counts["failed"] += 1
         for key, value in counts.items():
             totals[key] += value
-    with unit_of_work():
-        db.session.execute(
-            update(CopySignal)
-            .where(CopySignal.id == signal_id, CopySignal.processed_at.is_(None))
-            .values(processed_at=utcnow())
-        )
-    log.info("copy signal %s: %s", signal_id, dict(totals))
+    with unit_of_work() as uow:
+        signal = db.session.get(CopySignal, signal_id)
+        if pending_subscriptions(signal):
+            uow.rollback()  # another part is still copying; the last one marks the signal done
+        else:
+            db.session.execute(
+                update(CopySignal)
+                .where(CopySignal.id == signal_id, CopySignal.processed_at.is_(None))
+                .values(processed_at=utcnow())
+            )
+    log.info("copy signal %s (part %d of %d): %s", signal_id, part + 1, parts, dict(totals))
     return dict(totals)
 
 

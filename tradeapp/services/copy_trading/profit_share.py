@@ -17,6 +17,7 @@ from tradeapp.currencies import get_currency
 from tradeapp.extensions import db
 from tradeapp.models import CopySubscription, ProfitShareSettlement
 from tradeapp.models.copy_trading import OPEN_SUBSCRIPTION
+from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.copy_trading import sizing
 from tradeapp.services.copy_trading.traders import setting
@@ -143,7 +144,7 @@ def settle_subscription(sub_id: int, period: str) -> ProfitShareSettlement | Non
 
 def settle_all(day: date | None = None) -> int:
     """The daily job: settle every open subscription with realised profit above its mark; returns how many paid."""
-    period = (day or date.today()).isoformat()
+    period = (day or utcnow().date()).isoformat()
     ids = list(
         db.session.scalars(
             select(CopySubscription.id)

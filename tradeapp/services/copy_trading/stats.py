@@ -1,8 +1,10 @@
 """Lead-trader statistics, recomputed by a job from the platform's own ledger, fills and prices.
 
 The equity curve is rebuilt from the trader's postings: after each journal entry, every wallet
-balance is valued at the last price our own fills reached for its currency (live prices for
-currencies not traded yet, and for the final point). Only trade entries are performance; any
+balance is valued at the last price the trader's own fills reached for its currency; at an
+external flow, at the last price any customer's fill reached before it (so a move since the
+trader's last fill is performance, not part of the flow); live prices for currencies never
+traded, and for the final point. Only trade entries are performance; any
 other entry (deposit, withdrawal, transfer, profit share…) is an external flow, so ROI is
 time-weighted: each step's return is ``(V_i − F_i) / V_{i−1}``, chained into an index. Drawdown
 is measured on that index, the risk score from its drawdown and the volatility of its steps.
@@ -44,6 +46,17 @@ def _live_price(currency: str, cache: dict) -> Decimal:
     return cache[currency]
 
 
+def platform_price(currency: str, at) -> Decimal | None:
+    """The last price any customer's fill reached for ``currency`` (against USD) at or before ``at``."""
+    return db.session.scalar(
+        select(Trade.price)
+        .join(TradingPair, TradingPair.id == Trade.pair_id)
+        .where(TradingPair.base_currency == currency, TradingPair.quote_currency == VALUE, Trade.executed_at <= at)
+        .order_by(Trade.executed_at.desc(), Trade.id.desc())
+        .limit(1)
+    )
+
+
 def equity_points(user_id: int) -> list[tuple[float, Decimal, Decimal]]:
     """``[(epoch seconds, equity in USD, time-weighted index)]`` from the user's first posting to now."""
     rows = db.session.execute(
@@ -75,6 +88,14 @@ def equity_points(user_id: int) -> list[tuple[float, Decimal, Decimal]]:
         if entry_id in fill_price:
             base, quote, price = fill_price[entry_id]
             px[base] = price * price_of(quote)
+        elif kind != "mark":
+            # a flow: mark what is held at the platform's last fill before it, so the move since the
+            # trader's own last fill counts as performance, not as part of the flow
+            for currency, balance in balances.items():
+                if balance and currency != VALUE:
+                    found = platform_price(currency, at)
+                    if found is not None:
+                        px[currency] = found
         flow = ZERO
         for currency, delta in deltas.items():
             balances[currency] += delta

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from tradeapp.currencies import CurrencyError, get_currency
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import CopiedTrade, CopyPosition, CopySubscription, Order, Position, Trader, User
+from tradeapp.models import CopiedTrade, CopyPosition, CopySubscription, Order, Position, Trader, User, Wallet
 from tradeapp.models.copy_trading import OPEN_SUBSCRIPTION
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
@@ -84,9 +84,7 @@ def _count_followers(trader_id: int) -> None:
 
 def allocation_for(user: User, percentage: Decimal, currency: str = "USD") -> Decimal:
     """What ``percentage`` of the user's available balance in ``currency`` is now (for the follow form's preview)."""
-    wallet = db.session.scalar(
-        select(ledger.Wallet).where(ledger.Wallet.user_id == user.id, ledger.Wallet.currency == currency)
-    )
+    wallet = db.session.scalar(select(Wallet).where(Wallet.user_id == user.id, Wallet.currency == currency))
     available = wallet.available_balance if wallet is not None else ZERO
     return (available * percentage / HUNDRED).quantize(get_currency(currency).quantum, ROUND_DOWN)
 
@@ -217,7 +215,7 @@ def copy_open_positions(sub_id: int) -> int:
 def _copy_position(signal, sub_id: int) -> int:
     """One opening copy, under the (subscription, master order) key like any other."""
     with unit_of_work():
-        claimed = engine._claim(signal, [sub_id])
+        claimed = engine.claim(signal, [sub_id])
         if not claimed:
             return 0
         sub = db.session.scalar(select(CopySubscription).where(CopySubscription.id == sub_id).with_for_update())
