@@ -171,6 +171,10 @@ def seed_demo_trading() -> list[str]:
 
 STEPS.append(seed_demo_trading)
 
+from tradeapp.services.bots.demo import seed_demo_bots  # noqa: E402 - a later domain's step
+
+STEPS.append(seed_demo_bots)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""

@@ -206,11 +206,16 @@ def bot_form_check():
         errors = {}
     else:
         data, errors = _check(form, bot)
+        # While typing, a field left empty is not an error yet (saving says so).
+        errors = {k: v for k, v in errors.items() if k.startswith("parameters.") or request.form.get(k, "x").strip()}
+        for f in form:
+            if not (request.form.get(f.name) or "").strip():
+                f.errors = []
         _show(form, errors)
     return render(
         "bots/_form.html",
         "bots/_form.html",
-        checked=not errors,
+        checked=not errors and not changed_strategy and all(request.form.get(k) for k in ("name", "max_position_size")),
         **_form_context(form, bot, params=params, errors=errors),
     )
 
@@ -225,7 +230,10 @@ def _chart_candles(df) -> list[dict]:
 
 def run_form_backtest(data: dict, start: str | None, end: str | None) -> dict:
     """Backtest what the form holds on its first pair; the answer carries the candles for the chart."""
-    values = bot_service.clean(data)
+    cap = data.get("max_position_size")
+    # A name and a position cap are not needed to backtest (no cap: the stake alone sizes entries).
+    values = bot_service.clean(data | {"name": data.get("name") or "Backtest", "max_position_size": cap or "1"})
+    values["max_position_size"] = values["max_position_size"] if cap else None
     pair = values["trading_pairs"][0]
     params = dict(values["parameters"])
     if values["strategy"] == "arbitrage" and len(values["trading_pairs"]) > 1:
@@ -283,6 +291,7 @@ def _detail_context(bot) -> dict:
         "perf": bot_service.performance(bot),
         "trades": trades,
         "comparison": comparison(bot),
+        "strategy_labels": dict(strategies.STRATEGY_CHOICES),
         "action_form": FlaskForm(formdata=None),
     }
 
