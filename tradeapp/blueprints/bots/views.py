@@ -195,28 +195,35 @@ def bot_edit(bot_id: int):
 @bp.post("/form/check", endpoint="bot_form_check")
 @login_required
 def bot_form_check():
-    """Inline validation: the form re-rendered with every error (a new strategy brings its parameters); nothing saved."""
+    """Inline validation, nothing saved: a new strategy answers its parameter inputs; any other change
+    answers a status line plus every field's error list out of band (inputs are never replaced)."""
     bot_id = request.args.get("bot", type=int)
     bot = bot_service.get_bot(current_user, bot_id) if bot_id else None
     form = _form(bot, request.form)
-    changed_strategy = request.headers.get("HX-Trigger-Name") == "strategy"
-    data, params = _submitted(form)
-    if changed_strategy:
+    if request.headers.get("HX-Trigger-Name") == "strategy":
         params = dict(bot.parameters) if bot and bot.strategy == form.strategy.data else {}
-        errors = {}
-    else:
-        data, errors = _check(form, bot)
-        # While typing, a field left empty is not an error yet (saving says so).
-        errors = {k: v for k, v in errors.items() if k.startswith("parameters.") or request.form.get(k, "x").strip()}
-        for f in form:
-            if not (request.form.get(f.name) or "").strip():
-                f.errors = []
-        _show(form, errors)
+        return render("bots/_params.html", "bots/_params.html", **_form_context(form, bot, params=params))
+    _, errors = _check(form, bot)
+    # While typing, a field left empty is not an error yet (saving says so).
+    typed = {k: v for k, v in request.form.items() if str(v).strip()}
+    shown: dict[str, list[str]] = {}
+    for f in form:
+        if f.name in ("csrf_token", "idempotency_key"):
+            continue
+        messages = errors.get(f.name, [])
+        shown[f.name] = list(messages) if f.name in typed else []
+    context = _form_context(form, bot, params=form.parameters(request.form), errors=errors)
+    for row in context["param_rows"]:
+        shown[row["input"]] = row["errors"]
+    others = [m for k, v in errors.items() if k not in shown and not k.startswith("parameters.") for m in v]
+    problems = any(shown.values()) or bool(others)
+    complete = all(typed.get(k) for k in ("name", "max_position_size", "trading_pairs"))
     return render(
-        "bots/_form.html",
-        "bots/_form.html",
-        checked=not errors and not changed_strategy and all(request.form.get(k) for k in ("name", "max_position_size")),
-        **_form_context(form, bot, params=params, errors=errors),
+        "bots/_check.html",
+        "bots/_check.html",
+        checked=not problems and complete,
+        check_errors=problems,
+        oob_errors=shown,
     )
 
 
