@@ -220,7 +220,7 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
                 continue
         for pair in bot.trading_pairs:
             df = frames.get(pair.id)
-            if df is None:
+            if df is None or not pair.is_active:  # a pair closed by the broker is not traded
                 continue
             try:
                 signal = _signals(bot, pair, frames, cache, models)
