@@ -238,3 +238,21 @@ def test_a_pair_closed_by_the_broker_is_not_traded(trader, btc):
     btc.is_active = False
     db.session.commit()
     assert engine.run_bar("1h", store_closes(btc, [90, 101]))["actions"] == 0
+
+
+def test_ml_bot_is_trained_on_start_and_retrained_every_n_bars(trader, btc):
+    import numpy as np
+
+    from tradeapp.models import BotModel
+
+    rng = np.random.default_rng(5)
+    closes = [round(c, 2) for c in 50000 * np.exp(np.cumsum(rng.normal(0, 0.01, 460)))]
+    last = store_closes(btc, closes[:400])
+    bot = make_bot(trader, btc, strategy="ml_model", parameters={"train_window": 300, "retrain_every": 50})
+    versions = lambda: db.session.scalars(select(BotModel.version).where(BotModel.bot_id == bot.id)).all()  # noqa: E731
+    assert versions() == [1]  # the start enqueued the training (inline here)
+    counts = engine.run_bar("1h", last)
+    assert counts["bots"] == 1 and versions() == [1]  # fresh enough
+    last = store_closes(btc, closes[400:], start=400)
+    engine.run_bar("1h", last)  # 60 bars later: a new version
+    assert versions() == [1, 2]
