@@ -213,3 +213,46 @@ def test_ml_bot_trains_a_versioned_model_on_start(trader, btc):
     assert set(row.model) == {"features", "mean", "scale", "coef", "intercept"}
     assert db.session.scalar(select(func.count()).select_from(BotModel)) == 2
     assert isinstance(db.session.get(TradingBot, bot.id), TradingBot)
+
+
+def test_arbitrage_bot_buys_the_cheap_leg_only(trader, btc, pairs, market):
+    market.set("ETH/USD", "3000", "3001", levels=5, size="20", step="1")
+    eth = pairs["ETH/USD"]
+    bot = make_bot(
+        trader,
+        btc,
+        strategy="arbitrage",
+        trading_pairs=[btc.id, eth.id],
+        parameters={"window": 3, "entry_z": 1.0, "exit_z": 0.5},
+    )
+    store_closes(eth, [10, 10, 10, 10])
+    # BTC/ETH spread 0 0 0 then down: BTC is the cheap leg (z = -1.41); ETH's z is +1.41
+    counts = engine.run_bar("1h", store_closes(btc, [100, 100, 100, 90]))
+    assert counts["actions"] == 1
+    (buy,) = trades_of(bot)
+    assert (buy.pair_id, buy.side) == (btc.id, "buy")
+
+
+def test_a_pair_closed_by_the_broker_is_not_traded(trader, btc):
+    make_bot(trader, btc)
+    btc.is_active = False
+    db.session.commit()
+    assert engine.run_bar("1h", store_closes(btc, [90, 101]))["actions"] == 0
+
+
+def test_ml_bot_is_trained_on_start_and_retrained_every_n_bars(trader, btc):
+    import numpy as np
+
+    from tradeapp.models import BotModel
+
+    rng = np.random.default_rng(5)
+    closes = [round(c, 2) for c in 50000 * np.exp(np.cumsum(rng.normal(0, 0.01, 460)))]
+    last = store_closes(btc, closes[:400])
+    bot = make_bot(trader, btc, strategy="ml_model", parameters={"train_window": 300, "retrain_every": 50})
+    versions = lambda: db.session.scalars(select(BotModel.version).where(BotModel.bot_id == bot.id)).all()  # noqa: E731
+    assert versions() == [1]  # the start enqueued the training (inline here)
+    counts = engine.run_bar("1h", last)
+    assert counts["bots"] == 1 and versions() == [1]  # fresh enough
+    last = store_closes(btc, closes[400:], start=400)
+    engine.run_bar("1h", last)  # 60 bars later: a new version
+    assert versions() == [1, 2]

@@ -49,7 +49,7 @@ from tradeapp.services.trading import orders
 #: customer routes staff may open with a permission (the owner's KYC files, for reviewers)
 STAFF_MAY_SEE = {"kyc.file": "kyc.review", "kyc_api.kyc_detail": "kyc.review"}
 #: string parameters: any well-formed value
-STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido"}
+STRINGS = {"symbol": "BTC-USD", "currency": "USD", "token": "not-a-token", "provider": "onfido", "name": "rsi"}
 #: routes whose objects belong to nobody (the public trading pairs)
 SKIP_ENDPOINTS = {
     "static",

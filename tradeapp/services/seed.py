@@ -184,6 +184,10 @@ from tradeapp.services.notifications_demo import seed_demo_notifications  # noqa
 
 STEPS.append(seed_demo_notifications)
 
+from tradeapp.services.bots.demo import seed_demo_bots  # noqa: E402 - a later domain's step
+
+STEPS.append(seed_demo_bots)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""

@@ -550,3 +550,41 @@ def latest_backtest(bot: TradingBot):
     return db.session.scalar(
         select(Backtest).where(Backtest.bot_id == bot.id).order_by(Backtest.created_at.desc(), Backtest.id.desc())
     )
+
+
+# -- staff -------------------------------------------------------------------------------------------
+
+STAFF_PAGE = 50
+
+
+def staff_bots(*, status: str = "", strategy: str = "", mode: str = "", q: str = "", page: int = 1) -> dict:
+    """Every customer's bots, newest first, filtered (status running/stopped, strategy, paper/live, user e-mail)."""
+    query = select(TradingBot, User).join(User, User.id == TradingBot.user_id)
+    if status in ("running", "stopped"):
+        query = query.where(TradingBot.is_active.is_(status == "running"))
+    if strategy in strategies.STRATEGIES:
+        query = query.where(TradingBot.strategy == strategy)
+    if mode in ("paper", "live"):
+        query = query.where(TradingBot.is_paper_trading.is_(mode == "paper"))
+    needle = (q or "").strip().lower()[:100]
+    if needle:
+        like = f"%{needle.replace('%', '').replace('_', '')}%"
+        query = query.where(func.lower(User.email).like(like) | func.lower(TradingBot.name).like(like))
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    page = max(1, page)
+    rows = db.session.execute(
+        query.options(selectinload(TradingBot.trading_pairs))
+        .order_by(TradingBot.created_at.desc(), TradingBot.id.desc())
+        .limit(STAFF_PAGE)
+        .offset((page - 1) * STAFF_PAGE)
+    ).all()
+    return {"rows": rows, "total": total, "page": page, "pages": max(1, -(-total // STAFF_PAGE))}
+
+
+def staff_bot(bot_id: int) -> tuple[TradingBot, User]:
+    row = db.session.execute(
+        select(TradingBot, User).join(User, User.id == TradingBot.user_id).where(TradingBot.id == bot_id)
+    ).first()
+    if row is None:
+        raise NotFound("No such bot.")
+    return row

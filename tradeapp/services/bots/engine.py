@@ -34,6 +34,7 @@ from tradeapp.errors import DomainError
 from tradeapp.extensions import db
 from tradeapp.market.base import TIMEFRAMES
 from tradeapp.models import BotModel, BotPosition, BotRun, BotTrade, Candle, TradingBot, TradingPair, Wallet
+from tradeapp.queues import enqueue
 from tradeapp.services import notifications
 from tradeapp.services.bots import bots as bot_service
 from tradeapp.services.bots import ml, strategies
@@ -189,11 +190,13 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
     positions = {
         (p.bot_id, p.pair_id): p for p in db.session.scalars(select(BotPosition).where(BotPosition.bot_id.in_(bot_ids)))
     }
-    models = {}
-    ml_bots = [b.id for b in bots if b.strategy == "ml_model"]
+    models, trained_until = {}, {}
+    ml_bots = [b for b in bots if b.strategy == "ml_model"]
     if ml_bots:
-        for row in db.session.scalars(select(BotModel).where(BotModel.bot_id.in_(ml_bots)).order_by(BotModel.version)):
-            models[row.bot_id] = row.model
+        ml_ids = [b.id for b in ml_bots]
+        for row in db.session.scalars(select(BotModel).where(BotModel.bot_id.in_(ml_ids)).order_by(BotModel.version)):
+            models[row.bot_id], trained_until[row.bot_id] = row.model, row.trained_until
+    stale_models = [b.id for b in ml_bots if _needs_training(b, trained_until.get(b.id), bar_time)]
     day_start = datetime.fromtimestamp(bar_time / 1000, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     limited = [b.id for b in bots if b.max_daily_loss > 0]
     realised = bot_service.daily_realised(limited, day_start)
@@ -220,7 +223,7 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
                 continue
         for pair in bot.trading_pairs:
             df = frames.get(pair.id)
-            if df is None:
+            if df is None or not pair.is_active:  # a pair closed by the broker is not traded
                 continue
             try:
                 signal = _signals(bot, pair, frames, cache, models)
@@ -234,6 +237,9 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
     db.session.execute(update(TradingBot).where(TradingBot.id.in_(bot_ids)).values(last_run_at=datetime.now(UTC)))
     db.session.commit()
 
+    for bot_id in stale_models:
+        # Walk forward live as in the backtest: a new model version every ``retrain_every`` bars.
+        enqueue("tradeapp.jobs.bots.train_model", bot_id, queue="bots", job_id=f"bot-train-{bot_id}-{bar_time}")
     for bot_id, reason in to_stop:
         if stop_for_daily_loss(bot_id, bar_time, reason):
             counts["stopped"] += 1
@@ -243,6 +249,16 @@ def run_bar(timeframe: str, bar_time: int, *, require_candles: bool = True) -> d
         if outcome in OUTCOME_COUNTS:
             counts[OUTCOME_COUNTS[outcome]] += 1
     return counts
+
+
+def _needs_training(bot: TradingBot, trained_until: int | None, bar_time: int) -> bool:
+    if trained_until is None:
+        return True
+    try:
+        every = strategies.get("ml_model").validate(bot.parameters)["retrain_every"]
+    except DomainError:
+        return False
+    return bar_time - trained_until >= every * TIMEFRAMES[bot.timeframe] * 1000
 
 
 def stop_for_daily_loss(bot_id: int, bar_time: int, reason: str) -> bool:

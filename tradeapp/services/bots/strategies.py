@@ -293,8 +293,8 @@ def _custom(df, p):
 CUSTOM = Strategy(
     "custom",
     "Custom Strategy",
-    "Your own rules over indicators, e.g. entry `rsi(14) < 30 and close > sma(200)`, "
-    "exit `rsi(14) > 70 or close < ema(20)`.",
+    "Your own rules over indicators, e.g. entry “rsi(14) < 30 and close > sma(200)”, "
+    "exit “rsi(14) > 70 or close < ema(20)”.",
     (
         Param(
             "entry_rule", "rule", "rsi(14) < 30 and close > sma(200)", "Entry rule", help=rules.__doc__.split("\n")[0]
