@@ -188,11 +188,7 @@ def run(args) -> None:
             loans.approve(officer, loan.id)
             loans.approve(admin, loan.id)  # above the dual-approval threshold: two different people
         price = book.bid = D("34500")
-        print(
-            "near loans:",
-            loans.check_ltv("BTC/USD"),
-            db.session.execute(text("select status, count(*) from loans group by status")).all(),
-        )
+        loans.check_ltv("BTC/USD")
         # The bulk of the book: LTVs uniform between 20 % and 65 % at today's price, 1 BTC each.
         rng = random.Random(7)
         today = now.date()
