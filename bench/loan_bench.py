@@ -1,12 +1,13 @@
 """Loans: the LTV re-check after a 10 % price drop with 100,000 active loans on BTC/USD.
 
-Run: ``.venv/bin/python bench/loan_bench.py`` (``--loans``, ``--drop``). Needs PostgreSQL on
-localhost; it makes (and drops) a scratch database and runs the app in-process on it (jobs inline,
-prices from a hand-set book in place of the feed).
+Run: ``make bench-loan`` or ``.venv/bin/python bench/loan_bench.py`` (``--loans``, ``--drop``). Needs
+PostgreSQL and Redis on localhost; it makes (and drops) a scratch database and runs the app in-process on it
+in production mode (jobs such as the customers' notifications go to the RQ queues, as the workers would
+take them), prices from a hand-set book in place of the feed.
 
-The book: ``--loans`` active loans of 10,000 USD against 1 BTC... spread over 1,000 customers, their
-LTVs uniform between 20 % and 65 % at 50,000 USD (margin call at 70 %, liquidation at 80 %), plus
-``--near`` loans already in margin call at 72–79 % with real wallets and collateral holds. Bulk rows
+The book: ``--loans`` active loans against 1 BTC each, spread over 1,000 customers, their LTVs uniform
+between 20 % and 65 % at 34,500 USD (margin call at 70 %, liquidation at 80 %), plus ``--near`` loans
+already in margin call at 72.5 % with real wallets and collateral holds. Bulk rows
 are inserted directly (the path under test reads and settles loans; it never needs the bulk loans'
 holds); the near-liquidation loans go through the real services.
 
@@ -27,11 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import drop_database, pg_url, recreate_database  # noqa: E402
+from bench._common import REDIS_URL, drop_database, pg_url, recreate_database  # noqa: E402
 
 D = Decimal
 DB = "tradeapp_loan_bench"
-REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
+REDIS = REDIS_URL  # BENCH_REDIS_URL; the queues' leftover jobs are emptied at the end
 
 
 def main() -> None:

@@ -212,6 +212,8 @@ class Config:
         # (sandbox | manual_bank; PAYOUT_PROVIDER_BANK overrides it for bank withdrawals).
         self.WITHDRAWALS_REQUIRE_KYC = env_bool("WITHDRAWALS_REQUIRE_KYC", True)
         self.WITHDRAWAL_DUAL_APPROVAL_OVER = os.environ.get("WITHDRAWAL_DUAL_APPROVAL_OVER", "10000")
+        #: loans above this amount (USD-equivalent) need two different approvers (maker-checker)
+        self.LOAN_DUAL_APPROVAL_OVER = os.environ.get("LOAN_DUAL_APPROVAL_OVER", "10000")
         self.PAYOUT_PROVIDER = os.environ.get("PAYOUT_PROVIDER", "sandbox")
         self.PAYOUT_PROVIDER_BANK = os.environ.get("PAYOUT_PROVIDER_BANK", "")
 
