@@ -167,7 +167,8 @@ def _settle_crossed(uow, rows, price: Decimal, kind: str) -> list:
             "liquidation_ltv": str(liquidation),
         }
         uow.emit_to_user(r.user_id, "loan", data)
-        uow.emit_to_staff("loan", data)
+    # The staff consoles get one event per batch (which loans, what happened), not thousands.
+    uow.emit_to_staff("loan", {"ids": [r.id for r in rows], "kind": kind, "price": str(price)})
     db.session.execute(_SET_LTV, ltvs)
     db.session.execute(insert(LoanEvent), events)
     return rows
