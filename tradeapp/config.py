@@ -219,6 +219,8 @@ class Config:
         self.WITHDRAWAL_EMAIL_CONFIRMATION = env_bool("WITHDRAWAL_EMAIL_CONFIRMATION", True)
         self.WITHDRAWAL_CONFIRMATION_MINUTES = env_int("WITHDRAWAL_CONFIRMATION_MINUTES", 30)
         self.WITHDRAWAL_2FA_OVER_USD = os.environ.get("WITHDRAWAL_2FA_OVER_USD", "")
+        #: loans above this amount (USD-equivalent) need two different approvers (maker-checker)
+        self.LOAN_DUAL_APPROVAL_OVER = os.environ.get("LOAN_DUAL_APPROVAL_OVER", "10000")
         self.PAYOUT_PROVIDER = os.environ.get("PAYOUT_PROVIDER", "sandbox")
         self.PAYOUT_PROVIDER_BANK = os.environ.get("PAYOUT_PROVIDER_BANK", "")
 

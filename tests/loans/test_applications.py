@@ -98,6 +98,7 @@ def test_approval_disburses_from_the_loan_book(world):
 
 
 def test_above_the_threshold_two_different_staff_must_approve(world, app):
+    before = app.config["LOAN_DUAL_APPROVAL_OVER"]
     app.config["LOAN_DUAL_APPROVAL_OVER"] = "5000"
     try:
         loan = apply(world)
@@ -109,7 +110,7 @@ def test_above_the_threshold_two_different_staff_must_approve(world, app):
         loan = loans.approve(world.officer2, loan.id)
         assert loan.status == "active"
     finally:
-        app.config.pop("LOAN_DUAL_APPROVAL_OVER")
+        app.config["LOAN_DUAL_APPROVAL_OVER"] = before
 
 
 def test_nobody_approves_their_own_loan_and_customers_cannot_approve(world, create_staff):

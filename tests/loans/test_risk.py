@@ -109,3 +109,15 @@ def test_overdue_beyond_grace_is_liquidated_in_full_and_the_rest_released(world)
     # what was not sold is the customer's again
     assert balances(world.borrower, "BTC") == (D("2") - row.collateral_sold, D("0"))
     assert ledger.check().ok
+
+
+def test_a_retried_margin_call_job_notifies_nobody_twice(world):
+    loan = active_loan(world, "10000", "0.4")
+    set_btc(world.market, "35000")
+    loans.check_ltv("BTC/USD")
+    loan = _reload(loan.id)
+    assert _notes("loan_margin_call") == 1
+    # the job as the worker would run it again (same batch: its first loan, that loan's count and version)
+    crossing = f"{loan.id}-{loan.margin_calls}-{loan.version}"
+    assert loans.notify_margin_calls([loan.id], "35000", "BTC", crossing) == 0
+    assert _notes("loan_margin_call") == 1

@@ -229,9 +229,13 @@ def test_demo_seed_funds_the_demo_customer_once_through_the_ledger(db, market):
     funding = (
         select(func.count())
         .select_from(Transaction)
-        .where(Transaction.user_id == demo.id, Transaction.transaction_type.not_in(("trade", "signal_purchase")))
+        .where(
+            Transaction.user_id == demo.id,
+            Transaction.transaction_type.not_in(("trade", "signal_purchase", "loan", "referral_bonus")),
+        )
     )
     assert db.session.scalar(funding) == 3
+    assert any(line.startswith("demo loan 2000 USD") for line in created)  # the loans domain's step
     usd = balance(demo, "USD")
     assert usd < D("25000")  # it paid for the two market buys
 

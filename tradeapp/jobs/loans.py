@@ -21,6 +21,12 @@ def check_ltv(symbol: str) -> dict:
 
 
 @job
+def notify_margin_calls(loan_ids: list[int], price: str, collateral: str, crossing: str) -> int:
+    """Tell the customers whose loans a tick put into margin call (a retry notifies nobody twice)."""
+    return loans.notify_margin_calls(loan_ids, price, collateral, crossing)
+
+
+@job
 def accrue_interest() -> int:
     """Accrue every active loan's interest through yesterday (UTC); missed days are caught up."""
     return loans.accrue_all(utcnow().date() - timedelta(days=1))

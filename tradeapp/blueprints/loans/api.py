@@ -19,13 +19,13 @@ from tradeapp.services import loans
 from tradeapp.services.wallets import fmt
 
 from .schemas import (
-    AmountSchema,
     DecisionSchema,
+    LoanAmountSchema,
     LoanApplySchema,
     LoanProductSchema,
+    LoanRejectSchema,
     LoanRepaymentSchema,
     LoanSchema,
-    RejectSchema,
     RepayResultSchema,
     ScheduleSchema,
 )
@@ -158,7 +158,7 @@ def loan_schedule(loan_id):
 @blp.route("/<int:loan_id>/repay/", methods=["POST"])
 @token_required()
 @idempotent
-@blp.arguments(AmountSchema)
+@blp.arguments(LoanAmountSchema)
 @blp.doc(parameters=LOAN_ID)
 @blp.response(200, RepayResultSchema)
 @blp.alt_response(400, description="Bad amount or not enough available balance (`insufficient_funds`)")
@@ -184,7 +184,7 @@ def loan_repay(data, loan_id):
 @blp.route("/<int:loan_id>/add-collateral/", methods=["POST"])
 @token_required()
 @idempotent
-@blp.arguments(AmountSchema)
+@blp.arguments(LoanAmountSchema)
 @blp.doc(parameters=LOAN_ID)
 @blp.response(200, LoanSchema)
 @blp.alt_response(400, description="Bad amount or not enough available collateral (`insufficient_funds`)")
@@ -217,7 +217,7 @@ def loan_approve(loan_id):
 
 @blp.route("/<int:loan_id>/reject/", methods=["POST"])
 @token_required(MANAGE)
-@blp.arguments(RejectSchema)
+@blp.arguments(LoanRejectSchema)
 @blp.doc(parameters=LOAN_ID)
 @blp.response(200, DecisionSchema)
 @blp.alt_response(404, description="No such loan")

@@ -114,13 +114,13 @@ class LoanApplySchema(ma.Schema):
     )
 
 
-class AmountSchema(ma.Schema):
+class LoanAmountSchema(ma.Schema):
     """``POST /loans/{id}/repay/`` and ``/add-collateral/``."""
 
     amount = AmountField(required=True, metadata={"example": "100.00"})
 
 
-class RejectSchema(ma.Schema):
+class LoanRejectSchema(ma.Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 

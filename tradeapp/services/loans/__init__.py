@@ -32,7 +32,7 @@ from tradeapp.services.loans.queries import (
     status_counts,
     user_loans_query,
 )
-from tradeapp.services.loans.risk import check_ltv, liquidate, liquidate_overdue
+from tradeapp.services.loans.risk import check_ltv, liquidate, liquidate_overdue, notify_margin_calls
 from tradeapp.services.loans.servicing import (
     RepaymentResult,
     accrue_all,
@@ -68,6 +68,7 @@ __all__ = [
     "liquidations_query",
     "live_view",
     "loan_schedule",
+    "notify_margin_calls",
     "ltv_history",
     "pending_count",
     "pending_query",

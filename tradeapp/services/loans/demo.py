@@ -8,6 +8,10 @@ from tradeapp.extensions import db
 from tradeapp.models import Loan, LoanProduct, User
 from tradeapp.services.loans import applications
 
+#: the demo seed's accounts (``tradeapp.services.seed``, which imports this module: not imported back)
+DEMO_CUSTOMER_EMAIL = "demo@tradeapp.local"
+DEMO_ADMIN_EMAIL = "admin@tradeapp.local"
+
 PRODUCTS = [
     {
         "name": "Quick USD loan · 30 days",
@@ -46,10 +50,8 @@ PRODUCTS = [
 
 def seed_demo_loans() -> list[str]:
     """Two products (once) and an active loan for the demo customer (while they have no loans)."""
-    from tradeapp.services.seed import DEMO_ADMIN, DEMO_CUSTOMER
-
-    admin = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_ADMIN["email"]))
-    customer = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER["email"]))
+    admin = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_ADMIN_EMAIL))
+    customer = db.session.scalar(select(User).where(func.lower(User.email) == DEMO_CUSTOMER_EMAIL))
     if admin is None or customer is None:
         return []
     created = []

@@ -20,10 +20,10 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 
 from tradeapp.extensions import db
-from tradeapp.models import Loan, LoanLiquidation, LoanProduct, Trade, TradingPair
+from tradeapp.models import Loan, LoanEvent, LoanLiquidation, LoanProduct, Trade, TradingPair
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.loans import calc
@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 #: loans settled per margin-call transaction
 BATCH = 1000
+#: the job that tells customers about their margin calls (by name: services never import jobs)
+NOTIFY_JOB = "tradeapp.jobs.loans.notify_margin_calls"
 
 
 def _loan_currencies(collateral: str) -> list[str]:
@@ -110,65 +112,158 @@ def check_ltv(symbol: str) -> dict:
     return counts
 
 
-def _lock_many(ids: list[int]) -> list[Loan]:
-    return list(
-        db.session.scalars(
-            select(Loan)
-            .where(Loan.id.in_(ids), Loan.status == "active")
-            .order_by(Loan.id)
-            .with_for_update(key_share=True)
-            .execution_options(populate_existing=True)
-        )
-    )
-
-
 def _chunks(ids: list[int]) -> Iterable[list[int]]:
     for start in range(0, len(ids), BATCH):
         yield ids[start : start + BATCH]
 
 
+#: what a crossing's UPDATE … RETURNING gives back to build the events and the live updates
+_RETURNING = (
+    Loan.id,
+    Loan.user_id,
+    Loan.product_id,
+    Loan.principal_outstanding,
+    Loan.interest_accrued,
+    Loan.collateral_amount,
+    Loan.collateral_currency,
+    Loan.loan_currency,
+    Loan.margin_called,
+    Loan.margin_calls,
+    Loan.version,
+)
+_SET_LTV = Loan.__table__.update().where(Loan.__table__.c.id == bindparam("loan_id")).values(ltv=bindparam("new_ltv"))
+
+
+def _settle_crossed(uow, rows, price: Decimal, kind: str) -> list:
+    """After a crossing's conditional UPDATE: the LTV at ``price``, an event per loan and the live ``loan`` events."""
+    if not rows:
+        return rows
+    thresholds = {
+        p.id: (p.margin_call_ltv, p.liquidation_ltv)
+        for p in db.session.scalars(select(LoanProduct).where(LoanProduct.id.in_({r.product_id for r in rows})))
+    }
+    now = utcnow()
+    ltvs, events = [], []
+    for r in rows:
+        ltv = calc.ltv(r.principal_outstanding + r.interest_accrued, r.collateral_amount, price)
+        ltvs.append({"loan_id": r.id, "new_ltv": ltv})
+        note = f"LTV {ltv}% at {show(price)}"
+        events.append({"loan_id": r.id, "kind": kind, "ltv": ltv, "price": price, "note": note, "created_at": now})
+        margin, liquidation = thresholds[r.product_id]
+        q = quantum(r.loan_currency)
+        data = {
+            "id": r.id,
+            "version": r.version,
+            "status": "active",
+            "principal_outstanding": str(r.principal_outstanding.quantize(q)),
+            "interest_accrued": str(r.interest_accrued.quantize(q)),
+            "outstanding_balance": str((r.principal_outstanding + r.interest_accrued).quantize(q)),
+            "collateral_amount": str(r.collateral_amount),
+            "collateral_currency": r.collateral_currency,
+            "loan_currency": r.loan_currency,
+            "ltv": str(ltv),
+            "margin_called": r.margin_called,
+            "margin_call_ltv": str(margin),
+            "liquidation_ltv": str(liquidation),
+        }
+        uow.emit_to_user(r.user_id, "loan", data)
+    # The staff consoles get one event per batch (which loans, what happened), not thousands.
+    uow.emit_to_staff("loan", {"ids": [r.id for r in rows], "kind": kind, "price": str(price)})
+    db.session.execute(_SET_LTV, ltvs)
+    db.session.execute(insert(LoanEvent), events)
+    return rows
+
+
 def margin_call(loan_ids: list[int], price: Decimal, collateral: str) -> int:
-    """Put the loans into margin call (each once per crossing, re-checked under lock) and tell their owners."""
+    """Put the loans into margin call, each once per crossing, and have their owners told.
+
+    One conditional UPDATE per batch (still active, not yet called, trigger crossed: re-checked by the
+    statement itself under its row locks), so a tick settles thousands of loans in a few statements.
+    """
     done = 0
+    table = Loan.__table__.c
     for chunk in _chunks(loan_ids):
         with unit_of_work() as uow:
-            called = []
-            for loan in _lock_many(chunk):
-                if loan.margin_called or loan.down_trigger is None or loan.down_trigger < price:
-                    continue
-                loan.margin_called = True
-                loan.margin_calls += 1
-                refresh_triggers(loan, price)
-                event(loan, "margin_call", f"LTV {loan.ltv}% at {show(price)}", price=price)
-                called.append(loan)
-                announce(uow, loan)
-            if called:
-                # One notification per customer and crossing batch; each loan's page says which loan.
-                notify_many(
-                    [loan.user_id for loan in called],
-                    LOAN_MARGIN_CALL,
-                    f"Margin call: your {collateral}-backed loan needs attention",
-                    f"{collateral} fell to {show(price)}: the loan-to-value passed its margin-call level. Add collateral "
-                    "or repay part of the loan to avoid liquidation.",
-                    link="/loans/",
-                    dedupe_key=f"loan_margin_call:{called[0].id}:{called[0].margin_calls}:{called[0].version}",
+            rows = db.session.execute(
+                Loan.__table__.update()
+                .where(
+                    table.id.in_(chunk),
+                    table.status == "active",
+                    table.margin_called.is_(False),
+                    table.down_trigger >= price,
                 )
-            done += len(called)
+                .values(
+                    margin_called=True,
+                    margin_calls=table.margin_calls + 1,
+                    down_trigger=table.liquidation_price,
+                    up_trigger=table.margin_price,
+                    version=table.version + 1,
+                )
+                .returning(*_RETURNING)
+            ).all()
+            _settle_crossed(uow, rows, price, "margin_call")
+            if rows:
+                # The customers are told by a job after the commit (one notification per customer and batch,
+                # e-mail included): rendering a mail per customer must not hold up the next tick.
+                crossing = f"{rows[0].id}-{rows[0].margin_calls}-{rows[0].version}"
+                uow.enqueue(
+                    NOTIFY_JOB,
+                    [r.id for r in rows],
+                    str(price),
+                    collateral,
+                    crossing,
+                    queue="default",
+                    job_id=f"loan-margin-calls-{crossing}",
+                )
+            done += len(rows)
     return done
+
+
+def notify_margin_calls(loan_ids: list[int], price: str, collateral: str, crossing: str) -> int:
+    """Tell the owners of these loans (still in margin call) about it; idempotent per crossing batch
+    (``crossing`` names it: its first loan, that loan's margin-call count and version)."""
+    user_ids = list(
+        db.session.scalars(
+            select(Loan.user_id).where(Loan.id.in_(loan_ids), Loan.margin_called, Loan.status == "active")
+        )
+    )
+    if not user_ids:
+        return 0
+    return notify_many(
+        user_ids,
+        LOAN_MARGIN_CALL,
+        f"Margin call: your {collateral}-backed loan needs attention",
+        f"{collateral} fell to {price}: the loan-to-value passed its margin-call level. Add collateral "
+        "or repay part of the loan to avoid liquidation.",
+        link="/loans/",
+        dedupe_key=f"loan_margin_call:{crossing}",
+    )
 
 
 def clear_margin_calls(loan_ids: list[int], price: Decimal) -> int:
     """The price rose back over the margin-call level: the call clears (the next crossing tells again)."""
     done = 0
+    table = Loan.__table__.c
     for chunk in _chunks(loan_ids):
         with unit_of_work() as uow:
-            for loan in _lock_many(chunk):
-                if not loan.margin_called or loan.up_trigger is None or loan.up_trigger > price:
-                    continue
-                refresh_triggers(loan, price)  # clears margin_called: the price is above the margin price
-                event(loan, "margin_cleared", f"LTV {loan.ltv}% at {show(price)}", price=price)
-                announce(uow, loan)
-                done += 1
+            rows = db.session.execute(
+                Loan.__table__.update()
+                .where(
+                    table.id.in_(chunk),
+                    table.status == "active",
+                    table.margin_called.is_(True),
+                    table.up_trigger <= price,
+                )
+                .values(
+                    margin_called=False,
+                    down_trigger=table.margin_price,
+                    up_trigger=None,
+                    version=table.version + 1,
+                )
+                .returning(*_RETURNING)
+            ).all()
+            _settle_crossed(uow, rows, price, "margin_cleared")
+            done += len(rows)
     return done
 
 
