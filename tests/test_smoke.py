@@ -17,4 +17,7 @@ def test_seed_demo_is_idempotent(app, db):
     second = seed_demo()
     assert "pair BTC/USD" in first and second == []
     assert db.session.scalar(select(func.count()).select_from(TradingPair)) == 4
-    assert db.session.scalar(select(func.count()).select_from(User)) == 2
+    from tradeapp.services.referrals_demo import FRIENDS
+
+    # the demo customer, the admin, and the demo customer's referred friends
+    assert db.session.scalar(select(func.count()).select_from(User)) == 2 + len(FRIENDS)

@@ -119,14 +119,17 @@ def test_schedule_module_loads_into_rq_cron(redis_conn):
         "tradeapp.jobs.ledger.reconcile_ledger",
         "tradeapp.jobs.kyc.expire_kyc_approvals",
         "tradeapp.jobs.recovery.recover_stuck_work",
+        "tradeapp.jobs.referrals.sum_referral_commissions",
+        "tradeapp.jobs.referrals.pay_referral_rewards",
     }
-    from tradeapp.jobs import kyc, ledger, recovery
+    from tradeapp.jobs import kyc, ledger, recovery, referrals
 
     for job in jobs.values():
         assert job.queue_name in QUEUES
         assert job.interval or (job.cron and job.next_enqueue_time is not None)
         module = ledger if ".ledger." in job.func_name else kyc if ".kyc." in job.func_name else maintenance
         module = recovery if ".recovery." in job.func_name else module
+        module = referrals if ".referrals." in job.func_name else module
         assert job.func is getattr(module, job.func_name.rsplit(".", 1)[1])
 
 

@@ -229,7 +229,7 @@ def test_demo_seed_funds_the_demo_customer_once_through_the_ledger(db, market):
     funding = (
         select(func.count())
         .select_from(Transaction)
-        .where(Transaction.user_id == demo.id, Transaction.transaction_type != "trade")
+        .where(Transaction.user_id == demo.id, Transaction.transaction_type.not_in(("trade", "referral_bonus")))
     )
     assert db.session.scalar(funding) == 3
     usd = balance(demo, "USD")
