@@ -55,7 +55,8 @@ def run(args) -> int:
     from tradeapp.services.trading.pairs import FEED_KEY
     from tradeapp.services.users import _new_referral_code
 
-    app = create_app(TestConfig(pg_url(DB), REDIS_URL, Path(tempfile.mkdtemp(prefix="referrals-bench-"))))
+    url = pg_url(DB).replace("postgresql://", "postgresql+psycopg://", 1)
+    app = create_app(TestConfig(url, REDIS_URL, Path(tempfile.mkdtemp(prefix="referrals-bench-"))))
     app.config["JOBS_INLINE"] = True
     with app.app_context():
         upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))

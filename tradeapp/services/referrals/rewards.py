@@ -20,7 +20,8 @@ import secrets
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.orm import Session
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
@@ -336,31 +337,49 @@ def on_deposit_reversed(deposit_id: int, reason: str) -> list[ReferralReward]:
     return found
 
 
+#: per transaction: trader id → (referrer id, commission %) or None (nobody referred them, or disqualified)
+_CONTEXT = "referrals.commission_context"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_context(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONTEXT, None)
+
+
+def _commission_context(trader_id: int) -> tuple[int, Decimal] | None:
+    """Who earns on this trader's fees and at what rate, read once per transaction (an order's fills share it)."""
+    cache = db.session.info.setdefault(_CONTEXT, {})
+    if trader_id not in cache:
+        row = db.session.execute(
+            select(Referral.referrer_id, Referral.status).where(Referral.referee_id == trader_id)
+        ).first()
+        if row is None or row.status == "disqualified":
+            cache[trader_id] = None
+        else:
+            pct = programme.commission_percentage(row.referrer_id)
+            cache[trader_id] = (row.referrer_id, pct) if pct > 0 else None
+    return cache[trader_id]
+
+
 def accrue_commission(trade: Trade, fees_account: PlatformAccount) -> ReferralAccrual | None:
     """The referrer's share of the fee a referee's fill posted to ``fees`` (exact; summed daily).
 
     Called by the fill inside its transaction; one accrual per fee entry (unique ``entry_id``).
+    The fee is read from the entry's posting to the ``fees`` account, not recomputed.
     """
-    trader = db.session.get(User, trade.user_id)
-    if trader is None or trader.referred_by_id is None:
+    context = _commission_context(trade.user_id)
+    if context is None:
         return None
+    referrer_id, pct = context
     fee = db.session.scalar(
-        select(func.coalesce(func.sum(Posting.amount), 0)).where(
-            Posting.entry_id == trade.entry_id, Posting.platform_account_id == fees_account.id
-        )
+        select(Posting.amount).where(Posting.entry_id == trade.entry_id, Posting.platform_account_id == fees_account.id)
     )
-    fee = Decimal(fee or 0)
-    if fee <= 0:
-        return None
-    status = db.session.scalar(select(Referral.status).where(Referral.referee_id == trader.id))
-    if status is None or status == "disqualified":
-        return None
-    pct = programme.commission_percentage(trader.referred_by_id)
-    if pct <= 0:
+    if fee is None or fee <= 0:
         return None
     accrual = ReferralAccrual(
-        referrer_id=trader.referred_by_id,
-        referee_id=trader.id,
+        referrer_id=referrer_id,
+        referee_id=trade.user_id,
         entry_id=trade.entry_id,
         trade_id=trade.id,
         currency=fees_account.currency,
