@@ -87,20 +87,18 @@ def run(args) -> int:
         for u in (referee, loner):
             fund(u, "USD", "100000000")
 
-        def buys(user) -> list[float]:
-            times = []
-            for i in range(args.orders):
-                feed.set("BTC/USD", "50000", f"{50000 + i % 50}.11", levels=5, size="0.002", step="0.5")
-                start = time.perf_counter()
-                orders.place_order(
-                    user, {"symbol": "BTC-USD", "side": "buy", "order_type": "market", "quantity": "0.01"}
-                )
-                times.append(time.perf_counter() - start)
-            return times
+        def buy(user, i) -> float:
+            feed.set("BTC/USD", "50000", f"{50000 + i % 50}.11", levels=5, size="0.002", step="0.5")
+            start = time.perf_counter()
+            orders.place_order(user, {"symbol": "BTC-USD", "side": "buy", "order_type": "market", "quantity": "0.01"})
+            return time.perf_counter() - start
 
-        buys(loner)[:10]  # warm up
-        plain = buys(loner)
-        referred = buys(referee)
+        for i in range(10):  # warm up
+            buy(loner, i)
+        plain, referred = [], []
+        for i in range(args.orders):  # interleaved, so a busy moment of the machine hits both alike
+            plain.append(buy(loner, i))
+            referred.append(buy(referee, i))
         accruals = db.session.query(ReferralAccrual).count()
         p_med, r_med = statistics.median(plain) * 1000, statistics.median(referred) * 1000
         print(f"(a) market buy of 5 fills, median: not referred {p_med:.2f} ms, referred {r_med:.2f} ms")
@@ -118,7 +116,15 @@ def run(args) -> int:
             referrals.create_reward(referral, "trading_commission", D("1.23"), "USD", f"bench:{i}", now=long_ago)
         db.session.commit()
         start = time.perf_counter()
-        paid = referrals.pay_due_rewards(limit=args.rewards)
+        if os.environ.get("PROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            paid = profile.runcall(referrals.pay_due_rewards, limit=args.rewards)
+            pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
+        else:
+            paid = referrals.pay_due_rewards(limit=args.rewards)
         elapsed = time.perf_counter() - start
         again = referrals.pay_due_rewards(limit=args.rewards)
         report = ledger.check()

@@ -245,6 +245,14 @@ def test_commission_for_1000_fills_equals_the_tier_percentage_of_the_fees_to_the
         D(0),
     )
     assert D(fees) == total_fee
+    # each accrual carries exactly the amount its fill posted to ``fees``
+    pairs_ = db.session.execute(
+        select(ReferralAccrual.fee, Posting.amount)
+        .join(Posting, Posting.entry_id == ReferralAccrual.entry_id)
+        .join(PlatformAccount, PlatformAccount.id == Posting.platform_account_id)
+        .where(PlatformAccount.code == "fees")
+    ).all()
+    assert len(pairs_) == 1000 and all(a == b for a, b in pairs_)
     assert referrals.sum_commissions(today=utcnow().date()) == 0  # today's fills wait for the day to end
     assert referrals.sum_commissions(today=utcnow().date() + timedelta(days=1)) == 1
     assert referrals.sum_commissions(today=utcnow().date() + timedelta(days=1)) == 0  # each accrual counted once

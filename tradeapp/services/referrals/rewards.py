@@ -362,19 +362,24 @@ def _commission_context(trader_id: int) -> tuple[int, Decimal] | None:
     return cache[trader_id]
 
 
-def accrue_commission(trade: Trade, fees_account: PlatformAccount) -> ReferralAccrual | None:
+def accrue_commission(
+    trade: Trade, fees_account: PlatformAccount, fee: Decimal | None = None
+) -> ReferralAccrual | None:
     """The referrer's share of the fee a referee's fill posted to ``fees`` (exact; summed daily).
 
-    Called by the fill inside its transaction; one accrual per fee entry (unique ``entry_id``).
-    The fee is read from the entry's posting to the ``fees`` account, not recomputed.
+    Called by the fill inside its transaction with the amount of its posting to ``fees`` (read
+    from that posting when not given); one accrual per fee entry (unique ``entry_id``).
     """
     context = _commission_context(trade.user_id)
     if context is None:
         return None
     referrer_id, pct = context
-    fee = db.session.scalar(
-        select(Posting.amount).where(Posting.entry_id == trade.entry_id, Posting.platform_account_id == fees_account.id)
-    )
+    if fee is None:
+        fee = db.session.scalar(
+            select(Posting.amount).where(
+                Posting.entry_id == trade.entry_id, Posting.platform_account_id == fees_account.id
+            )
+        )
     if fee is None or fee <= 0:
         return None
     accrual = ReferralAccrual(
