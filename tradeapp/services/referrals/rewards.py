@@ -23,6 +23,7 @@ from decimal import ROUND_DOWN, Decimal
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
+from tradeapp import realtime
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
@@ -44,6 +45,7 @@ from tradeapp.services.ledger import Leg
 from tradeapp.services.notifications import notify, register_kind
 from tradeapp.services.referrals import abuse, programme
 from tradeapp.services.trading import execution, prices
+from tradeapp.services.uow import current as current_unit
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -161,7 +163,7 @@ def _earned_this_month(referrer_id: int, currency: str, now: datetime) -> Decima
         select(ReferralReward.currency, ReferralReward.amount).where(
             ReferralReward.referrer_id == referrer_id,
             ReferralReward.created_at >= _month_start(now),
-            ReferralReward.status != "cancelled",
+            ReferralReward.status.not_in(("cancelled", "clawed_back")),
         )
     )
     total = ZERO
@@ -553,7 +555,7 @@ def pay_reward(reward_id: int, *, now: datetime | None = None) -> bool:
             db.session.add(txn)
             db.session.flush()
             reward.entry_id, reward.transaction_id = entry.id, txn.id
-            uow.emit_to_user(reward.referrer_id, "wallet_updated", {"currency": reward.currency})
+            uow.after_commit(_push_wallet, reward.referrer_id, reward.currency)
         body = f"Kept {_money(offset, reward.currency)} against an earlier clawback." if offset else ""
         notify(
             reward.referrer_id,
@@ -564,6 +566,10 @@ def pay_reward(reward_id: int, *, now: datetime | None = None) -> bool:
             dedupe_key=f"referral_paid:{reward.id}",
         )
     return True
+
+
+def _push_wallet(user_id: int, currency: str) -> None:
+    realtime.wallet_updated(ledger.wallet_for(user_id, currency))
 
 
 # -- cancelling and clawing back -----------------------------------------------------------------------
@@ -623,6 +629,9 @@ def _claw_back(reward: ReferralReward, reason: str) -> None:
             )
         )
         reward.clawback_entry_id = entry.id
+        unit = current_unit()
+        if unit is not None:
+            unit.after_commit(_push_wallet, reward.referrer_id, reward.currency)
     reward.clawback_outstanding = reward.amount - take
     reward.transition_to("clawed_back")
     reward.reason, reward.closed_at = reason, utcnow()
