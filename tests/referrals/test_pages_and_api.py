@@ -228,3 +228,15 @@ def test_cli_sums_and_pays(app, user, db):
     assert "1 rewards paid" in runner.invoke(args=["referrals", "pay"]).output
     assert "0 rewards paid" in runner.invoke(args=["referrals", "pay"]).output
     assert [r.status for r in rewards(user)] == ["paid"]
+
+
+def test_csv_exports_neutralise_formulas_in_usernames(logged_in_client, staff_client, user, programme):
+    friend = sign_up(user)
+    friend.username = "+cmd@evil"
+    from tradeapp.extensions import db
+
+    db.session.commit()
+    approve_kyc(friend)
+    mine = logged_in_client.get("/referrals/rewards.csv").get_data(as_text=True)
+    staff = staff_client.get("/staff/referrals/export.csv").get_data(as_text=True)
+    assert ",'+cmd@evil," in mine and ",'+cmd@evil," in staff
