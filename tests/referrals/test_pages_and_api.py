@@ -218,3 +218,25 @@ def test_customers_and_other_staff_cannot_open_the_console(logged_in_client, sta
     assert logged_in_client.get("/staff/referrals/").status_code in (302, 403)
     support, _ = staff_client_factory("support")
     assert support.get("/staff/referrals/").status_code == 403
+
+
+def test_cli_sums_and_pays(app, user, db):
+    setup_programme(clearing_days=0)
+    approve_kyc(sign_up(user))
+    runner = app.test_cli_runner()
+    assert "0 commission rewards created" in runner.invoke(args=["referrals", "sum-commissions"]).output
+    assert "1 rewards paid" in runner.invoke(args=["referrals", "pay"]).output
+    assert "0 rewards paid" in runner.invoke(args=["referrals", "pay"]).output
+    assert [r.status for r in rewards(user)] == ["paid"]
+
+
+def test_csv_exports_neutralise_formulas_in_usernames(logged_in_client, staff_client, user, programme):
+    friend = sign_up(user)
+    friend.username = "+cmd@evil"
+    from tradeapp.extensions import db
+
+    db.session.commit()
+    approve_kyc(friend)
+    mine = logged_in_client.get("/referrals/rewards.csv").get_data(as_text=True)
+    staff = staff_client.get("/staff/referrals/export.csv").get_data(as_text=True)
+    assert ",'+cmd@evil," in mine and ",'+cmd@evil," in staff

@@ -16,6 +16,7 @@ from tests.referrals.helpers import after_clearing, setup_programme, sign_up
 from tradeapp.extensions import db
 from tradeapp.models import JournalEntry, Referral, ReferralReward, Transaction
 from tradeapp.services import ledger, referrals
+from tradeapp.services.uow import unit_of_work
 
 D = Decimal
 N = 30
@@ -89,3 +90,41 @@ def test_parallel_runs_and_a_killed_run_pay_each_reward_exactly_once(db, create_
     assert ledger.wallet_for(referrer, "USD").balance == expected
     report = ledger.check()
     assert report.ok, report.problems()
+
+
+def test_concurrent_rewards_of_one_referrer_never_exceed_the_monthly_cap(app, db, create_user):
+    from tests.concurrency import race
+
+    setup_programme(cap="25")
+    referrer = create_user()
+    friends = [sign_up(referrer) for _ in range(6)]
+    referral_ids = [db.session.scalar(select(Referral.id).where(Referral.referee_id == f.id)) for f in friends]
+    db.session.rollback()
+
+    def work(i):
+        with unit_of_work():
+            referral = db.session.get(Referral, referral_ids[i])
+            referrals.create_reward(referral, "signup", D("10"), "USD", f"race:{i}")
+
+    assert race(app, 6, work) == ["ok"] * 6
+    db.session.expire_all()
+    amounts = sorted(db.session.scalars(select(ReferralReward.amount)), reverse=True)
+    assert sum(amounts, D(0)) == D("25")
+    assert amounts == [D("10"), D("10"), D("5"), D("0"), D("0"), D("0")]
+
+
+def test_the_same_reward_created_concurrently_exists_once(app, db, create_user):
+    from tests.concurrency import race
+
+    setup_programme()
+    referrer = create_user()
+    friend = sign_up(referrer)
+    referral_id = db.session.scalar(select(Referral.id).where(Referral.referee_id == friend.id))
+    db.session.rollback()
+
+    def work(i):
+        with unit_of_work():
+            referrals.create_reward(db.session.get(Referral, referral_id), "signup", D("10"), "USD", "signup:same")
+
+    assert race(app, 5, work) == ["ok"] * 5
+    assert db.session.scalar(select(func.count()).select_from(ReferralReward)) == 1

@@ -245,6 +245,14 @@ def test_commission_for_1000_fills_equals_the_tier_percentage_of_the_fees_to_the
         D(0),
     )
     assert D(fees) == total_fee
+    # each accrual carries exactly the amount its fill posted to ``fees``
+    pairs_ = db.session.execute(
+        select(ReferralAccrual.fee, Posting.amount)
+        .join(Posting, Posting.entry_id == ReferralAccrual.entry_id)
+        .join(PlatformAccount, PlatformAccount.id == Posting.platform_account_id)
+        .where(PlatformAccount.code == "fees")
+    ).all()
+    assert len(pairs_) == 1000 and all(a == b for a, b in pairs_)
     assert referrals.sum_commissions(today=utcnow().date()) == 0  # today's fills wait for the day to end
     assert referrals.sum_commissions(today=utcnow().date() + timedelta(days=1)) == 1
     assert referrals.sum_commissions(today=utcnow().date() + timedelta(days=1)) == 0  # each accrual counted once
@@ -262,3 +270,77 @@ def test_no_commission_for_users_nobody_referred(referrer, pairs, market, create
     market.set("BTC/USD", "50000", "50010", levels=3, size="0.5", step="10")
     orders.place_order(loner, {"symbol": "BTC-USD", "side": "buy", "order_type": "market", "quantity": "0.2"})
     assert db.session.scalar(select(func.count()).select_from(ReferralAccrual)) == 0
+
+
+def test_a_bank_transfer_first_deposit_earns_too(referrer, create_staff):
+    friend = sign_up(referrer)
+    deposit = deposits.create_bank_deposit(friend, "USD", "250.00")
+    deposits.confirm_deposit(create_staff("finance"), deposit)
+    (reward,) = rewards(referrer, "first_deposit")
+    assert reward.deposit_id == deposit.id and reward.amount == D("20")
+
+
+def test_clawed_back_rewards_free_room_under_the_cap(db, create_user):
+    setup_programme(cap="20")
+    referrer = create_user()
+    friend = sign_up(referrer)
+    deposit = card_deposit(friend)  # 20: the cap is used up
+    referrals.pay_due_rewards(now=after_clearing())
+    deposits.refund_card_deposit("sandbox", deposit.provider_ref, 15000, True)  # clawed back
+    approve_kyc(friend)
+    (signup,) = rewards(referrer, "signup")
+    assert (signup.amount, signup.status) == (D("10"), "pending")
+
+
+def test_commission_under_one_cent_is_carried_to_the_next_day(referrer):
+    friend = sign_up(referrer)
+    referral = db.session.scalar(select(Referral).where(Referral.referee_id == friend.id))
+    day = utcnow().date() - timedelta(days=2)
+    entry = ledger.post(
+        "adjustment",
+        [
+            ledger.Leg(ledger.wallet_for(friend, "USD"), D("1")),
+            ledger.Leg(ledger.platform_account("adjustments", "USD"), D("-1")),
+        ],
+    )
+    db.session.add(
+        ReferralAccrual(
+            referrer_id=referrer.id,
+            referee_id=friend.id,
+            entry_id=entry.id,
+            currency="USD",
+            fee=D("0.04"),
+            percentage=D("10"),
+            amount=D("0.004"),
+            accrued_on=day,
+        )
+    )
+    db.session.commit()
+    assert referrals.sum_commissions() == 0  # 0.004 USD: nothing to pay yet, kept open
+    entry2 = ledger.post(
+        "adjustment",
+        [
+            ledger.Leg(ledger.wallet_for(friend, "USD"), D("1")),
+            ledger.Leg(ledger.platform_account("adjustments", "USD"), D("-1")),
+        ],
+    )
+    db.session.add(
+        ReferralAccrual(
+            referrer_id=referrer.id,
+            referee_id=friend.id,
+            entry_id=entry2.id,
+            currency="USD",
+            fee=D("0.07"),
+            percentage=D("10"),
+            amount=D("0.007"),
+            accrued_on=day + timedelta(days=1),
+        )
+    )
+    db.session.commit()
+    assert referrals.sum_commissions() == 1
+    (reward,) = rewards(referrer, "trading_commission")
+    assert reward.amount == D("0.01") and referral.referee_id == reward.referee_id
+    open_ = db.session.scalar(
+        select(func.count()).select_from(ReferralAccrual).where(ReferralAccrual.reward_id.is_(None))
+    )
+    assert open_ == 0

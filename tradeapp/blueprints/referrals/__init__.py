@@ -8,7 +8,7 @@ from tradeapp.models import ReferralReward
 from tradeapp.services import referrals
 from tradeapp.services.referrals.programme import MANAGE
 
-from . import api, links, staff, views
+from . import api, cli, links, staff, views
 
 
 def init_app(app: Flask) -> None:
@@ -16,6 +16,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(staff.bp)
     register_api(api.blp)
     links.init_app(app)
+    domains.add_cli(app, cli.referrals_cli)
     domains.add_queue(
         app,
         "Referrals",

@@ -15,7 +15,7 @@ from tradeapp.models.referrals import REWARD_TYPES
 from tradeapp.services.referrals import queries
 from tradeapp.web import login_required, render
 
-from .schemas import API_STATUS, API_STATUSES
+from .schemas import API_STATUS
 
 bp = Blueprint("referrals", __name__, url_prefix="/referrals")
 
@@ -137,19 +137,16 @@ def rewards_csv():
             [
                 r.id,
                 r.created_at.isoformat(),
-                r.referee.username,
+                queries.csv_cell(r.referee.username),
                 r.reward_type,
                 f"{r.amount:f}",
                 r.currency,
                 API_STATUS[r.status] if r.status != "held" else "held",
                 r.clears_at.isoformat(),
                 r.paid_at.isoformat() if r.paid_at else "",
-                r.reason,
+                queries.csv_cell(r.reason),
             ]
         )
     response = Response(buf.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="referral-rewards.csv"'
     return response
-
-
-__all__ = ["API_STATUSES", "bp"]

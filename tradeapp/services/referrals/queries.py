@@ -215,6 +215,12 @@ def top_referrers(limit: int = 20) -> list[dict]:
     ]
 
 
+def csv_cell(value) -> str:
+    """A CSV cell a spreadsheet will not run as a formula (usernames may start with ``+``, ``-`` or ``@``)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 EXPORT_COLUMNS = (
     "reward_id",
     "created_at",
@@ -252,8 +258,8 @@ def export_rows(start: datetime | None = None, end: datetime | None = None):
             reward.created_at.isoformat(),
             reward.paid_at.isoformat() if reward.paid_at else "",
             reward.referrer_id,
-            names[reward.referrer_id],
-            names[reward.referee_id],
+            csv_cell(names[reward.referrer_id]),
+            csv_cell(names[reward.referee_id]),
             reward.reward_type,
             reward.status,
             reward.currency,
@@ -263,5 +269,5 @@ def export_rows(start: datetime | None = None, end: datetime | None = None):
             f"{reward.clawback_outstanding:f}",
             reward.entry_id or "",
             reward.clawback_entry_id or "",
-            reward.reason,
+            csv_cell(reward.reason),
         ]

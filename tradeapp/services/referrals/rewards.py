@@ -20,8 +20,10 @@ import secrets
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
+from sqlalchemy.orm import Session
 
+from tradeapp import realtime
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
@@ -43,6 +45,7 @@ from tradeapp.services.ledger import Leg
 from tradeapp.services.notifications import notify, register_kind
 from tradeapp.services.referrals import abuse, programme
 from tradeapp.services.trading import execution, prices
+from tradeapp.services.uow import current as current_unit
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -160,7 +163,7 @@ def _earned_this_month(referrer_id: int, currency: str, now: datetime) -> Decima
         select(ReferralReward.currency, ReferralReward.amount).where(
             ReferralReward.referrer_id == referrer_id,
             ReferralReward.created_at >= _month_start(now),
-            ReferralReward.status != "cancelled",
+            ReferralReward.status.not_in(("cancelled", "clawed_back")),
         )
     )
     total = ZERO
@@ -336,31 +339,54 @@ def on_deposit_reversed(deposit_id: int, reason: str) -> list[ReferralReward]:
     return found
 
 
-def accrue_commission(trade: Trade, fees_account: PlatformAccount) -> ReferralAccrual | None:
+#: per transaction: trader id → (referrer id, commission %) or None (nobody referred them, or disqualified)
+_CONTEXT = "referrals.commission_context"
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_context(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_CONTEXT, None)
+
+
+def _commission_context(trader_id: int) -> tuple[int, Decimal] | None:
+    """Who earns on this trader's fees and at what rate, read once per transaction (an order's fills share it)."""
+    cache = db.session.info.setdefault(_CONTEXT, {})
+    if trader_id not in cache:
+        row = db.session.execute(
+            select(Referral.referrer_id, Referral.status).where(Referral.referee_id == trader_id)
+        ).first()
+        if row is None or row.status == "disqualified":
+            cache[trader_id] = None
+        else:
+            pct = programme.commission_percentage(row.referrer_id)
+            cache[trader_id] = (row.referrer_id, pct) if pct > 0 else None
+    return cache[trader_id]
+
+
+def accrue_commission(
+    trade: Trade, fees_account: PlatformAccount, fee: Decimal | None = None
+) -> ReferralAccrual | None:
     """The referrer's share of the fee a referee's fill posted to ``fees`` (exact; summed daily).
 
-    Called by the fill inside its transaction; one accrual per fee entry (unique ``entry_id``).
+    Called by the fill inside its transaction with the amount of its posting to ``fees`` (read
+    from that posting when not given); one accrual per fee entry (unique ``entry_id``).
     """
-    trader = db.session.get(User, trade.user_id)
-    if trader is None or trader.referred_by_id is None:
+    context = _commission_context(trade.user_id)
+    if context is None:
         return None
-    fee = db.session.scalar(
-        select(func.coalesce(func.sum(Posting.amount), 0)).where(
-            Posting.entry_id == trade.entry_id, Posting.platform_account_id == fees_account.id
+    referrer_id, pct = context
+    if fee is None:
+        fee = db.session.scalar(
+            select(Posting.amount).where(
+                Posting.entry_id == trade.entry_id, Posting.platform_account_id == fees_account.id
+            )
         )
-    )
-    fee = Decimal(fee or 0)
-    if fee <= 0:
-        return None
-    status = db.session.scalar(select(Referral.status).where(Referral.referee_id == trader.id))
-    if status is None or status == "disqualified":
-        return None
-    pct = programme.commission_percentage(trader.referred_by_id)
-    if pct <= 0:
+    if fee is None or fee <= 0:
         return None
     accrual = ReferralAccrual(
-        referrer_id=trader.referred_by_id,
-        referee_id=trader.id,
+        referrer_id=referrer_id,
+        referee_id=trade.user_id,
         entry_id=trade.entry_id,
         trade_id=trade.id,
         currency=fees_account.currency,
@@ -529,7 +555,7 @@ def pay_reward(reward_id: int, *, now: datetime | None = None) -> bool:
             db.session.add(txn)
             db.session.flush()
             reward.entry_id, reward.transaction_id = entry.id, txn.id
-            uow.emit_to_user(reward.referrer_id, "wallet_updated", {"currency": reward.currency})
+            uow.after_commit(_push_wallet, reward.referrer_id, reward.currency)
         body = f"Kept {_money(offset, reward.currency)} against an earlier clawback." if offset else ""
         notify(
             reward.referrer_id,
@@ -540,6 +566,10 @@ def pay_reward(reward_id: int, *, now: datetime | None = None) -> bool:
             dedupe_key=f"referral_paid:{reward.id}",
         )
     return True
+
+
+def _push_wallet(user_id: int, currency: str) -> None:
+    realtime.wallet_updated(ledger.wallet_for(user_id, currency))
 
 
 # -- cancelling and clawing back -----------------------------------------------------------------------
@@ -599,6 +629,9 @@ def _claw_back(reward: ReferralReward, reason: str) -> None:
             )
         )
         reward.clawback_entry_id = entry.id
+        unit = current_unit()
+        if unit is not None:
+            unit.after_commit(_push_wallet, reward.referrer_id, reward.currency)
     reward.clawback_outstanding = reward.amount - take
     reward.transition_to("clawed_back")
     reward.reason, reward.closed_at = reason, utcnow()

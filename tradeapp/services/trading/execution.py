@@ -95,10 +95,10 @@ def crossed_order_ids(pair_id: int, bid: Decimal, ask: Decimal, limit: int = TRI
 # -- one order transaction ------------------------------------------------------------------------------
 
 
-#: called with ``(trade, fees account)`` for every fill that charged a fee, inside the fill's
+#: called with ``(trade, fees account, fee posted to it)`` for every fill that charged a fee, inside the fill's
 #: transaction; the referral programme registers its commission accrual here (a callback, so
 #: trading does not import the domains that listen to it)
-FEE_HOOKS: list[Callable[[Trade, PlatformAccount], object]] = []
+FEE_HOOKS: list[Callable[[Trade, PlatformAccount, Decimal], object]] = []
 
 
 @dataclass
@@ -211,7 +211,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     db.session.flush()
     if fee:
         for hook in FEE_HOOKS:
-            hook(trade, fees)
+            hook(trade, fees, fee)
     position = positions.apply_fill(order.user_id, pair, order.side, fill.quantity, fill.price, fee)
     if order.side == "sell":
         trade.realized_pnl = position.last_realized
