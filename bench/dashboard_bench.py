@@ -142,7 +142,8 @@ def run(args, dbname: str) -> int:
     from tradeapp.extensions import db
     from tradeapp.models import Deposit, Posting, User, Withdrawal
     from tradeapp.models.types import utcnow
-    from tradeapp.services.backoffice import dashboard
+    from tradeapp.services import ledger
+    from tradeapp.services.backoffice import dashboard, reports
     from tradeapp.services.backoffice.aggregates import day_range
 
     app = create_app()
@@ -161,6 +162,12 @@ def run(args, dbname: str) -> int:
         print(f"seeded {customers:,} customers, {postings:,} postings in {seconds:.1f} s ({pg_url(dbname)})")
         admin = db.session.scalar(select(User).where(User.role == "admin"))
         today = utcnow().date()
+        # what the nightly job keeps: the past days' reports (the charts read them; only today is live)
+        started = time.perf_counter()
+        check = ledger.check()
+        for back in range(1, dashboard.CHART_DAYS):
+            reports.store_day(today - timedelta(days=back), check)
+        print(f"stored {dashboard.CHART_DAYS - 1} daily reports in {time.perf_counter() - started:.1f} s")
         week = day_range(today - timedelta(days=6), today)
 
         sections = {
