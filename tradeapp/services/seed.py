@@ -171,6 +171,10 @@ def seed_demo_trading() -> list[str]:
 
 STEPS.append(seed_demo_trading)
 
+from tradeapp.services.backoffice.demo import seed_backoffice_demo  # noqa: E402
+
+STEPS.append(seed_backoffice_demo)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""
