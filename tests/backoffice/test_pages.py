@@ -118,7 +118,9 @@ def test_a_frozen_customer_sees_why_the_order_is_refused(app, create_user, staff
     accounts.freeze(support, alice, "checks")
     web = app.test_client()
     web_login(web, alice.email)
-    assert web.get("/trade/BTC-USD").status_code == 200  # a frozen customer still sees everything
+    trade_page = web.get("/trade/BTC-USD")
+    assert trade_page.status_code == 200  # a frozen customer still sees everything
+    assert "Your account is frozen" in trade_page.get_data(as_text=True)
     api_login = app.test_client().post(
         "/api/v1/auth/login/", json={"email": alice.email, "password": "Correct-horse-battery-9"}
     )
