@@ -1,9 +1,12 @@
 """Demo data for the back office: a staff note on the demo customer and yesterday's stored report."""
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from tradeapp.extensions import db
 from tradeapp.models import StaffNote, User
+from tradeapp.models.types import utcnow
 from tradeapp.services.backoffice import reports
 
 
@@ -19,6 +22,8 @@ def seed_backoffice_demo() -> list[str]:
         )
         created.append("staff note on the demo customer")
     db.session.commit()  # the report is stored in its own unit of work
-    report = reports.store_previous_day()
-    created.append(f"daily report of {report.day} stored")
+    yesterday = utcnow().date() - timedelta(days=1)
+    if reports.stored_day(yesterday) is None:
+        reports.store_day(yesterday)
+        created.append(f"daily report of {yesterday} stored")
     return created
