@@ -34,16 +34,17 @@ def test_confirm_a_deposit_then_find_it_in_the_history(page, create_user, create
     page.set_viewport_size({"width": width, "height": 900})
     alice = create_user(email="alice@example.com", username="alice")
     finance = create_staff(role="finance", email=f"fin{width}@staff.example.com")
-    deposit = deposits.create_bank_deposit(alice, "USD", "1250.5")
-    db.session.rollback()
-    _staff_login(page, finance.email)
+    deposit_id = deposits.create_bank_deposit(alice, "USD", "1250.5").id
+    email = finance.email
+    db.session.rollback()  # read everything first: on SQLite an open transaction holds the lock the server needs
+    _staff_login(page, email)
     page.shot("dashboard")
     _fits(page)
 
     page.goto("/staff/deposits/")
-    row = page.locator(f"#deposit-row-{deposit.id}")
+    row = page.locator(f"#deposit-row-{deposit_id}")
     row.get_by_role("button", name="Confirm").click()
-    expect(page.locator("#toasts .toast-success", has_text=f"Deposit #{deposit.id} confirmed")).to_be_visible()
+    expect(page.locator("#toasts .toast-success", has_text=f"Deposit #{deposit_id} confirmed")).to_be_visible()
     expect(row).to_contain_text("1,250.50 USD credited")
     page.shot("confirmed")
 
@@ -61,8 +62,9 @@ def test_freeze_asks_first_and_answers_with_a_toast(page, create_user, create_st
     page.set_viewport_size({"width": width, "height": 900})
     alice = create_user(email="alice@example.com", username="alice")
     support = create_staff(role="support", email=f"sup{width}@staff.example.com")
-    db.session.rollback()
-    _staff_login(page, support.email)
+    alice_id, email = alice.id, support.email
+    db.session.rollback()  # read everything first: on SQLite an open transaction holds the lock the server needs
+    _staff_login(page, email)
     if width == 390:
         # the phone menu button folds the sidebar open
         nav_link = page.locator(".sidebar a", has_text="Users")
@@ -73,7 +75,7 @@ def test_freeze_asks_first_and_answers_with_a_toast(page, create_user, create_st
         nav_link.click()
         page.wait_for_url(re.compile(r"/staff/users/"))
 
-    page.goto(f"/staff/users/{alice.id}")
+    page.goto(f"/staff/users/{alice_id}")
     page.shot("user-360")
     _fits(page)
     card = page.locator("#account-actions-card")
