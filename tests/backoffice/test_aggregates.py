@@ -76,8 +76,24 @@ def test_dashboard_figures(book):
     assert {q.name: q.count for q in board.queues} == {"kyc": 0, "deposits": 0, "withdrawals": 0}
     series = board.charts["deposits"]
     assert len(series) == 30 and series[-1] == (utcnow().date(), D("1250.50"))
-    assert board.charts["revenue"][-1][1] == D("1.00")
+    # fee revenue: the taker fee and the withdrawal fee
+    assert board.charts["revenue"][-1][1] == D("2.00")
     assert sum(v for _, v in board.charts["withdrawals"]) == D("100.00")
+
+
+def test_charts_read_stored_days_and_aggregate_only_the_rest(book, db):
+    yesterday = utcnow().date() - timedelta(days=1)
+    reports.store_day(yesterday)
+    row = db.session.scalar(select(DailyReport).where(DailyReport.day == yesterday))
+    # what the nightly job stored is what the chart shows for that day (it is not recomputed)
+    db.session.execute(
+        DailyReport.__table__.update().where(DailyReport.id == row.id).values(deposits=D("42"), fees=D("3"))
+    )
+    db.session.commit()
+    series = dashboard.daily_series()
+    assert series["deposits"][-2] == (yesterday, D("42"))
+    assert series["revenue"][-2] == (yesterday, D("3"))
+    assert series["deposits"][-1][1] == D("1250.50")  # today, live from the rows
 
 
 def test_dashboard_sections_follow_the_role(book, create_staff):

@@ -555,8 +555,9 @@ def test_the_role_and_reset_forms_as_rendered_work(admin, create_staff, db):
     role_action = f"/staff/users/{member.id}/role"
     r = client.post(role_action, data=MultiDict([*_browser_fields(html, role_action), ("role", "analyst")]))
     assert r.status_code == 303
-    reset_action = f"/staff/users/{member.id}/two-factor/reset"
-    r = client.post(reset_action, data=MultiDict(_browser_fields(html, reset_action)))
+    # two-factor resets live on the account actions card and need a reason (audited)
+    reset_action = f"/staff/users/{member.id}/two-factor/reset-with-reason"
+    r = client.post(reset_action, data=MultiDict([*_browser_fields(html, reset_action), ("reason", "lost phone")]))
     assert r.status_code == 303
     fresh = _fresh(db, member)
     assert fresh.role == "analyst" and fresh.totp_confirmed_at is None

@@ -188,6 +188,10 @@ from tradeapp.services.bots.demo import seed_demo_bots  # noqa: E402 - a later d
 
 STEPS.append(seed_demo_bots)
 
+from tradeapp.services.backoffice.demo import seed_backoffice_demo  # noqa: E402
+
+STEPS.append(seed_backoffice_demo)
+
 
 def seed_demo() -> list[str]:
     """Run every demo step in one transaction; returns what was created."""

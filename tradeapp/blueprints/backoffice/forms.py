@@ -18,10 +18,14 @@ def history_filter_form(kind, args):
 
     class HistoryFilterForm(_GetForm):
         status = SelectField(
-            "Status", choices=[("", "Any status")] + [(s, s.replace("_", " ").capitalize()) for s in kind.statuses]
+            "Status",
+            choices=[("", "Any status")] + [(s, s.replace("_", " ").capitalize()) for s in kind.statuses],
+            default="",
         )
         method = SelectField(
-            "Method", choices=[("", "Any method")] + [(m, m.replace("_", " ").capitalize()) for m in kind.methods]
+            "Method",
+            choices=[("", "Any method")] + [(m, m.replace("_", " ").capitalize()) for m in kind.methods],
+            default="",
         )
         currency = StringField("Currency", validators=[Optional(), Length(max=10)])
         user = StringField("Customer", validators=[Optional(), Length(max=100)])

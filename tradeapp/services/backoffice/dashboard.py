@@ -13,7 +13,18 @@ from sqlalchemy import func, select
 
 from tradeapp import domains
 from tradeapp.extensions import db
-from tradeapp.models import AuditLog, Deposit, KYCDocument, Order, Trade, TradingPair, User, Wallet, Withdrawal
+from tradeapp.models import (
+    AuditLog,
+    DailyReport,
+    Deposit,
+    KYCDocument,
+    Order,
+    Trade,
+    TradingPair,
+    User,
+    Wallet,
+    Withdrawal,
+)
 from tradeapp.models.trading import LIVE_STATUSES
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
@@ -180,23 +191,58 @@ def queues(user: User) -> list[Queue]:
 
 
 def daily_series(days: int = CHART_DAYS, today: date | None = None) -> dict[str, list[tuple[date, Decimal]]]:
-    """30 days of deposits, withdrawals, trading volume and fee revenue per day, in USD at today's prices."""
+    """30 days of deposits, withdrawals, trading volume and fee revenue per day, in USD at today's prices.
+
+    Days the nightly job stored are read from their stored reports (a row per currency); only the
+    days not stored yet (today, usually) are aggregated from the rows.
+    """
     today = today or utcnow().date()
     first = today - timedelta(days=days - 1)
-    start, end = day_range(first, today)
     series: dict[str, dict[date, Decimal]] = {k: {} for k in ("deposits", "withdrawals", "volume", "revenue")}
-    raw: list[tuple[str, str, object, Decimal]] = []
-    for name, model, amount in (
-        ("deposits", Deposit, func.coalesce(Deposit.credited_amount, Deposit.amount)),
-        ("withdrawals", Withdrawal, Withdrawal.amount),
-    ):
-        day = day_of(model.completed_at)
-        sums = grouped(
-            [day, model.currency],
-            [amount],
-            [model.status.in_(("completed", "refunded")), model.completed_at >= start, model.completed_at < end],
-        )
-        raw += [(name, cur, d, v[1]) for (d, cur), v in sums.items()]
+    raw: list[tuple[str, str, date, Decimal]] = []
+    stored_days: set[date] = set()
+    for row in db.session.scalars(select(DailyReport).where(DailyReport.day >= first, DailyReport.day <= today)):
+        stored_days.add(row.day)
+        raw += [
+            ("deposits", row.currency, row.day, row.deposits),
+            ("withdrawals", row.currency, row.day, row.withdrawals),
+            ("volume", row.currency, row.day, row.trading_volume),
+            ("revenue", row.currency, row.day, row.fees),
+        ]
+    missing = [first + timedelta(days=i) for i in range(days) if first + timedelta(days=i) not in stored_days]
+    if missing:
+        raw += _live_series(min(missing), today, set(missing))
+    rates = reports.usd_rates({cur for _, cur, _, _ in raw})
+    for name, cur, d, amount in raw:
+        rate = rates.get(cur)
+        if rate is None:
+            continue
+        series[name][d] = series[name].get(d, Decimal(0)) + amount * rate.value
+    return {
+        name: [(first + timedelta(days=i), values.get(first + timedelta(days=i), Decimal(0))) for i in range(days)]
+        for name, values in series.items()
+    }
+
+
+def _live_series(first: date, last: date, wanted: set[date]) -> list[tuple[str, str, date, Decimal]]:
+    """Per day and currency from the rows: deposits, withdrawals, volume, fees (trading and withdrawal)."""
+    start, end = day_range(first, last)
+    raw: list[tuple[str, str, date, Decimal]] = []
+    day = day_of(Deposit.completed_at)
+    sums = grouped(
+        [day, Deposit.currency],
+        [func.coalesce(Deposit.credited_amount, Deposit.amount)],
+        [Deposit.status.in_(("completed", "refunded")), Deposit.completed_at >= start, Deposit.completed_at < end],
+    )
+    raw += [("deposits", cur, as_date(d), v[1]) for (d, cur), v in sums.items()]
+    day = day_of(Withdrawal.completed_at)
+    sums = grouped(
+        [day, Withdrawal.currency],
+        [Withdrawal.amount, Withdrawal.fee],
+        [Withdrawal.status == "completed", Withdrawal.completed_at >= start, Withdrawal.completed_at < end],
+    )
+    raw += [("withdrawals", cur, as_date(d), v[1]) for (d, cur), v in sums.items()]
+    raw += [("revenue", cur, as_date(d), v[2]) for (d, cur), v in sums.items()]
     day = day_of(Trade.executed_at)
     sums = grouped(
         [day, TradingPair.quote_currency],
@@ -204,19 +250,9 @@ def daily_series(days: int = CHART_DAYS, today: date | None = None) -> dict[str,
         [Trade.executed_at >= start, Trade.executed_at < end],
         select_from=Trade.__table__.join(TradingPair.__table__, TradingPair.id == Trade.pair_id),
     )
-    raw += [("volume", cur, d, v[1]) for (d, cur), v in sums.items()]
-    raw += [("revenue", cur, d, v[2]) for (d, cur), v in sums.items()]
-    rates = reports.usd_rates({cur for _, cur, _, _ in raw})
-    for name, cur, d, amount in raw:
-        rate = rates.get(cur)
-        if rate is None:
-            continue
-        key = as_date(d)
-        series[name][key] = series[name].get(key, Decimal(0)) + amount * rate.value
-    return {
-        name: [(first + timedelta(days=i), values.get(first + timedelta(days=i), Decimal(0))) for i in range(days)]
-        for name, values in series.items()
-    }
+    raw += [("volume", cur, as_date(d), v[1]) for (d, cur), v in sums.items()]
+    raw += [("revenue", cur, as_date(d), v[2]) for (d, cur), v in sums.items()]
+    return [item for item in raw if item[2] in wanted]
 
 
 def build(user: User, today: date | None = None) -> Dashboard:

@@ -176,14 +176,17 @@ def day_report(day: date) -> DayReport:
     return stored_day(day) or compute_day(day)
 
 
-def store_day(day: date) -> DayReport:
-    """Store ``day``'s report once (idempotent: a stored day is returned as it was, never recomputed)."""
+def store_day(day: date, check: ledger.LedgerReport | None = None) -> DayReport:
+    """Store ``day``'s report once (idempotent: a stored day is returned as it was, never recomputed).
+
+    ``check`` reuses a ledger check already made (a backfill of many days checks once).
+    """
     existing = stored_day(day)
     if existing is not None:
         return existing
     if day >= utcnow().date():
         raise ValueError("only a finished day can be stored")
-    report = compute_day(day)
+    report = compute_day(day, check)
     try:
         with unit_of_work():
             for line in report.lines:
