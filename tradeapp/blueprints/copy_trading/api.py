@@ -16,7 +16,7 @@ from tradeapp.blueprints.copy_trading.schemas import (
     ReasonSchema,
     SubscribeSchema,
     SubscriptionSchema,
-    SubscriptionUpdateSchema,
+    CopySubscriptionUpdateSchema,
     TraderFilterSchema,
     TraderPerformanceSchema,
     TraderSchema,
@@ -240,7 +240,7 @@ PATCH_DOC = (
 @blp.route("/copy-trading/subscriptions/<int:subscription_id>/", methods=["PATCH"])
 @token_required()
 @blp.doc(parameters=[SUBSCRIPTION_ID])
-@blp.arguments(SubscriptionUpdateSchema)
+@blp.arguments(CopySubscriptionUpdateSchema)
 @blp.response(200, SubscriptionSchema)
 @blp.alt_response(404, description="No such subscription of yours (`not_found`)")
 def subscription_update(data, subscription_id):
@@ -253,7 +253,7 @@ subscription_update.__doc__ = PATCH_DOC
 @blp.route("/copy-trading/<int:subscription_id>/", methods=["PATCH"])
 @token_required()
 @blp.doc(parameters=[SUBSCRIPTION_ID])
-@blp.arguments(SubscriptionUpdateSchema)
+@blp.arguments(CopySubscriptionUpdateSchema)
 @blp.response(200, SubscriptionSchema)
 @blp.alt_response(404, description="No such subscription of yours (`not_found`)")
 def subscription_update_router(data, subscription_id):

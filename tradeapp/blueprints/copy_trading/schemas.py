@@ -171,7 +171,7 @@ class SubscribeSchema(ma.Schema):
         unknown = ma.EXCLUDE
 
 
-class SubscriptionUpdateSchema(ma.Schema):
+class CopySubscriptionUpdateSchema(ma.Schema):
     """``PATCH``: any of the settings; ``is_active`` pauses or resumes; ``trader`` may only repeat the current one."""
 
     trader = IdField(validate=validate.Range(min=1, max=2**31 - 1), allow_none=True)

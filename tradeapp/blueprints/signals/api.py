@@ -29,7 +29,7 @@ from tradeapp.blueprints.signals.schemas import (
     SignalProviderDetailSchema,
     SignalSubscriptionSchema,
     SubscriptionCreateSchema,
-    SubscriptionUpdateSchema,
+    SignalSubscriptionUpdateSchema,
     TradingSignalSchema,
 )
 from tradeapp.blueprints.trading.schemas import OrderSchema
@@ -136,7 +136,7 @@ def signal_subscription_detail(subscription_id):
 @blp.route("/signal-subscriptions/<int:subscription_id>/", methods=["PATCH"])
 @token_required()
 @blp.doc(parameters=[SUBSCRIPTION_ID])
-@blp.arguments(SubscriptionUpdateSchema)
+@blp.arguments(SignalSubscriptionUpdateSchema)
 @blp.response(200, SignalSubscriptionSchema)
 @blp.alt_response(404, description="No such subscription of yours (`not_found`)")
 @blp.alt_response(409, description="Not active: renewal of a cancelled or expired one cannot change")

@@ -97,7 +97,7 @@ class SubscriptionCreateSchema(ma.Schema):
     auto_renew = fields.Boolean(load_default=True)
 
 
-class SubscriptionUpdateSchema(ma.Schema):
+class SignalSubscriptionUpdateSchema(ma.Schema):
     """``PATCH /signal-subscriptions/{id}/``: only ``auto_renew`` of an active subscription; ``status`` is read-only."""
 
     auto_renew = fields.Boolean(required=True)
