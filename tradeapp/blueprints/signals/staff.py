@@ -80,7 +80,9 @@ def provider_save():
 def providers_table():
     providers = list(db.session.scalars(catalog.providers_query(active_only=False)))
     return render(
+        "staff/signals/providers.html",
         "staff/signals/_provider_table.html",
+        page_context=lambda: {"form": ProviderForm(formdata=None), "edit": None},
         providers=providers,
         records={p.id: record.track_record(p.id)["overall"] for p in providers},
     )
@@ -171,7 +173,13 @@ def plans_table():
             )
         )
     )
-    return render("staff/signals/_plan_table.html", plans=plans)
+    # the whole page when opened directly (a bookmark, a new tab), the table for the HTMX refresh
+    return render(
+        "staff/signals/plans.html",
+        "staff/signals/_plan_table.html",
+        plans=plans,
+        page_context=lambda: {"form": _plan_form(formdata=False), "edit": None},
+    )
 
 
 # -- publishing ------------------------------------------------------------------------------------
