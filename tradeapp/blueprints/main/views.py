@@ -29,6 +29,12 @@ def dashboard():
     return render_template("main/dashboard.html", pairs=pairs, portfolio=positions.portfolio(current_user))
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico wherever a document names no icon (an HTMX fragment opened directly)."""
+    return redirect(url_for("static", filename="img/favicon.svg"), code=301)
+
+
 @bp.get("/healthz")
 def health():
     db.session.execute(text("SELECT 1"))
