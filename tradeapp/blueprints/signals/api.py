@@ -28,8 +28,8 @@ from tradeapp.blueprints.signals.schemas import (
     SignalPlanSchema,
     SignalProviderDetailSchema,
     SignalSubscriptionSchema,
-    SubscriptionCreateSchema,
     SignalSubscriptionUpdateSchema,
+    SubscriptionCreateSchema,
     TradingSignalSchema,
 )
 from tradeapp.blueprints.trading.schemas import OrderSchema
