@@ -32,6 +32,7 @@ from tradeapp.errors import DomainError, IllegalTransition, PermissionDenied, Va
 from tradeapp.extensions import db
 from tradeapp.models import User
 from tradeapp.models.funds import CryptoAddress, Deposit, Transaction
+from tradeapp.models.ledger import Hold
 from tradeapp.models.types import utcnow
 from tradeapp.payments import ProviderError, SandboxProvider, get_provider
 from tradeapp.payments.base import from_minor, to_minor
@@ -406,28 +407,161 @@ def sandbox_fingerprint(card_number: str) -> str:
     return "sbx_" + hmac.new(key, f"card:{digits}".encode(), hashlib.sha256).hexdigest()[:20]
 
 
-def dispute_card_deposit(provider: str, provider_ref: str, dispute_id: str = "") -> Deposit | None:
-    """A chargeback was opened on a card deposit: flag it for finance and take back the referral reward it earned.
+def _dispute(deposit: Deposit, dispute_id: str) -> dict:
+    return dict(((deposit.payment_details or {}).get("dispute_holds") or {}).get(dispute_id) or {})
 
-    The money itself is settled by finance with the card processor (as unrecovered refunds are).
+
+def _set_dispute(deposit: Deposit, dispute_id: str, record: dict, **changes) -> None:
+    holds = dict((deposit.payment_details or {}).get("dispute_holds") or {})
+    holds[dispute_id] = record
+    _details(deposit, dispute_holds=holds, **changes)
+
+
+def dispute_card_deposit(
+    provider: str, provider_ref: str, dispute_id: str = "", amount_minor: int | None = None
+) -> Deposit | None:
+    """A chargeback was opened on a card deposit: reserve the disputed money and tell everyone.
+
+    The card network takes the disputed amount from the merchant at once, so the customer must not
+    trade or withdraw it away while the dispute runs: a ``chargeback`` hold reserves it (as much of
+    it as the wallet's available balance still covers; what it does not cover is flagged for
+    finance). The referral reward the deposit earned is taken back. :func:`close_card_dispute`
+    releases the hold when the dispute is won, or debits it when it is lost.
     """
+    dispute_id = dispute_id or "dispute"
     with unit_of_work() as uow:
         deposit = _lock_by_ref(provider, provider_ref)
         if deposit is None or deposit.status not in ("completed", "refunded"):
             uow.rollback()
             return deposit
         disputes = list((deposit.payment_details or {}).get("disputes") or [])
-        if dispute_id and dispute_id in disputes:
+        if dispute_id in disputes:
             uow.rollback()  # a replayed event
             return deposit
-        _details(
-            deposit,
-            disputes=[*disputes, dispute_id or "dispute"],
-            attention=f"Chargeback opened{f' ({dispute_id})' if dispute_id else ''}: settle it with the processor.",
+        disputed = deposit.credited_amount or deposit.amount
+        if amount_minor is not None:
+            disputed = min(disputed, from_minor(int(amount_minor), deposit.currency))
+        wallet = ledger.wallet_for(deposit.user_id, deposit.currency)
+        wallet = ledger.lock_wallets([wallet.id])[wallet.id]
+        held = max(min(disputed, wallet.available_balance), Decimal(0))
+        hold = ledger.place_hold(wallet, held, "chargeback", f"dispute:{dispute_id}") if held > 0 else None
+        short = disputed - held
+        attention = f"Chargeback opened ({dispute_id}) for {_money(disputed, deposit.currency)}: "
+        attention += (
+            "the amount is held on the customer's wallet until the dispute closes."
+            if short == 0
+            else f"only {_money(held, deposit.currency)} could be held (the wallet's available balance); "
+            f"recover {_money(short, deposit.currency)} by hand if the dispute is lost."
         )
-        audit.record(None, "deposit.chargeback", deposit, after={"dispute": dispute_id}, ip="")
+        _set_dispute(
+            deposit,
+            dispute_id,
+            {
+                "status": "open",
+                "amount": str(disputed),
+                "held": str(held),
+                "hold_id": hold.id if hold is not None else None,
+            },
+            disputes=[*disputes, dispute_id],
+            attention=attention,
+        )
+        audit.record(None, "deposit.chargeback", deposit, after={"dispute": dispute_id, "held": str(held)}, ip="")
         referrals.on_deposit_reversed(deposit.id, f"The referee's deposit #{deposit.id} was charged back.")
         uow.emit_to_staff("deposit_attention", {"id": deposit.id})
+        uow.after_commit(_push_wallet, deposit)
+        notifications.notify(
+            deposit.user_id,
+            notifications.DEPOSIT_DISPUTED,
+            "Card payment disputed",
+            f"Your card issuer opened a dispute on deposit #{deposit.id}: "
+            f"{_money(held, deposit.currency)} is reserved on your wallet until it is resolved.",
+            link=f"/deposits/{deposit.id}",
+            data={"deposit_id": deposit.id, "status": deposit.status, "level": "warning"},
+            dedupe_key=f"deposit:{deposit.id}:dispute:{dispute_id}",
+        )
+    return deposit
+
+
+def _chargeback_attention_cleared(deposit: Deposit) -> dict:
+    # the flag this dispute raised goes; a flag about something else (an unrecovered refund) stays
+    attention = (deposit.payment_details or {}).get("attention") or ""
+    return {"attention": ""} if attention.startswith("Chargeback") else {}
+
+
+def close_card_dispute(provider: str, provider_ref: str, dispute_id: str, outcome: str) -> Deposit | None:
+    """A chargeback closed: ``won`` (or ``warning_closed``) releases its hold, ``lost`` debits it.
+
+    A lost dispute moves the held money to the card clearing account (the network already took it
+    from us), with a history line for the customer; a part that could not be held stays flagged for
+    finance. Replays find the dispute closed and change nothing.
+    """
+    with unit_of_work() as uow:
+        deposit = _lock_by_ref(provider, provider_ref)
+        record = _dispute(deposit, dispute_id) if deposit is not None else {}
+        if not record or record.get("status") != "open" or outcome not in ("won", "lost", "warning_closed"):
+            uow.rollback()
+            return deposit
+        held = Decimal(record["held"])
+        short = Decimal(record["amount"]) - held
+        hold = db.session.get(Hold, record["hold_id"]) if record.get("hold_id") else None
+        changes: dict = {}
+        if outcome == "lost":
+            if hold is not None:
+                clearing = ledger.platform_account("clearing:card", deposit.currency)
+                entry = ledger.settle_hold(
+                    hold,
+                    held,
+                    [Leg(clearing, held)],
+                    kind="deposit_chargeback",
+                    memo=f"Chargeback {dispute_id} of deposit {deposit.id}",
+                    reference=f"deposit:{deposit.id}",
+                )
+                db.session.add(
+                    Transaction(
+                        user_id=deposit.user_id,
+                        transaction_type="deposit",
+                        currency=deposit.currency,
+                        amount=held,
+                        status="completed",
+                        reference_id=f"DEP-CBK-{secrets.token_hex(6).upper()}",
+                        external_id=provider_ref[:100],
+                        notes=f"Chargeback of deposit #{deposit.id}",
+                        direction=-1,
+                        entry_id=entry.id,
+                        completed_at=utcnow(),
+                    )
+                )
+            if short > 0:
+                unrecovered = int((deposit.payment_details or {}).get("unrecovered_minor", 0))
+                changes["unrecovered_minor"] = unrecovered + to_minor(short, deposit.currency)
+                changes["attention"] = (
+                    f"Chargeback {dispute_id} lost: {_money(short, deposit.currency)} could not be taken "
+                    "from the wallet. Recover it by hand."
+                )
+            else:
+                changes.update(_chargeback_attention_cleared(deposit))
+            if deposit.status == "completed" and short == 0 and held >= (deposit.credited_amount or deposit.amount):
+                deposit.transition_to("refunded")
+            message = f"The dispute on deposit #{deposit.id} was decided for the card holder: {_money(held, deposit.currency)} was taken from your wallet."
+        else:
+            if hold is not None:
+                ledger.release_hold(hold)
+            changes.update(_chargeback_attention_cleared(deposit))
+            message = f"The dispute on deposit #{deposit.id} was closed in our favour: {_money(held, deposit.currency)} is available again."
+        _set_dispute(deposit, dispute_id, {**record, "status": outcome}, **changes)
+        audit.record(None, f"deposit.chargeback_{outcome}", deposit, after={"dispute": dispute_id}, ip="")
+        if short > 0 and outcome == "lost":
+            uow.emit_to_staff("deposit_attention", {"id": deposit.id})
+        uow.after_commit(_push_wallet, deposit)
+        notifications.notify(
+            deposit.user_id,
+            notifications.DEPOSIT_DISPUTED,
+            "Card dispute closed",
+            message,
+            link=f"/deposits/{deposit.id}",
+            data={"deposit_id": deposit.id, "status": deposit.status, "level": "info"},
+            dedupe_key=f"deposit:{deposit.id}:dispute:{dispute_id}:{outcome}",
+        )
     return deposit
 
 

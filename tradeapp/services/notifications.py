@@ -80,6 +80,7 @@ def register_kind(
 DEPOSIT_CREDITED = register_kind("deposit_credited", "Deposit credited", email=True)
 DEPOSIT_FAILED = register_kind("deposit_failed", "Deposit failed or rejected", email=True)
 DEPOSIT_REFUNDED = register_kind("deposit_refunded", "Card refund taken back", email=True)
+DEPOSIT_DISPUTED = register_kind("deposit_disputed", "Card payment disputed", email=True)
 WITHDRAWAL_APPROVED = register_kind("withdrawal_approved", "Withdrawal approved", email=False)
 WITHDRAWAL_EXPIRED = register_kind("withdrawal_expired", "Withdrawal not confirmed in time", email=True)
 WITHDRAWAL_COMPLETED = register_kind(

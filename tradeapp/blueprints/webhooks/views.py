@@ -39,8 +39,20 @@ def _handle_dispute(dispute: dict) -> str:
     intent_id = dispute.get("payment_intent")
     if not intent_id:
         return "ignored"
-    deposit = deposits.dispute_card_deposit("stripe", str(intent_id), str(dispute.get("id") or ""))
+    amount = dispute.get("amount")
+    deposit = deposits.dispute_card_deposit(
+        "stripe", str(intent_id), str(dispute.get("id") or ""), int(amount) if amount is not None else None
+    )
     return "disputed" if deposit is not None else "unknown_intent"
+
+
+def _handle_dispute_closed(dispute: dict) -> str:
+    intent_id = dispute.get("payment_intent")
+    if not intent_id or not dispute.get("id"):
+        return "ignored"
+    status = str(dispute.get("status") or "")
+    deposit = deposits.close_card_dispute("stripe", str(intent_id), str(dispute["id"]), status)
+    return f"dispute_{status}" if deposit is not None else "unknown_intent"
 
 
 def _handle_charge_refunded(charge: dict) -> str:
@@ -80,6 +92,8 @@ def stripe_webhook():
         outcome = _handle_charge_refunded(obj)
     elif event_type == "charge.dispute.created":
         outcome = _handle_dispute(obj)
+    elif event_type == "charge.dispute.closed":
+        outcome = _handle_dispute_closed(obj)
     else:
         outcome = "ignored"
     log.info("stripe event %s (%s): %s", event.get("id"), event_type, outcome)
