@@ -358,6 +358,7 @@ SUBSCRIPTION_NESTED = {"trader_detail": (TRADER, {})}
 ORDER_SERVED = {"status": ("open", "partially_filled", "filled", "cancelled", "rejected"), "source": (*SOURCE, "loan")}
 PAIR_NESTED = {"trading_pair_detail": (PAIR, PAIR_CHOICES)}
 LOAN_CHOICES = {"status": LOAN_STATUS}
+LOAN_SERVED = {"status": (*LOAN_STATUS, "cancelled")}
 LOAN_NESTED = {"product_detail": (LOAN_PRODUCT, {})}
 REPAYMENT_NESTED = {"transaction_detail": (TRANSACTION, TRANSACTION_CHOICES)}
 
@@ -862,11 +863,31 @@ TABLE: list[Row] = [
         LOAN,
         201,
         choices=LOAN_CHOICES,
+        served=LOAN_SERVED,
         nested=LOAN_NESTED,
-        differences=("loan_apply",),
+        differences=("loan_apply", "loan_cancel"),
     ),
-    Row("GET", "/loans/", "/api/v1/loans/", LOAN, at="results", choices=LOAN_CHOICES, nested=LOAN_NESTED),
-    Row("GET", "/loans/{id}/", "/api/v1/loans/{loan_id}/", LOAN, choices=LOAN_CHOICES, nested=LOAN_NESTED),
+    Row(
+        "GET",
+        "/loans/",
+        "/api/v1/loans/",
+        LOAN,
+        at="results",
+        choices=LOAN_CHOICES,
+        served=LOAN_SERVED,
+        nested=LOAN_NESTED,
+        differences=("loan_cancel",),
+    ),
+    Row(
+        "GET",
+        "/loans/{id}/",
+        "/api/v1/loans/{loan_id}/",
+        LOAN,
+        choices=LOAN_CHOICES,
+        served=LOAN_SERVED,
+        nested=LOAN_NESTED,
+        differences=("loan_cancel",),
+    ),
     Row(
         "POST",
         "/loans/{id}/repay/",
@@ -875,7 +896,15 @@ TABLE: list[Row] = [
         differences=("loan_repay",),
     ),
     Row(
-        "GET", "/loans/pending/", "/api/v1/loans/pending/", LOAN, at="results", choices=LOAN_CHOICES, nested=LOAN_NESTED
+        "GET",
+        "/loans/pending/",
+        "/api/v1/loans/pending/",
+        LOAN,
+        at="results",
+        choices=LOAN_CHOICES,
+        served=LOAN_SERVED,
+        nested=LOAN_NESTED,
+        differences=("loan_cancel",),
     ),
     Row("POST", "/loans/{id}/approve/", "/api/v1/loans/{loan_id}/approve/", MESSAGE, differences=("loan_decision",)),
     Row("POST", "/loans/{id}/reject/", "/api/v1/loans/{loan_id}/reject/", MESSAGE, differences=("loan_decision",)),

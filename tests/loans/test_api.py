@@ -119,3 +119,15 @@ def test_schedule_and_add_collateral(app, world):
     more = api.post(f"{API}/loans/{loan.id}/add-collateral/", json={"amount": "0.5"})
     assert more.status_code == 200 and more.get_json()["collateral_amount"] == "1.00000000"
     assert more.get_json()["ltv"] == "20.00"
+
+
+def test_cancel_a_pending_application_owners_only(app, world, create_user):
+    loan = apply(world)
+    other = as_user(app, create_user())
+    assert other.post(f"{API}/loans/{loan.id}/cancel/").status_code == 404
+    owner = as_user(app, world.borrower)
+    r = owner.post(f"{API}/loans/{loan.id}/cancel/")
+    assert r.status_code == 200 and r.get_json()["status"] == "cancelled"
+    assert balances(world.borrower, "BTC") == (D("2"), D("0"))
+    again = owner.post(f"{API}/loans/{loan.id}/cancel/")
+    assert again.status_code == 409 and again.get_json()["code"] == "illegal_transition"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from tests.loans.conftest import PRODUCT, active_loan, apply, set_btc
 from tests.trading_helpers import balances, fund
-from tradeapp.errors import Conflict, IllegalTransition, PermissionDenied, ValidationFailed
+from tradeapp.errors import Conflict, IllegalTransition, NotFound, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import AuditLog, Hold, JournalEntry, Loan, Notification, Transaction
 from tradeapp.services import ledger, loans
@@ -159,3 +159,30 @@ def test_products_need_rising_ltvs_and_a_market(world):
     with pytest.raises(PermissionDenied):
         loans.save_product(world.borrower, PRODUCT)
     assert world.product.collateral_ratio == D("200.00")
+
+
+def test_the_customer_withdraws_a_pending_application_and_gets_the_collateral_back(world, create_user):
+    loan = apply(world)
+    with pytest.raises(NotFound):
+        loans.cancel(create_user(), loan.id)  # not theirs
+    assert balances(world.borrower, "BTC") == (D("2"), D("0.5"))
+    loan = loans.cancel(world.borrower, loan.id)
+    assert loan.status == "cancelled" and loan.closed_at is not None
+    assert balances(world.borrower, "BTC") == (D("2"), D("0"))
+    hold = db.session.get(Hold, loan.hold_id)
+    assert (hold.status, hold.remaining) == ("released", D("0"))
+    assert [e.kind for e in loans.events(loan.id)][0] == "cancelled"
+    with pytest.raises(IllegalTransition):
+        loans.cancel(world.borrower, loan.id)  # once
+    with pytest.raises(IllegalTransition):
+        loans.approve(world.officer, loan.id)  # staff can no longer approve it
+    assert loans.pending_count() == 0
+    assert ledger.check().ok
+
+
+def test_an_active_loan_cannot_be_withdrawn(world):
+    loan = active_loan(world)
+    with pytest.raises(IllegalTransition) as err:
+        loans.cancel(world.borrower, loan.id)
+    assert "Only a pending application can be withdrawn; this loan is active." in err.value.message
+    assert db.session.get(Loan, loan.id).status == "active"

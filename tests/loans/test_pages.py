@@ -143,3 +143,18 @@ def test_staff_products_delinquency_and_liquidations(app, world, staff_client_fa
     db.session.expire_all()
     assert db.session.get(LoanProduct, product.id).interest_rate == D("8")
     assert loan.id
+
+
+def test_withdraw_a_pending_application_from_its_page(app, world):
+    loan = apply(world)
+    client = _customer(app, world)
+    page = client.get(f"/loans/{loan.id}").get_data(as_text=True)
+    assert "Withdraw application" in page
+    token = csrf_token(client, f"/loans/{loan.id}")
+    done = client.post(f"/loans/{loan.id}/cancel", data={"csrf_token": token}, headers=HX)
+    body = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Application withdrawn" in body and "You withdrew this application" in body
+    assert done.headers["HX-Trigger"] == "loanChanged"
+    assert balances(world.borrower, "BTC") == (D("2"), D("0"))
+    again = client.post(f"/loans/{loan.id}/cancel", data={"csrf_token": token}, headers=HX)
+    assert again.status_code == 422 and "Only a pending application can be withdrawn" in again.get_data(as_text=True)

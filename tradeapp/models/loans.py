@@ -22,20 +22,21 @@ from tradeapp.models.states import Stateful, StateMachine
 from tradeapp.models.types import Money, UTCDateTime, utcnow
 from tradeapp.models.users import User
 
-LOAN_STATUSES = ("pending", "approved", "active", "repaid", "defaulted", "rejected")
+LOAN_STATUSES = ("pending", "approved", "active", "repaid", "defaulted", "rejected", "cancelled")
 #: a loan is open (counts against the three-loan limit and keeps its collateral held) in these
 OPEN_STATUSES = ("pending", "approved", "active")
 #: pending ──approve (1 or 2 staff)──▶ approved ──disburse (same transaction)──▶ active ──▶ repaid | defaulted;
-#: pending ──reject──▶ rejected
+#: pending ──reject──▶ rejected; pending ──the customer withdraws it──▶ cancelled
 LOAN_STATES = StateMachine(
     "loan",
     {
-        "pending": ("approved", "rejected"),
+        "pending": ("approved", "rejected", "cancelled"),
         "approved": ("active",),
         "active": ("repaid", "defaulted"),
         "repaid": (),
         "defaulted": (),
         "rejected": (),
+        "cancelled": (),
     },
 )
 assert LOAN_STATES.statuses == LOAN_STATUSES
@@ -54,6 +55,7 @@ LOAN_EVENT_KINDS = (
     "overdue",
     "repaid",
     "defaulted",
+    "cancelled",
 )
 
 

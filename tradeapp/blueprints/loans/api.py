@@ -196,6 +196,18 @@ def loan_add_collateral(data, loan_id):
     return loans.add_collateral(api_user(), loan.id, data["amount"])
 
 
+@blp.route("/<int:loan_id>/cancel/", methods=["POST"])
+@token_required()
+@blp.doc(parameters=LOAN_ID)
+@blp.response(200, LoanSchema)
+@blp.alt_response(404, description="No such loan of yours")
+@blp.alt_response(409, description="No longer pending (`illegal_transition`)")
+def loan_cancel(loan_id):
+    """Withdraw your pending application: it ends `cancelled` and the collateral is released."""
+    loan = _own_or_404(loan_id)
+    return loans.cancel(api_user(), loan.id)
+
+
 @blp.route("/<int:loan_id>/approve/", methods=["POST"])
 @token_required(MANAGE)
 @blp.doc(parameters=LOAN_ID)

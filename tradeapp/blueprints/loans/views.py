@@ -246,6 +246,21 @@ def loan_repay(loan_id: int):
     return _answer(loan_id, notice=result.message)
 
 
+@bp.post("/<int:loan_id>/cancel")
+@login_required
+def loan_cancel(loan_id: int):
+    """Withdraw a pending application; the collateral is released at once.
+
+    :raise 404: not mine
+    """
+    get_owned_or_404(Loan, loan_id)
+    try:
+        loans.cancel(current_user, loan_id)
+    except DomainError as exc:
+        return _answer(loan_id, error=exc.message)
+    return _answer(loan_id, notice="Application withdrawn; your collateral is available again.")
+
+
 @bp.post("/<int:loan_id>/collateral")
 @login_required
 @idempotent

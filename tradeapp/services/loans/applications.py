@@ -460,6 +460,24 @@ def reject(staff: User, loan_id: int, reason: str) -> Loan:
     return loan
 
 
+def cancel(user: User, loan_id: int) -> Loan:
+    """The customer withdraws their pending application: it ends ``cancelled`` and the collateral is released.
+
+    :raise NotFound: not the user's loan
+    :raise IllegalTransition: no longer pending (approved and disbursed loans are repaid instead)
+    """
+    with unit_of_work() as uow:
+        loan = lock(loan_id, user.id)
+        loan.transition_to("cancelled", f"Only a pending application can be withdrawn; this loan is {loan.status}.")
+        loan.closed_at = utcnow()
+        if loan.hold is not None and loan.hold.status == "active":
+            ledger.release_hold(loan.hold)
+        refresh_triggers(loan)
+        event(loan, "cancelled", "Withdrawn by the customer", actor=user)
+        announce(uow, loan)
+    return loan
+
+
 def get_for_user(user: User, loan_id: int) -> Loan:
     loan = db.session.scalar(select(Loan).where(Loan.id == loan_id, Loan.user_id == user.id))
     if loan is None:
