@@ -181,3 +181,51 @@ def test_staff_without_the_permission_cannot_reset(staff_client_factory, db, use
     r = client.post(f"/staff/users/{user.id}/security/reset-2fa", data={"csrf_token": token, "reason": "whatever"})
     assert r.status_code == 403
     assert twofactor.two_factor_enabled(fresh(user))
+
+
+# -- the API: turning it on and off from a mobile app ----------------------------------------------------
+
+
+def test_api_turns_two_factor_on_with_recovery_codes_and_off_again(auth_api_client, user):
+    start = auth_api_client.post("/api/v1/security/two-factor/")
+    body = start.get_json()
+    assert start.status_code == 200 and body["otpauth_url"].startswith("otpauth://totp/")
+    assert f"secret={body['secret']}" in body["otpauth_url"]
+    assert auth_api_client.post("/api/v1/security/two-factor/").get_json()["secret"] == body["secret"]  # same secret
+    assert not twofactor.two_factor_enabled(fresh(user))
+
+    wrong = auth_api_client.post("/api/v1/security/two-factor/confirm/", json={"otp": "000000"})
+    assert wrong.status_code == 400 and wrong.get_json()["code"] == "otp_invalid"
+    assert not twofactor.two_factor_enabled(fresh(user))
+    short = auth_api_client.post("/api/v1/security/two-factor/confirm/", json={})
+    assert short.status_code == 400 and "otp" in short.get_json()["fields"]
+
+    confirmed = auth_api_client.post("/api/v1/security/two-factor/confirm/", json={"otp": code_at(body["secret"], -1)})
+    codes = confirmed.get_json()["recovery_codes"]
+    assert confirmed.status_code == 200 and len(codes) == 10
+    assert twofactor.two_factor_enabled(fresh(user))
+    security = auth_api_client.get("/api/v1/security/").get_json()  # this login stays signed in
+    assert security["two_factor_enabled"] is True and security["recovery_codes_left"] == 10
+    again = auth_api_client.post("/api/v1/security/two-factor/")
+    assert again.status_code == 400 and again.get_json()["code"] == "already_enabled"
+
+    renewed = auth_api_client.post("/api/v1/security/two-factor/recovery-codes/", json={"otp": code_at(body["secret"])})
+    new_codes = renewed.get_json()["recovery_codes"]
+    assert renewed.status_code == 200 and len(new_codes) == 10 and not set(new_codes) & set(codes)
+
+    off = auth_api_client.post("/api/v1/security/two-factor/disable/", json={"otp": codes[0]})
+    assert off.status_code == 400 and off.get_json()["code"] == "otp_invalid"  # the old codes stopped working
+    off = auth_api_client.post("/api/v1/security/two-factor/disable/", json={"otp": new_codes[0]})
+    assert off.status_code == 200 and off.get_json()["two_factor_enabled"] is False
+    assert not twofactor.two_factor_enabled(fresh(user))
+    gone = auth_api_client.post("/api/v1/security/two-factor/disable/", json={"otp": new_codes[1]})
+    assert gone.status_code == 400 and gone.get_json()["code"] == "not_enabled"
+
+
+def test_api_two_factor_needs_a_login_and_staff_use_the_console(app, api_client, create_staff):
+    assert api_client.post("/api/v1/security/two-factor/").status_code == 401
+    from tradeapp.services.tokens import issue_tokens
+
+    api_client.token = issue_tokens(create_staff(role="support"))["access"]
+    r = api_client.post("/api/v1/security/two-factor/")
+    assert r.status_code == 403 and r.get_json()["code"] == "staff_account"

@@ -16,7 +16,15 @@ from tradeapp.blueprints.api import (
 from tradeapp.errors import NotFound, ValidationFailed
 from tradeapp.services.account_security import addresses, sessions, settings, twofactor
 
-from .schemas import AddressSchema, RevokedSchema, SecuritySchema, SessionSchema
+from .schemas import (
+    AddressSchema,
+    OtpSchema,
+    RecoveryCodesSchema,
+    RevokedSchema,
+    SecuritySchema,
+    SessionSchema,
+    TwoFactorSetupSchema,
+)
 
 security_blp = ApiBlueprint(
     "security_api", __name__, url_prefix="/api/v1/security", description="Account security settings"
@@ -50,7 +58,7 @@ class Security(MethodView):
     @token_required()
     @security_blp.response(200, SecuritySchema)
     def get(self):
-        """Your security settings and whether two-factor is on (turn it on from the account page)."""
+        """Your security settings and whether two-factor is on (turn it on with `POST two-factor/`)."""
         return _security(api_user())
 
     @token_required()
@@ -74,6 +82,61 @@ class Security(MethodView):
                 twofactor.verify(user, data.get("otp"))
             settings.update(user, changes, fresh_code_checked=True)
         return _security(user)
+
+
+@security_blp.route("/two-factor/", methods=["POST"])
+@token_required()
+@security_blp.response(200, TwoFactorSetupSchema)
+@security_blp.alt_response(400, description="Already on (`already_enabled`)")
+@security_blp.alt_response(403, description="Staff set up two-factor in the staff console (`staff_account`)")
+def two_factor_start():
+    """Start turning two-factor on: add the answer's account to an authenticator app, then confirm.
+
+    Calling it again before confirming answers the same secret.
+    """
+    user = api_user()
+    secret = twofactor.start_enrolment(user)
+    return {"secret": secret, "otpauth_url": twofactor.provisioning_uri(user)}
+
+
+@security_blp.route("/two-factor/confirm/", methods=["POST"])
+@token_required()
+@security_blp.arguments(OtpSchema)
+@security_blp.response(200, RecoveryCodesSchema)
+@security_blp.alt_response(
+    400, description="Wrong code (`otp_invalid`), not started (`not_started`) or already on (`already_enabled`)"
+)
+@security_blp.alt_response(429, description="Too many wrong codes (`account_locked`)")
+def two_factor_confirm(data):
+    """Turn two-factor on with a first code; the answer's recovery codes are shown once.
+
+    Every other device is signed out (this login stays).
+    """
+    codes = twofactor.confirm_enrolment(api_user(), data["otp"], keep_session=_current_family())
+    return {"recovery_codes": codes}
+
+
+@security_blp.route("/two-factor/disable/", methods=["POST"])
+@token_required()
+@security_blp.arguments(OtpSchema)
+@security_blp.response(200, SecuritySchema)
+@security_blp.alt_response(400, description="Not on (`not_enabled`) or wrong code (`otp_invalid`)")
+@security_blp.alt_response(429, description="Too many wrong codes (`account_locked`)")
+def two_factor_disable(data):
+    """Turn two-factor off with a current code or a recovery code; every other device is signed out."""
+    user = api_user()
+    twofactor.disable(user, data["otp"], keep_session=_current_family())
+    return _security(user)
+
+
+@security_blp.route("/two-factor/recovery-codes/", methods=["POST"])
+@token_required()
+@security_blp.arguments(OtpSchema)
+@security_blp.response(200, RecoveryCodesSchema)
+@security_blp.alt_response(400, description="Not on (`not_enabled`) or wrong code (`otp_invalid`)")
+def two_factor_recovery_codes(data):
+    """New recovery codes (the old ones stop working), with a current code of the app."""
+    return {"recovery_codes": twofactor.regenerate_codes(api_user(), data["otp"])}
 
 
 def settings_errors_first(user, changes: dict) -> None:

@@ -34,6 +34,32 @@ class SecuritySchema(ma.Schema):
         unknown = ma.EXCLUDE
 
 
+class TwoFactorSetupSchema(ma.Schema):
+    """What an authenticator app needs: the secret, or the ``otpauth://`` link that carries it."""
+
+    secret = fields.String(required=True, metadata={"description": "Base32 secret, to type in by hand."})
+    otpauth_url = fields.String(
+        required=True, metadata={"description": "Open it (or show it as a QR code) to add the account to the app."}
+    )
+
+
+class OtpSchema(ma.Schema):
+    otp = fields.String(
+        required=True,
+        validate=validate.Length(min=6, max=20),
+        metadata={"description": "A current code of the authenticator app (a recovery code also turns it off)."},
+    )
+
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+class RecoveryCodesSchema(ma.Schema):
+    recovery_codes = fields.List(
+        fields.String(), required=True, metadata={"description": "Shown once: each signs in one time without the app."}
+    )
+
+
 class SessionSchema(ma.Schema):
     """A signed-in device: a web session or an API login."""
 

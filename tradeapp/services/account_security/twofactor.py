@@ -71,6 +71,11 @@ def qr_svg(user: User) -> str:
     return staff.qr_svg(user)
 
 
+def provisioning_uri(user: User) -> str:
+    """The ``otpauth://`` link an authenticator app adds the account from (what the QR code encodes)."""
+    return staff.provisioning_uri(user)
+
+
 def confirm_enrolment(user: User, code: str, *, keep_session: str | None = None) -> list[str]:
     """Turn two-factor on with a first good code; returns the recovery codes (shown once).
 
