@@ -330,6 +330,25 @@ def mark_card_failed(provider: str, provider_ref: str, message: str = "") -> Dep
     return deposit
 
 
+def _taken_back_line(deposit: Deposit, amount: Decimal, entry, tag: str, notes: str) -> None:
+    """The customer's history line for money a card refund or a lost chargeback took back."""
+    db.session.add(
+        Transaction(
+            user_id=deposit.user_id,
+            transaction_type="deposit",
+            currency=deposit.currency,
+            amount=amount,
+            status="completed",
+            reference_id=f"DEP-{tag}-{secrets.token_hex(6).upper()}",
+            external_id=deposit.provider_ref[:100],
+            notes=notes,
+            direction=-1,
+            entry_id=entry.id,
+            completed_at=utcnow(),
+        )
+    )
+
+
 def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor: int, fully_refunded: bool):
     """Take back what a card refund returned to the card (see the module docstring for the rule).
 
@@ -360,21 +379,7 @@ def refund_card_deposit(provider: str, provider_ref: str, amount_refunded_minor:
                 memo=f"Card refund of deposit {deposit.id}",
                 reference=f"deposit:{deposit.id}",
             )
-            db.session.add(
-                Transaction(
-                    user_id=deposit.user_id,
-                    transaction_type="deposit",
-                    currency=deposit.currency,
-                    amount=delta,
-                    status="completed",
-                    reference_id=f"DEP-RFD-{secrets.token_hex(6).upper()}",
-                    external_id=provider_ref[:100],
-                    notes=f"Card refund of deposit #{deposit.id}",
-                    direction=-1,
-                    entry_id=entry.id,
-                    completed_at=utcnow(),
-                )
-            )
+            _taken_back_line(deposit, delta, entry, "RFD", f"Card refund of deposit #{deposit.id}")
         else:
             unrecovered = int(details.get("unrecovered_minor", 0)) + delta_minor
             changes["unrecovered_minor"] = unrecovered
@@ -516,21 +521,7 @@ def close_card_dispute(provider: str, provider_ref: str, dispute_id: str, outcom
                     memo=f"Chargeback {dispute_id} of deposit {deposit.id}",
                     reference=f"deposit:{deposit.id}",
                 )
-                db.session.add(
-                    Transaction(
-                        user_id=deposit.user_id,
-                        transaction_type="deposit",
-                        currency=deposit.currency,
-                        amount=held,
-                        status="completed",
-                        reference_id=f"DEP-CBK-{secrets.token_hex(6).upper()}",
-                        external_id=provider_ref[:100],
-                        notes=f"Chargeback of deposit #{deposit.id}",
-                        direction=-1,
-                        entry_id=entry.id,
-                        completed_at=utcnow(),
-                    )
-                )
+                _taken_back_line(deposit, held, entry, "CBK", f"Chargeback of deposit #{deposit.id}")
             if short > 0:
                 unrecovered = int((deposit.payment_details or {}).get("unrecovered_minor", 0))
                 changes["unrecovered_minor"] = unrecovered + to_minor(short, deposit.currency)
