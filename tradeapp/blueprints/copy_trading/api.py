@@ -134,55 +134,38 @@ _staff_action("reinstate", traders.reinstate, "Staff (`copy.manage`): reinstate 
 # -- subscriptions (the seed's written paths and its router's) ---------------------------------------
 
 
-def _subscribe(data):
-    return subscriptions.subscribe(api_user(), data)
-
-
 SUBSCRIBE_DOC = (
     "Follow a lead trader: `copy_percentage` % of your available balance is held as the allocation; "
     "`max_position_size` caps one copy's notional; `stop_loss_percentage` is the portfolio stop; "
     "`slippage_percentage` skips copies whose price moved further; `copy_open_positions` copies what the "
-    "trader holds now. One active subscription per trader; you cannot follow yourself."
+    "trader holds now. One active subscription per trader; you cannot follow yourself. "
+    "`/copy-trading/` is the seed router's path for the same."
 )
+
+# Each subscription call answers at the seed's written path and at its router's (both documented).
+SUBSCRIPTION_PATHS = ("/copy-trading/subscriptions/<int:subscription_id>/", "/copy-trading/<int:subscription_id>/")
+UNSUBSCRIBE_PATHS = ("/copy-trading/subscribe/<int:subscription_id>/", "/copy-trading/<int:subscription_id>/")
 
 
 @blp.route("/copy-trading/subscribe/", methods=["POST"])
-@token_required()
-@blp.arguments(SubscribeSchema)
-@blp.response(201, SubscriptionSchema)
-@blp.alt_response(400, description="Bad fields, yourself, a duplicate (`already_subscribed`) or nothing to allocate")
-def subscription_create(data):
-    return _subscribe(data)
-
-
-subscription_create.__doc__ = SUBSCRIBE_DOC
-
-
 @blp.route("/copy-trading/", methods=["POST"])
 @token_required()
 @blp.arguments(SubscribeSchema)
 @blp.response(201, SubscriptionSchema)
 @blp.alt_response(400, description="Bad fields, yourself, a duplicate (`already_subscribed`) or nothing to allocate")
-def subscription_create_router(data):
-    return _subscribe(data)
+def subscription_create(data):
+    return subscriptions.subscribe(api_user(), data)
 
 
-subscription_create_router.__doc__ = SUBSCRIBE_DOC + " (The seed router's path.)"
+subscription_create.__doc__ = SUBSCRIBE_DOC
 
 
 @blp.route("/copy-trading/subscriptions/", methods=["GET"])
-@token_required()
-@blp.response(200, page_schema(SubscriptionSchema))
-def subscriptions_listing():
-    """Your subscriptions, newest first (ended ones too: history is kept)."""
-    return paginate(subscriptions.subscriptions_query(api_user()))
-
-
 @blp.route("/copy-trading/", methods=["GET"])
 @token_required()
 @blp.response(200, page_schema(SubscriptionSchema))
-def subscriptions_listing_router():
-    """Your subscriptions (the seed router's path)."""
+def subscriptions_listing():
+    """Your subscriptions, newest first (ended ones too: history is kept); `/copy-trading/` is the router's path."""
     return paginate(subscriptions.subscriptions_query(api_user()))
 
 
@@ -207,93 +190,42 @@ def subscriptions_performance():
     }
 
 
-def _detail(subscription_id):
-    return subscriptions.get_subscription(api_user(), subscription_id)
-
-
-@blp.route("/copy-trading/subscriptions/<int:subscription_id>/", methods=["GET"])
+@blp.route(SUBSCRIPTION_PATHS[0], methods=["GET"])
+@blp.route(SUBSCRIPTION_PATHS[1], methods=["GET"])
 @token_required()
 @blp.doc(parameters=[SUBSCRIPTION_ID])
 @blp.response(200, SubscriptionSchema)
 @blp.alt_response(404, description="No such subscription of yours (`not_found`)")
 def subscription_detail(subscription_id):
     """One of your subscriptions."""
-    return _detail(subscription_id)
+    return subscriptions.get_subscription(api_user(), subscription_id)
 
 
-@blp.route("/copy-trading/<int:subscription_id>/", methods=["GET"])
-@token_required()
-@blp.doc(parameters=[SUBSCRIPTION_ID])
-@blp.response(200, SubscriptionSchema)
-@blp.alt_response(404, description="No such subscription of yours (`not_found`)")
-def subscription_detail_router(subscription_id):
-    """One of your subscriptions (the seed router's path)."""
-    return _detail(subscription_id)
-
-
-PATCH_DOC = (
-    "Change settings (any subset, no `trader` needed); `is_active` false pauses, true resumes; a new "
-    "`copy_percentage` resizes the allocation; the trader cannot be changed."
-)
-
-
-@blp.route("/copy-trading/subscriptions/<int:subscription_id>/", methods=["PATCH"])
+@blp.route(SUBSCRIPTION_PATHS[0], methods=["PATCH"])
+@blp.route(SUBSCRIPTION_PATHS[1], methods=["PATCH"])
 @token_required()
 @blp.doc(parameters=[SUBSCRIPTION_ID])
 @blp.arguments(CopySubscriptionUpdateSchema)
 @blp.response(200, SubscriptionSchema)
 @blp.alt_response(404, description="No such subscription of yours (`not_found`)")
 def subscription_update(data, subscription_id):
+    """Change settings (any subset, no `trader` needed); `is_active` false pauses, true resumes; a new
+    `copy_percentage` resizes the allocation; the trader cannot be changed."""
     return subscriptions.update_subscription(api_user(), subscription_id, data)
 
 
-subscription_update.__doc__ = PATCH_DOC
-
-
-@blp.route("/copy-trading/<int:subscription_id>/", methods=["PATCH"])
-@token_required()
-@blp.doc(parameters=[SUBSCRIPTION_ID])
-@blp.arguments(CopySubscriptionUpdateSchema)
-@blp.response(200, SubscriptionSchema)
-@blp.alt_response(404, description="No such subscription of yours (`not_found`)")
-def subscription_update_router(data, subscription_id):
-    return subscriptions.update_subscription(api_user(), subscription_id, data)
-
-
-subscription_update_router.__doc__ = PATCH_DOC + " (The seed router's path.)"
-
-DELETE_DOC = (
-    "Unsubscribe: settle the profit share owed, release the allocation and end the subscription. Nothing "
-    "is deleted: it stays listed as ended, with its copied trades."
-)
-
-
-@blp.route("/copy-trading/subscribe/<int:subscription_id>/", methods=["DELETE"])
+@blp.route(UNSUBSCRIBE_PATHS[0], methods=["DELETE"])
+@blp.route(UNSUBSCRIBE_PATHS[1], methods=["DELETE"])
 @token_required()
 @blp.doc(parameters=[SUBSCRIPTION_ID])
 @blp.response(204)
 @blp.alt_response(404, description="No such subscription of yours (`not_found`)")
 @blp.alt_response(409, description="Already ended (`illegal_transition`)")
 def subscription_delete(subscription_id):
+    """Unsubscribe: settle the profit share owed, release the allocation and end the subscription. Nothing
+    is deleted: it stays listed as ended, with its copied trades."""
     subscriptions.unsubscribe(api_user(), subscription_id)
     return None
-
-
-subscription_delete.__doc__ = DELETE_DOC
-
-
-@blp.route("/copy-trading/<int:subscription_id>/", methods=["DELETE"])
-@token_required()
-@blp.doc(parameters=[SUBSCRIPTION_ID])
-@blp.response(204)
-@blp.alt_response(404, description="No such subscription of yours (`not_found`)")
-@blp.alt_response(409, description="Already ended (`illegal_transition`)")
-def subscription_delete_router(subscription_id):
-    subscriptions.unsubscribe(api_user(), subscription_id)
-    return None
-
-
-subscription_delete_router.__doc__ = DELETE_DOC + " (The seed router's path.)"
 
 
 # -- copied trades ---------------------------------------------------------------------------------------

@@ -267,25 +267,12 @@ def signal_notification_detail(signal_notification_id):
     return execution.get_notification(api_user(), signal_notification_id)
 
 
-def _mark_read(signal_notification_id: int) -> dict:
-    return {"message": "Marked as read", "notification": execution.mark_read(api_user(), signal_notification_id)}
-
-
 @blp.route("/signal-notifications/<int:signal_notification_id>/mark_read/", methods=["POST"])
-@token_required()
-@blp.doc(parameters=[NOTIFICATION_ID])
-@blp.response(200, MarkedReadSchema)
-@blp.alt_response(404, description="No such signal notification of yours (`not_found`)")
-def signal_notification_mark_read(signal_notification_id):
-    """Mark read (the seed's router path, `mark_read`); `…/mark-read/` is the same."""
-    return _mark_read(signal_notification_id)
-
-
 @blp.route("/signal-notifications/<int:signal_notification_id>/mark-read/", methods=["POST"])
 @token_required()
 @blp.doc(parameters=[NOTIFICATION_ID])
 @blp.response(200, MarkedReadSchema)
 @blp.alt_response(404, description="No such signal notification of yours (`not_found`)")
-def signal_notification_mark_read_dashed(signal_notification_id):
-    """Mark read (same as `…/mark_read/`)."""
-    return _mark_read(signal_notification_id)
+def signal_notification_mark_read(signal_notification_id):
+    """Mark read (the seed's router path is `mark_read`; `mark-read` is the same)."""
+    return {"message": "Marked as read", "notification": execution.mark_read(api_user(), signal_notification_id)}
