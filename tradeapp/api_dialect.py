@@ -67,7 +67,8 @@ DIFFERENCES = {
     "loan_repay": "Repayments pay accrued interest first, then principal, and never take more than is owed: the "
     "answer adds the split, `capped` (the overpayment left in the wallet) and the loan.",
     "loan_cancel": "A customer can withdraw a pending application (`POST /loans/{id}/cancel/`, not in the seed): it "
-    "ends `cancelled`, a status the seed lacks, and its collateral is released at once.",
+    "ends `cancelled`, a status the seed lacks, and its collateral is released at once. A defaulted loan's shortfall "
+    "can be repaid (it then ends `repaid`) or written off by staff (`POST /loans/{id}/write-off/`: `written_off`).",
     "loan_decision": "Loan approve/reject answer with the loan beside the seed's `message`; above a threshold two "
     "different staff approve, and nobody approves their own loan.",
     "referral_rewards": "Referral rewards are paginated; `status` adds `cancelled` and `clawed_back` (a refunded or "

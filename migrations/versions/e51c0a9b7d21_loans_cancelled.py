@@ -1,4 +1,4 @@
-"""loans: a customer can withdraw a pending application (status and event kind ``cancelled``)
+"""loans: a customer can withdraw a pending application (``cancelled``); staff write off a shortfall (``written_off``)
 
 Revision ID: e51c0a9b7d21
 Revises: d885405de284
@@ -42,13 +42,16 @@ def _swap(table: str, name: str, column: str, values) -> None:
 
 
 def upgrade():
-    _swap("loans", "status", "status", (*STATUSES, "cancelled"))
-    _swap("loan_events", "kind", "kind", (*KINDS, "cancelled"))
+    _swap("loans", "status", "status", (*STATUSES, "cancelled", "written_off"))
+    _swap("loan_events", "kind", "kind", (*KINDS, "cancelled", "written_off"))
 
 
 def downgrade():
-    # A withdrawn application reads as rejected in the older schema (its collateral was released either way).
+    # A withdrawn application reads as rejected in the older schema (its collateral was released either way),
+    # a written-off loan as defaulted (its write-off entry stays in the ledger).
     op.execute("UPDATE loans SET status = 'rejected' WHERE status = 'cancelled'")
+    op.execute("UPDATE loans SET status = 'defaulted' WHERE status = 'written_off'")
     op.execute("UPDATE loan_events SET kind = 'rejected' WHERE kind = 'cancelled'")
+    op.execute("UPDATE loan_events SET kind = 'defaulted' WHERE kind = 'written_off'")
     _swap("loans", "status", "status", STATUSES)
     _swap("loan_events", "kind", "kind", KINDS)

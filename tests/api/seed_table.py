@@ -358,7 +358,7 @@ SUBSCRIPTION_NESTED = {"trader_detail": (TRADER, {})}
 ORDER_SERVED = {"status": ("open", "partially_filled", "filled", "cancelled", "rejected"), "source": (*SOURCE, "loan")}
 PAIR_NESTED = {"trading_pair_detail": (PAIR, PAIR_CHOICES)}
 LOAN_CHOICES = {"status": LOAN_STATUS}
-LOAN_SERVED = {"status": (*LOAN_STATUS, "cancelled")}
+LOAN_SERVED = {"status": (*LOAN_STATUS, "cancelled", "written_off")}
 LOAN_NESTED = {"product_detail": (LOAN_PRODUCT, {})}
 REPAYMENT_NESTED = {"transaction_detail": (TRANSACTION, TRANSACTION_CHOICES)}
 

@@ -6,10 +6,11 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from tests.api.order_helpers import as_user
-from tests.loans.conftest import active_loan, apply
+from tests.loans.conftest import active_loan, apply, set_btc
 from tests.trading_helpers import balances
 from tradeapp.extensions import db
 from tradeapp.models import Loan, LoanRepayment
+from tradeapp.services import loans
 
 D = Decimal
 API = "/api/v1"
@@ -130,4 +131,20 @@ def test_cancel_a_pending_application_owners_only(app, world, create_user):
     assert r.status_code == 200 and r.get_json()["status"] == "cancelled"
     assert balances(world.borrower, "BTC") == (D("2"), D("0"))
     again = owner.post(f"{API}/loans/{loan.id}/cancel/")
+    assert again.status_code == 409 and again.get_json()["code"] == "illegal_transition"
+
+
+def test_staff_write_off_of_a_defaulted_loan(app, world):
+    loan = active_loan(world, "10000", "0.4")
+    set_btc(world.market, "15000")
+    loans.check_ltv("BTC/USD")
+    customer = as_user(app, world.borrower)
+    assert customer.post(f"{API}/loans/{loan.id}/write-off/", json={"reason": "x"}).status_code == 403
+    officer = as_user(app, world.officer)
+    missing = officer.post(f"{API}/loans/{loan.id}/write-off/", json={})
+    assert missing.status_code == 400 and "reason" in missing.get_json()["fields"]
+    done = officer.post(f"{API}/loans/{loan.id}/write-off/", json={"reason": "Uncollectable"})
+    assert done.status_code == 200 and done.get_json()["loan"]["status"] == "written_off"
+    assert done.get_json()["loan"]["outstanding_balance"] in ("0.00", "0")
+    again = officer.post(f"{API}/loans/{loan.id}/write-off/", json={"reason": "Uncollectable"})
     assert again.status_code == 409 and again.get_json()["code"] == "illegal_transition"

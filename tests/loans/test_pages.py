@@ -158,3 +158,27 @@ def test_withdraw_a_pending_application_from_its_page(app, world):
     assert balances(world.borrower, "BTC") == (D("2"), D("0"))
     again = client.post(f"/loans/{loan.id}/cancel", data={"csrf_token": token}, headers=HX)
     assert again.status_code == 422 and "Only a pending application can be withdrawn" in again.get_data(as_text=True)
+
+
+def test_a_defaulted_loan_is_repaid_by_its_owner_or_written_off_by_staff(app, world, staff_client_factory):
+    loan = active_loan(world, "10000", "0.4")
+    set_btc(world.market, "15000")
+    loans.check_ltv("BTC/USD")
+    customer = _customer(app, world)
+    page = customer.get(f"/loans/{loan.id}").get_data(as_text=True)
+    assert "Repay the shortfall" in page and "is still owed" in page
+
+    client, _ = staff_client_factory("loans")
+    detail = client.get(f"/staff/loans/{loan.id}").get_data(as_text=True)
+    assert 'id="loan-write-off"' in detail and "Write off" in detail
+    token = csrf_token(client, f"/staff/loans/{loan.id}")
+    empty = client.post(f"/staff/loans/{loan.id}/write-off", data={"csrf_token": token, "reason": " "})
+    assert empty.status_code == 422 and "Say why." in empty.get_data(as_text=True)
+    done = client.post(f"/staff/loans/{loan.id}/write-off", data={"csrf_token": token, "reason": "Uncollectable"})
+    assert done.status_code == 303
+    shown = client.get(f"/staff/loans/{loan.id}").get_data(as_text=True)
+    assert "written off" in shown and 'id="loan-write-off"' not in shown
+    db.session.expire_all()
+    assert db.session.get(Loan, loan.id).status == "written_off"
+    page = customer.get(f"/loans/{loan.id}").get_data(as_text=True)
+    assert "nothing more is owed" in page and "Repay the shortfall" not in page

@@ -5,13 +5,15 @@ never on a stale price, overdue beyond grace)."""
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.api.order_helpers import make_stale
 from tests.loans.conftest import active_loan, set_btc
 from tests.trading_helpers import balances
+from tradeapp.errors import IllegalTransition, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import Hold, Loan, LoanEvent, LoanLiquidation, Notification, Order
+from tradeapp.models import AuditLog, Hold, JournalEntry, Loan, LoanEvent, LoanLiquidation, Notification, Order
 from tradeapp.services import ledger, loans
 from tradeapp.services.loans import risk
 
@@ -121,3 +123,65 @@ def test_a_retried_margin_call_job_notifies_nobody_twice(world):
     crossing = f"{loan.id}-{loan.margin_calls}-{loan.version}"
     assert loans.notify_margin_calls([loan.id], "35000", "BTC", crossing) == 0
     assert _notes("loan_margin_call") == 1
+
+
+def _defaulted(world):
+    loan = active_loan(world, "10000", "0.4")
+    set_btc(world.market, "15000")
+    loans.check_ltv("BTC/USD")
+    loan = _reload(loan.id)
+    assert loan.status == "defaulted"
+    return loan
+
+
+def _book(currency="USD"):
+    db.session.expire_all()
+    return ledger.platform_account("loans", currency).balance, ledger.platform_account("loan_losses", currency).balance
+
+
+def test_the_customer_can_repay_a_shortfall_and_the_loan_ends_repaid(world):
+    loan = _defaulted(world)
+    owed, principal = loan.outstanding_balance, loan.principal_outstanding
+    book_before, _ = _book()
+    result = loans.repay(world.borrower, loan.id, str(owed + 5))
+    assert result.loan.status == "repaid" and result.capped == D("5")
+    assert result.repayment.principal_amount == principal > 0
+    book_after, losses = _book()
+    assert book_after - book_before == principal and losses == 0
+    assert ledger.check().ok
+
+
+def test_staff_write_off_moves_the_principal_to_loan_losses_and_forgives_the_interest(world, create_user):
+    loan = _defaulted(world)
+    principal = loan.principal_outstanding
+    book_before, losses_before = _book()
+    with pytest.raises(PermissionDenied):
+        loans.write_off(world.borrower, loan.id, "not staff")
+    with pytest.raises(ValidationFailed):
+        loans.write_off(world.officer, loan.id, "   ")
+    loan = loans.write_off(world.officer, loan.id, "  Customer   unreachable for 90 days ")
+    assert loan.status == "written_off"
+    assert loan.principal_outstanding == loan.interest_accrued == loan.outstanding_balance == 0
+    assert loan.shortfall > 0  # the record of what was lost stays
+    book_after, losses_after = _book()
+    assert (book_after - book_before, losses_after - losses_before) == (principal, -principal)
+    entry = db.session.scalar(select(JournalEntry).where(JournalEntry.kind == "loan_write_off"))
+    assert entry.reference == f"loan:{loan.id}" and entry.created_by_id == world.officer.id
+    (line,) = db.session.scalars(select(LoanEvent).where(LoanEvent.kind == "written_off")).all()
+    assert "Customer unreachable for 90 days" in line.note
+    assert db.session.scalar(select(AuditLog).where(AuditLog.action == "loan.written_off")).after["reason"] == (
+        "Customer unreachable for 90 days"
+    )
+    with pytest.raises(IllegalTransition):
+        loans.write_off(world.officer, loan.id, "twice")
+    with pytest.raises(IllegalTransition):
+        loans.repay(world.borrower, loan.id, "1")
+    assert ledger.check().ok
+
+
+def test_only_a_defaulted_loan_can_be_written_off(world):
+    loan = active_loan(world)
+    with pytest.raises(IllegalTransition) as err:
+        loans.write_off(world.officer, loan.id, "no")
+    assert "Only a defaulted loan can be written off; this one is active." in err.value.message
+    assert _reload(loan.id).principal_outstanding == D("10000")

@@ -25,6 +25,7 @@ PLATFORM_ACCOUNTS = {
     "payouts_in_flight": "Payouts sent, awaiting settlement",
     "fees": "Fee revenue",
     "loans": "Loan book",
+    "loan_losses": "Loan shortfalls written off",
     "bonuses": "Bonuses and referral rewards",
     "referral_bonus": "Referral programme (marketing): rewards paid and clawed back",
     "subscriptions": "Subscription revenue",

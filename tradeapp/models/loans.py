@@ -22,11 +22,12 @@ from tradeapp.models.states import Stateful, StateMachine
 from tradeapp.models.types import Money, UTCDateTime, utcnow
 from tradeapp.models.users import User
 
-LOAN_STATUSES = ("pending", "approved", "active", "repaid", "defaulted", "rejected", "cancelled")
+LOAN_STATUSES = ("pending", "approved", "active", "repaid", "defaulted", "rejected", "cancelled", "written_off")
 #: a loan is open (counts against the three-loan limit and keeps its collateral held) in these
 OPEN_STATUSES = ("pending", "approved", "active")
 #: pending ──approve (1 or 2 staff)──▶ approved ──disburse (same transaction)──▶ active ──▶ repaid | defaulted;
-#: pending ──reject──▶ rejected; pending ──the customer withdraws it──▶ cancelled
+#: pending ──reject──▶ rejected; pending ──the customer withdraws it──▶ cancelled;
+#: defaulted ──the shortfall paid──▶ repaid, or ──staff write it off──▶ written_off
 LOAN_STATES = StateMachine(
     "loan",
     {
@@ -34,9 +35,10 @@ LOAN_STATES = StateMachine(
         "approved": ("active",),
         "active": ("repaid", "defaulted"),
         "repaid": (),
-        "defaulted": (),
+        "defaulted": ("repaid", "written_off"),
         "rejected": (),
         "cancelled": (),
+        "written_off": (),
     },
 )
 assert LOAN_STATES.statuses == LOAN_STATUSES
@@ -56,6 +58,7 @@ LOAN_EVENT_KINDS = (
     "repaid",
     "defaulted",
     "cancelled",
+    "written_off",
 )
 
 

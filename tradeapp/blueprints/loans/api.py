@@ -26,6 +26,7 @@ from .schemas import (
     LoanRejectSchema,
     LoanRepaymentSchema,
     LoanSchema,
+    LoanWriteOffSchema,
     RepayResultSchema,
     ScheduleSchema,
 )
@@ -238,6 +239,19 @@ def loan_reject(data, loan_id):
     """Staff: reject with a reason for the customer; the collateral is released."""
     loan = loans.reject(api_user(), _get_or_404(loan_id).id, data["reason"])
     return {"message": "Loan rejected", "loan": loan}
+
+
+@blp.route("/<int:loan_id>/write-off/", methods=["POST"])
+@token_required(MANAGE)
+@blp.arguments(LoanWriteOffSchema)
+@blp.doc(parameters=LOAN_ID)
+@blp.response(200, DecisionSchema)
+@blp.alt_response(404, description="No such loan")
+@blp.alt_response(409, description="Not defaulted (`illegal_transition`)")
+def loan_write_off(data, loan_id):
+    """Staff: write off a defaulted loan's shortfall with a `reason`; its principal leaves the loan book."""
+    loan = loans.write_off(api_user(), _get_or_404(loan_id).id, data["reason"])
+    return {"message": "Loan written off", "loan": loan}
 
 
 # -- repayments ----------------------------------------------------------------------------------

@@ -44,6 +44,15 @@ class RejectForm(RejectionReasonMixin, BaseForm):
     )
 
 
+class WriteOffForm(BaseForm):
+    reason = TextAreaField(
+        "Why the shortfall is written off",
+        validators=[DataRequired(message="Say why."), Length(max=500)],
+        filters=[strip],
+        render_kw={"rows": 2},
+    )
+
+
 class ProductForm(BaseForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)], filters=[strip])
     description = TextAreaField("Description", validators=[Optional(), Length(max=2000)], render_kw={"rows": 2})

@@ -124,6 +124,10 @@ class LoanRejectSchema(ma.Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
 
 
+class LoanWriteOffSchema(LoanRejectSchema):
+    """Why the shortfall is written off (kept in the loan's history and the audit log)."""
+
+
 class LoanRepaymentSchema(ma.Schema):
     """The seed's LoanRepaymentSerializer, plus the fee (liquidations), what was asked and the source."""
 

@@ -1,7 +1,7 @@
 """Staff loans: the application queue (approve with maker-checker, reject with a reason; rows swap),
 each loan's detail (ledger entries, repayments, LTV history, audit), products, delinquency and liquidations."""
 
-from flask import Blueprint, url_for
+from flask import Blueprint, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,7 +12,7 @@ from tradeapp.models.types import utcnow
 from tradeapp.services import loans
 from tradeapp.web import attempt, get_or_404, render, staff_required, swap_row
 
-from .forms import ProductForm, RejectForm
+from .forms import ProductForm, RejectForm, WriteOffForm
 
 bp = Blueprint("staff_loans", __name__, url_prefix="/staff/loans")
 
@@ -102,10 +102,15 @@ def loan_reject(loan_id: int):
 @staff_required(MANAGE)
 def loan_detail(loan_id: int):
     """One loan for the back office: figures, ledger entries, repayments, LTV history, liquidations, audit."""
-    loan = get_or_404(Loan, loan_id)
+    return _detail_page(get_or_404(Loan, loan_id))
+
+
+def _detail_page(loan: Loan, write_off_form: WriteOffForm | None = None, status_code: int = 200):
     return render(
         "staff/loans/detail.html",
+        status_code=status_code,
         **_row_context(loan),
+        write_off_form=write_off_form or WriteOffForm(formdata=None),
         entries=loans.ledger_entries(loan.id),
         repayments=db.session.scalars(loans.repayments_query(loan_id=loan.id)).all(),
         events=loans.events(loan.id),
@@ -113,6 +118,21 @@ def loan_detail(loan_id: int):
         audit_rows=loans.audit_rows(loan.id),
         liquidations=db.session.scalars(loans.liquidations_query().where(LoanLiquidation.loan_id == loan.id)).all(),
     )
+
+
+@bp.post("/<int:loan_id>/write-off")
+@staff_required(MANAGE)
+def loan_write_off(loan_id: int):
+    """Write off a defaulted loan's shortfall (with a reason): the principal leaves the loan book."""
+    get_or_404(Loan, loan_id)
+    form = WriteOffForm()
+    loan, error = attempt(form, lambda: loans.write_off(current_user, loan_id, form.reason.data))
+    if error:
+        db.session.rollback()
+        flash(error, "error")
+        return _detail_page(get_or_404(Loan, loan_id), write_off_form=form, status_code=422)
+    flash(f"Loan #{loan.id} written off.", "success")
+    return redirect(url_for("staff_loans.loan_detail", loan_id=loan_id), 303)
 
 
 @bp.route("/products", methods=["GET", "POST"])

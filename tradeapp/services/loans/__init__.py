@@ -41,6 +41,7 @@ from tradeapp.services.loans.servicing import (
     add_collateral,
     flag_overdue,
     repay,
+    write_off,
 )
 
 __all__ = [
@@ -78,6 +79,7 @@ __all__ = [
     "cancel",
     "reject",
     "repay",
+    "write_off",
     "repayments_query",
     "save_product",
     "status_counts",

@@ -17,6 +17,8 @@ from tradeapp.services.uow import UnitOfWork
 MANAGE = "loans.manage"
 #: the platform account loans are paid out of and repaid into
 BOOK = "loans"
+#: where a defaulted loan's principal goes when staff write it off
+LOSSES = "loan_losses"
 #: where interest and liquidation fees are earned
 REVENUE = "fees"
 HOLD_REASON = "loan_collateral"

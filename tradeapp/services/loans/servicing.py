@@ -20,10 +20,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from tradeapp.currencies import CurrencyError, parse_amount
-from tradeapp.errors import IllegalTransition, ValidationFailed
+from tradeapp.errors import IllegalTransition, PermissionDenied, ValidationFailed
 from tradeapp.extensions import db
 from tradeapp.models import Loan, LoanAccrual, LoanRepayment, Transaction, User
 from tradeapp.models.types import utcnow
+from tradeapp.permissions import has_permission
 from tradeapp.services import audit, ledger
 from tradeapp.services.ledger import InsufficientFunds, Leg
 from tradeapp.services.loans import calc
@@ -32,6 +33,8 @@ from tradeapp.services.loans.common import (
     HOLD_REASON,
     LOAN_OVERDUE,
     LOAN_REPAID,
+    LOSSES,
+    MANAGE,
     REVENUE,
     announce,
     collateral_rate,
@@ -207,14 +210,14 @@ def repay(user: User, loan_id: int, amount) -> RepaymentResult:
     """The customer repays from their own wallet in the loan currency (interest first, capped at what is owed).
 
     :raise NotFound: not the user's loan (staff cannot repay someone else's loan from their wallet)
-    :raise IllegalTransition: the loan is not active
+    :raise IllegalTransition: the loan is neither active nor defaulted (a defaulted loan's shortfall can be paid)
     :raise ValidationFailed: a bad amount
     :raise InsufficientFunds: the wallet's available balance is short
     """
     with unit_of_work() as uow:
         loan = lock(loan_id, user.id)
-        if loan.status != "active":
-            raise IllegalTransition(f"This loan is {loan.status}; only an active loan can be repaid.")
+        if loan.status not in ("active", "defaulted"):
+            raise IllegalTransition(f"This loan is {loan.status}; only an active loan or a shortfall can be repaid.")
         try:
             value = parse_amount(amount, loan.loan_currency)
         except CurrencyError as exc:
@@ -259,6 +262,61 @@ def repay(user: User, loan_id: int, amount) -> RepaymentResult:
         db.session.flush()
         announce(uow, loan)
     return RepaymentResult(loan, repayment, capped)
+
+
+def write_off(staff: User, loan_id: int, reason: str) -> Loan:
+    """Staff give up collecting a defaulted loan's shortfall: the principal still out leaves the loan book.
+
+    One ``loan_write_off`` entry moves it from ``loans`` to ``loan_losses``; the accrued interest, never
+    booked as revenue, is forgiven. The loan ends ``written_off`` (its ``shortfall`` stays on record).
+    """
+    if not has_permission(staff, MANAGE):
+        raise PermissionDenied("You cannot manage loans.")
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ValidationFailed("Say why the shortfall is written off.", {"reason": ["Say why."]})
+    if len(reason) > 500:
+        raise ValidationFailed("The reason is too long.", {"reason": ["At most 500 characters."]})
+    with unit_of_work() as uow:
+        loan = lock(loan_id)
+        before = {
+            "status": loan.status,
+            "principal": str(loan.principal_outstanding),
+            "interest": str(loan.interest_accrued),
+        }
+        loan.transition_to("written_off", f"Only a defaulted loan can be written off; this one is {loan.status}.")
+        cur = loan.loan_currency
+        principal = loan.principal_outstanding
+        if principal > 0:
+            ledger.post(
+                "loan_write_off",
+                [
+                    Leg(ledger.platform_account(BOOK, cur), principal),
+                    Leg(ledger.platform_account(LOSSES, cur), -principal),
+                ],
+                memo=f"Loan {loan.id} shortfall written off",
+                reference=f"loan:{loan.id}",
+                actor=staff,
+            )
+        forgiven = loan.interest_accrued
+        loan.principal_outstanding = loan.interest_accrued = loan.interest_remainder = ZERO
+        loan.closed_at = utcnow()
+        event(
+            loan,
+            "written_off",
+            f"{show(principal, cur)} {cur} principal and {show(forgiven, cur)} {cur} interest written off: {reason}",
+            actor=staff,
+        )
+        audit.record(
+            staff,
+            "loan.written_off",
+            loan,
+            before=before,
+            after={"status": loan.status, "principal": str(principal), "interest": str(forgiven), "reason": reason},
+        )
+        db.session.flush()
+        announce(uow, loan)
+    return loan
 
 
 def add_collateral(user: User, loan_id: int, amount) -> Loan:
