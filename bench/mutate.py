@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
+BIN = Path(sys.executable).parent  # the venv running this script (a worktree may have none of its own)
 MODULES = {
     "ledger": "tradeapp.services.ledger",
     "fills": "tradeapp.services.trading.fills",
