@@ -1,0 +1,199 @@
+"""What one fill writes, exactly: the journal entry and its postings, the Trade, the history line,
+the order's figures and reasons, the events, the fee hooks and order listeners, the notification."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests.trading_helpers import fund
+from tradeapp import realtime
+from tradeapp.extensions import db
+from tradeapp.models import JournalEntry, Notification, Order, PlatformAccount, Posting, Trade, Transaction, Wallet
+from tradeapp.services import ledger
+from tradeapp.services.trading import execution, orders
+
+D = Decimal
+
+
+@pytest.fixture()
+def trader(create_user, pairs, market):
+    user = create_user()
+    fund(user, "USD", "100000")
+    fund(user, "BTC", "2")
+    market.set("BTC/USD", "50000", "50010", levels=5, size="0.5", step="10")
+    return user
+
+
+@pytest.fixture()
+def events(monkeypatch):
+    seen = []
+    monkeypatch.setattr(realtime, "emit_to_user", lambda user_id, event, data: seen.append((user_id, event, data)))
+    return seen
+
+
+def place(user, **data):
+    data.setdefault("symbol", "BTC-USD")
+    return orders.place_order(user, data)
+
+
+def postings_of(entry_id) -> list[tuple[str, str, Decimal]]:
+    """``(owner, currency, amount)`` per posting: ``user`` for a wallet, the code for a platform account."""
+    rows = db.session.execute(
+        select(Posting.wallet_id, PlatformAccount.code, Posting.currency, Posting.amount)
+        .outerjoin(PlatformAccount, PlatformAccount.id == Posting.platform_account_id)
+        .where(Posting.entry_id == entry_id)
+    )
+    return sorted(("user" if wallet_id else code, currency, amount) for wallet_id, code, currency, amount in rows)
+
+
+def trades_of(order_id) -> list[Trade]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Trade).where(Trade.order_id == order_id).order_by(Trade.id)))
+
+
+def test_a_market_buy_fill_books_exactly_one_entry_trade_and_history_line(trader, events):
+    order = place(trader, side="buy", order_type="market", quantity="0.5")
+    (trade,) = trades_of(order.id)
+    memo = f"Buy 0.500000 BTC/USD @ 50010 (order {order.id})"
+    entry = db.session.get(JournalEntry, trade.entry_id)
+    assert (entry.kind, entry.memo, entry.reference) == ("trade", memo, f"order:{order.id}")
+    assert postings_of(entry.id) == sorted(
+        [
+            ("user", "USD", D("-25055.01")),
+            ("user", "BTC", D("0.5")),
+            ("trading", "BTC", D("-0.5")),
+            ("trading", "USD", D("25005.00")),
+            ("fees", "USD", D("50.01")),
+        ]
+    )
+    assert (trade.user_id, trade.pair_id, trade.side, trade.liquidity) == (trader.id, order.pair_id, "buy", "taker")
+    assert (trade.quantity, trade.price, trade.notional, trade.fee) == (D("0.5"), D("50010"), D("25005"), D("50.01"))
+    assert trade.realized_pnl is None and trade.executed_at is not None
+    line = db.session.scalar(select(Transaction).where(Transaction.reference_id == f"TRD-{trade.id}"))
+    assert (line.user_id, line.transaction_type, line.currency, line.status) == (trader.id, "trade", "USD", "completed")
+    assert (line.amount, line.fee, line.direction, line.notes, line.entry_id) == (
+        D("25005.00"),
+        D("50.01"),
+        -1,
+        memo,
+        entry.id,
+    )
+    assert line.created_at == line.completed_at == trade.executed_at
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.filled_quantity, order.fee, order.average_price) == (
+        "filled",
+        D("0.5"),
+        D("50.01"),
+        D("50010"),
+    )
+    assert order.executed_at == trade.executed_at and (order.trigger_key, order.trigger_price) == (None, None)
+    names = [(user_id, event) for user_id, event, _ in events]
+    assert names == [(trader.id, e) for e in ("trade", "position", "order", "wallet_updated", "wallet_updated")]
+    assert events[0][2] == realtime.trade_payload(trade, order.pair)
+    assert {data["currency"] for _, event, data in events if event == "wallet_updated"} == {"USD", "BTC"}
+    assert ledger.check().ok
+
+
+def test_a_market_sell_fill_pays_the_proceeds_less_the_fee(trader, market):
+    place(trader, side="buy", order_type="market", quantity="0.5")
+    market.set("BTC/USD", "51000", "51010", size="0.5", step="10")
+    order = place(trader, side="sell", order_type="market", quantity="0.5")
+    (trade,) = trades_of(order.id)
+    memo = f"Sell 0.500000 BTC/USD @ 51000 (order {order.id})"
+    entry = db.session.get(JournalEntry, trade.entry_id)
+    assert (entry.memo, entry.reference) == (memo, f"order:{order.id}")
+    assert postings_of(entry.id) == sorted(
+        [
+            ("user", "BTC", D("-0.5")),
+            ("trading", "BTC", D("0.5")),
+            ("trading", "USD", D("-25500.00")),
+            ("user", "USD", D("25449.00")),
+            ("fees", "USD", D("51.00")),
+        ]
+    )
+    assert (trade.side, trade.notional, trade.fee) == ("sell", D("25500"), D("51"))
+    assert trade.realized_pnl == D("0.5") * (51000 - 50010) - D("51")
+    line = db.session.scalar(select(Transaction).where(Transaction.reference_id == f"TRD-{trade.id}"))
+    assert (line.amount, line.fee, line.direction, line.notes) == (D("25500"), D("51"), 1, memo)
+    assert ledger.check().ok
+
+
+def test_a_partial_fill_of_a_resting_limit_is_a_maker_fill_and_keeps_the_order_live(trader, market):
+    order = place(trader, side="sell", order_type="limit", quantity="1", price="50100")
+    market.set_book("BTC/USD", bids=[["50150", "0.4"]], asks=[["50160", "1"]])
+    assert orders.check_triggers("BTC/USD") == 1
+    (trade,) = trades_of(order.id)
+    # a sell fills at the limit's price or better: the bid 50150
+    assert (trade.liquidity, trade.quantity, trade.price, trade.fee) == ("maker", D("0.4"), D("50150"), D("20.06"))
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.filled_quantity, order.executed_at) == ("partially_filled", D("0.4"), None)
+    assert (order.trigger_key, order.trigger_price) == ("sell_up", D("50100"))
+    assert db.session.scalars(select(Notification).where(Notification.user_id == trader.id)).all() == []
+    assert ledger.check().ok
+
+
+def test_a_resting_limit_that_fills_tells_its_owner(trader, market):
+    order = place(trader, side="buy", order_type="limit", quantity="0.5", price="49000")
+    market.set("BTC/USD", "48980", "48990", size="1", step="10")
+    assert orders.check_triggers("BTC/USD") == 1
+    note = db.session.scalars(select(Notification).where(Notification.user_id == trader.id)).one()
+    assert (note.kind, note.title, note.body, note.link) == (
+        "order_filled",
+        "Limit order filled: buy 0.5 BTC at 48990 USD",
+        f"Order #{order.id} on BTC/USD filled.",
+        "/trade/orders/history",
+    )
+    assert note.data == {"order_id": order.id, "symbol": "BTC/USD", "side": "buy", "order_type": "limit"}
+
+
+def test_notify_filled_names_the_reason_and_leaves_out_a_missing_price(trader):
+    order = place(trader, side="buy", order_type="limit", quantity="0.25", price="40000")
+    order.average_price = None
+    execution.notify_filled(order, "Stop-loss of your position")
+    note = db.session.scalars(select(Notification).where(Notification.user_id == trader.id)).one()
+    assert (note.title, note.body) == (
+        "Limit order filled: buy 0 BTC",
+        f"Stop-loss of your position: order #{order.id} on BTC/USD filled.",
+    )
+    db.session.rollback()
+
+
+def test_a_market_order_cut_by_the_slippage_cap_says_how_much_filled(trader, market):
+    market.set_book("BTC/USD", bids=[["50000", "1"]], asks=[["50010", "0.3"], ["50400", "1"], ["51000", "5"]])
+    order = place(trader, side="buy", order_type="market", quantity="1.5")
+    assert (order.status, order.filled_quantity) == ("cancelled", D("1.3"))
+    assert order.status_reason == "Only 1.3 could fill within the slippage limit; the rest was cancelled."
+    assert order.executed_at is not None and order.trigger_key is None
+    assert ledger.check().ok
+
+
+def test_a_triggered_stop_with_nothing_in_reach_is_rejected_with_its_reason(trader, market):
+    order = place(trader, side="sell", order_type="stop_loss", quantity="0.5", stop_price="49000")
+    market.set_book("BTC/USD", bids=[["48900", "1"]], asks=[["48910", "1"]])
+    quote = {"bid": D("48900"), "ask": D("48910")}
+    assert execution.execute_resting(order.id, quote, {"bids": [], "asks": [[D("48910"), D("1")]]}) is True
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    assert order.status == "rejected" and order.filled_quantity == 0
+    assert order.status_reason == "Triggered, but no offers were within the slippage limit; the order was cancelled."
+    assert order.triggered_at is not None and order.executed_at is not None
+    assert (order.trigger_key, order.trigger_price) == (None, None)
+    assert db.session.scalars(select(Wallet).where(Wallet.user_id == trader.id, Wallet.currency == "BTC")).one()
+    assert order.hold.status == "released" and ledger.check().ok
+
+
+def test_fee_hooks_see_every_fill_that_charged_a_fee_and_listeners_every_order(trader, monkeypatch):
+    fees_seen, orders_seen = [], []
+    monkeypatch.setattr(
+        execution, "FEE_HOOKS", [lambda trade, account, fee: fees_seen.append((trade.id, account, fee))]
+    )
+    monkeypatch.setattr(execution, "ORDER_LISTENERS", [lambda order, uow: orders_seen.append((order.id, order.status))])
+    order = place(trader, side="buy", order_type="market", quantity="0.7")
+    trades = trades_of(order.id)
+    fees = ledger.platform_account("fees", "USD")
+    assert [(t, a.id, f) for t, a, f in fees_seen] == [
+        (trades[0].id, fees.id, D("50.01")),
+        (trades[1].id, fees.id, D("20.01")),
+    ]
+    assert orders_seen == [(order.id, "filled")]

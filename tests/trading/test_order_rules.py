@@ -1,0 +1,319 @@
+"""The order service's exact words and numbers: every validation message, the pair lookup, the
+refusal of stops that would fire at once, the preview's figures, the hold an order takes,
+cancelling (by the customer and by staff) and the reading queries."""
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests.trading_helpers import balances, fund
+from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
+from tradeapp.extensions import db
+from tradeapp.models import AuditLog, Hold, Order
+from tradeapp.services.ledger import InsufficientFunds
+from tradeapp.services.trading import orders
+
+D = Decimal
+FIX = "Please correct the highlighted fields."
+
+
+@pytest.fixture()
+def trader(create_user, pairs, market):
+    user = create_user()
+    fund(user, "USD", "100000")
+    fund(user, "BTC", "2")
+    market.set("BTC/USD", "50000", "50010", levels=5, size="0.5", step="10")
+    return user
+
+
+def refused(data) -> tuple[str, dict]:
+    with pytest.raises(ValidationFailed) as error:
+        orders.validate({"symbol": "BTC-USD", **data})
+    return error.value.message, error.value.fields
+
+
+# -- validate ----------------------------------------------------------------------------------------
+
+
+def test_a_valid_order_is_typed(pairs):
+    req = orders.validate(
+        {"symbol": "BTC/USD", "side": " Buy ", "order_type": "LIMIT", "quantity": "0.5", "price": "49000.5"}
+    )
+    assert (req.pair.symbol, req.side, req.order_type) == ("BTC/USD", "buy", "limit")
+    assert (req.quantity, req.price, req.stop_price) == (D("0.5"), D("49000.5"), None)
+    assert (req.base, req.quote, req.spends) == ("BTC", "USD", "USD")
+    sell = orders.validate({"symbol": "BTC-USD", "side": "sell", "quantity": "100"})
+    assert (sell.order_type, sell.spends, sell.quantity) == ("market", "BTC", D("100"))
+    assert orders.validate({"symbol": "BTC-USD", "side": "sell", "quantity": "0.0001"}).quantity == D("0.0001")
+
+
+@pytest.mark.parametrize(
+    ("data", "fields"),
+    [
+        ({"side": "hold", "quantity": "1"}, {"side": ["Choose buy or sell."]}),
+        ({"side": "", "quantity": "1"}, {"side": ["Choose buy or sell."]}),
+        (
+            {"side": "buy", "order_type": "iceberg", "quantity": "1"},
+            {"order_type": ["One of market, limit, stop_loss, take_profit."]},
+        ),
+        ({"side": "buy"}, {"quantity": ["Enter the quantity."]}),
+        ({"side": "buy", "quantity": "0.0000001"}, {"quantity": ["At most 6 decimal places."]}),
+        ({"side": "buy", "quantity": "0.00009"}, {"quantity": ["At least 0.0001 BTC."]}),
+        ({"side": "buy", "quantity": "100.000001"}, {"quantity": ["At most 100 BTC."]}),
+        ({"side": "buy", "order_type": "limit", "quantity": "1"}, {"price": ["A limit order needs a price."]}),
+        (
+            {"side": "buy", "order_type": "limit", "quantity": "1", "price": "1.001"},
+            {"price": ["Use steps of 0.01 USD."]},
+        ),
+        (
+            {"side": "buy", "order_type": "limit", "quantity": "1", "price": "100", "stop_price": "90"},
+            {"stop_price": ["A limit order takes no stop price."]},
+        ),
+        (
+            {"side": "sell", "order_type": "stop_loss", "quantity": "1"},
+            {"stop_price": ["Enter the price that triggers this order."]},
+        ),
+        (
+            {"side": "sell", "order_type": "stop_loss", "quantity": "1", "stop_price": "9.999"},
+            {"stop_price": ["Use steps of 0.01 USD."]},
+        ),
+        (
+            {"side": "sell", "order_type": "take_profit", "quantity": "1", "stop_price": "90", "price": "91"},
+            {"price": ["Stop-loss and take-profit orders execute at market; leave price empty."]},
+        ),
+        ({"side": "buy", "quantity": "1", "price": "100"}, {"price": ["A market order takes no price."]}),
+        (
+            {"side": "buy", "quantity": "1", "stop_price": "100"},
+            {"stop_price": ["A market order takes no stop price."]},
+        ),
+    ],
+)
+def test_each_bad_field_is_named_with_its_rule(pairs, data, fields):
+    assert refused(data) == (FIX, fields)
+
+
+def test_every_problem_is_listed_at_once(pairs):
+    message, fields = refused({"side": "x", "order_type": "y", "quantity": "0.00001", "price": "1.001"})
+    assert message == FIX
+    assert fields == {
+        "side": ["Choose buy or sell."],
+        "order_type": ["One of market, limit, stop_loss, take_profit."],
+        "quantity": ["At least 0.0001 BTC."],
+        "price": ["Use steps of 0.01 USD."],
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "fields"),
+    [
+        ({"symbol": ""}, {"symbol": ["Choose a trading pair."]}),
+        ({"symbol": "DOGE-USD"}, {"symbol": ["No active trading pair DOGE/USD."]}),
+        ({"trading_pair": "999"}, {"trading_pair": ["No active trading pair with this id."]}),
+        ({"trading_pair": "1_0"}, {"trading_pair": ["No active trading pair with this id."]}),
+        ({"trading_pair": True}, {"trading_pair": ["No active trading pair with this id."]}),
+        ({"trading_pair": "9" * 19}, {"trading_pair": ["No active trading pair with this id."]}),
+    ],
+)
+def test_an_unknown_pair_is_refused(pairs, data, fields):
+    with pytest.raises(ValidationFailed) as error:
+        orders.resolve_pair(data)
+    assert (error.value.message, error.value.fields) == ("Invalid input.", fields)
+
+
+def test_a_pair_is_found_by_id_or_symbol_and_must_be_active(pairs):
+    btc = pairs["BTC/USD"]
+    assert orders.resolve_pair({"trading_pair": btc.id}) is btc
+    assert orders.resolve_pair({"trading_pair": str(btc.id), "symbol": "ETH-USD"}) is btc
+    assert orders.resolve_pair({"trading_pair": "", "symbol": "eth-usd"}) is pairs["ETH/USD"]
+    btc.is_active = False
+    db.session.commit()
+    with pytest.raises(ValidationFailed) as by_id:
+        orders.resolve_pair({"trading_pair": btc.id})
+    with pytest.raises(ValidationFailed) as by_symbol:
+        orders.resolve_pair({"symbol": "BTC-USD"})
+    assert by_id.value.fields == {"trading_pair": ["No active trading pair with this id."]}
+    assert by_symbol.value.fields == {"symbol": ["No active trading pair BTC/USD."]}
+
+
+# -- stops that would fire at once ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("side", "order_type", "stop", "message"),
+    [
+        ("sell", "stop_loss", "50000", "A sell stop-loss must be below the current bid (50000)."),
+        ("sell", "take_profit", "50000", "A sell take-profit must be above the current bid (50000)."),
+        ("buy", "stop_loss", "50010", "A buy stop-loss must be above the current ask (50010)."),
+        ("buy", "take_profit", "50010", "A buy take-profit must be below the current ask (50010)."),
+    ],
+)
+def test_a_stop_at_the_current_price_is_refused(trader, side, order_type, stop, message):
+    with pytest.raises(ValidationFailed) as error:
+        orders.place_order(
+            trader, {"symbol": "BTC-USD", "side": side, "order_type": order_type, "quantity": "0.1", "stop_price": stop}
+        )
+    assert (error.value.message, error.value.fields) == (FIX, {"stop_price": [message]})
+    assert db.session.scalar(select(Order.id)) is None
+
+
+@pytest.mark.parametrize(
+    ("side", "order_type", "stop"),
+    [
+        ("sell", "stop_loss", "49999.99"),
+        ("sell", "take_profit", "50000.01"),
+        ("buy", "stop_loss", "50010.01"),
+        ("buy", "take_profit", "50009.99"),
+    ],
+)
+def test_a_stop_one_step_away_rests(trader, side, order_type, stop):
+    order = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": side, "order_type": order_type, "quantity": "0.1", "stop_price": stop}
+    )
+    assert (order.status, order.trigger_price) == ("open", D(stop))
+
+
+# -- holds ------------------------------------------------------------------------------------------
+
+
+def test_the_hold_of_each_kind_of_order(trader):
+    def held(**data):
+        order = orders.place_order(trader, {"symbol": "BTC-USD", "quantity": "0.1", **data})
+        hold = db.session.get(Hold, order.hold_id)
+        return order, (hold.amount, hold.reason, hold.reference)
+
+    order, hold = held(side="buy", order_type="limit", price="40000")
+    assert hold == (D("4008.00"), "order", f"order:{order.id}")  # 4000 + 0.2 % taker fee
+    order, hold = held(side="buy", order_type="stop_loss", stop_price="51000")
+    assert hold[0] == D("5151.00") + D("10.31")  # stop 51000 + 1 % slippage → 51510 × 0.1, + 0.2 % (10.302 up)
+    order, hold = held(side="sell", order_type="limit", price="60000")
+    assert hold == (D("0.1"), "order", f"order:{order.id}")
+    assert balances(trader, "BTC") == (D("2"), D("0.1"))
+
+
+def test_an_order_the_balance_cannot_cover_names_what_it_needs(trader):
+    with pytest.raises(InsufficientFunds) as error:
+        orders.place_order(
+            trader, {"symbol": "BTC-USD", "side": "sell", "order_type": "limit", "quantity": "2.5", "price": "60000"}
+        )
+    assert error.value.message == "Insufficient available BTC balance: this order needs 2.5 BTC."
+    assert error.value.fields == {"quantity": ["Needs 2.5 BTC; more than you have available."]}
+    with pytest.raises(InsufficientFunds) as error:
+        orders.place_order(
+            trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "3", "price": "40000"}
+        )
+    assert error.value.message == "Insufficient available USD balance: this order needs 120240 USD."
+    assert db.session.scalar(select(Order.id)) is None
+
+
+def test_a_market_buy_with_no_offers_is_refused(trader, market):
+    market.set_book("BTC/USD", bids=[["50000", "1"]], asks=[])
+    with pytest.raises(ValidationFailed) as error:
+        orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.1"})
+    assert (error.value.message, error.value.fields) == (
+        "There is no liquidity to buy from right now.",
+        {"quantity": ["No offers."]},
+    )
+
+
+def test_a_market_order_that_finds_nothing_is_rejected_with_its_reason(trader, market):
+    market.set_book("BTC/USD", bids=[], asks=[["50010", "1"]])
+    order = orders.place_order(trader, {"symbol": "BTC-USD", "side": "sell", "quantity": "0.1"})
+    assert (order.status, order.status_reason) == (
+        "rejected",
+        "No offers within the slippage limit; nothing was bought or sold.",
+    )
+
+
+def test_an_unknown_source_is_a_programming_error(trader):
+    with pytest.raises(ValueError, match="^unknown order source 'fax'$"):
+        orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.1"}, source="fax")
+
+
+# -- cancelling -------------------------------------------------------------------------------------
+
+
+def test_cancelling_says_who_cancelled_and_refuses_twice(trader, create_user):
+    order = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.1", "price": "40000"}
+    )
+    with pytest.raises(NotFound, match="^No such order.$"):
+        orders.cancel_order(create_user(), order.id)
+    cancelled = orders.cancel_order(trader, order.id)
+    assert (cancelled.status, cancelled.status_reason, cancelled.trigger_key, cancelled.trigger_price) == (
+        "cancelled",
+        "Cancelled by you.",
+        None,
+        None,
+    )
+    with pytest.raises(IllegalTransition, match="^This order is already cancelled.$"):
+        orders.cancel_order(trader, order.id)
+    assert balances(trader, "USD") == (D("100000"), 0)
+
+
+def test_staff_cancel_needs_a_reason_and_is_audited(trader, create_staff):
+    staff = create_staff()
+    order = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "sell", "order_type": "limit", "quantity": "0.1", "price": "60000"}
+    )
+    for reason in ("", "   ", None):
+        with pytest.raises(ValidationFailed) as error:
+            orders.staff_cancel(staff, order.id, reason)
+        assert (error.value.message, error.value.fields) == (
+            "Give a reason.",
+            {"reason": ["Say why the order is cancelled."]},
+        )
+    with pytest.raises(NotFound, match="^No such order.$"):
+        orders.staff_cancel(staff, 999999, "gone")
+    long_reason = "r" * 250
+    cancelled = orders.staff_cancel(staff, order.id, f"  {long_reason}  ")
+    assert cancelled.status_reason == f"Cancelled by the broker: {'r' * 200}"
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "order.cancel"))
+    assert (audit.actor_id, audit.target_type, audit.target_id) == (staff.id, "orders", str(order.id))
+    assert (audit.before, audit.after) == ({"status": "open"}, {"status": "cancelled", "reason": long_reason})
+    assert balances(trader, "BTC") == (D("2"), 0)
+
+
+def test_a_partially_filled_order_is_cancelled_by_its_words(trader, market):
+    market.set_book("BTC/USD", bids=[["50000", "1"]], asks=[["50010", "0.05"], ["50100", "1"]])
+    order = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.1", "price": "50050"}
+    )
+    assert order.status == "partially_filled"
+    orders.cancel_order(trader, order.id)
+    with pytest.raises(IllegalTransition, match="^This order is already cancelled.$"):
+        orders.cancel_order(trader, order.id)
+    filled = orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.01"})
+    with pytest.raises(IllegalTransition, match="^This order is already filled.$"):
+        orders.cancel_order(trader, filled.id)
+
+
+# -- reading ------------------------------------------------------------------------------------------
+
+
+def test_orders_and_trades_queries_filter_and_sort_newest_first(trader, create_user, pairs, market):
+    market.set("ETH/USD", "3000", "3001", size="10")
+    other = create_user()
+    fund(other, "USD", "1000")
+    theirs = orders.place_order(other, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.001"})
+    first = orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.01"})
+    resting = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.1", "price": "40000"}
+    )
+    eth = orders.place_order(trader, {"symbol": "ETH-USD", "side": "buy", "quantity": "0.1"})
+
+    def ids(query):
+        return [o.id for o in db.session.scalars(query)]
+
+    assert ids(orders.orders_query(trader)) == [eth.id, resting.id, first.id]
+    assert ids(orders.orders_query(trader, status="open")) == [resting.id]
+    assert ids(orders.orders_query(trader, pair=pairs["ETH/USD"])) == [eth.id]
+    assert ids(orders.orders_query(trader, live=True)) == [resting.id]
+    assert ids(orders.orders_query(trader, live=False)) == [eth.id, first.id]
+    assert orders.get_order(trader, first.id).id == first.id
+    with pytest.raises(NotFound, match="^No such order.$"):
+        orders.get_order(trader, theirs.id)
+    trades = [t.order_id for t in db.session.scalars(orders.trades_query(trader))]
+    assert trades == [eth.id, first.id]
+    assert [t.order_id for t in db.session.scalars(orders.trades_query(trader, pair=pairs["BTC/USD"]))] == [first.id]
+    assert [t.order_id for t in db.session.scalars(orders.trades_query(trader, order_id=eth.id))] == [eth.id]
