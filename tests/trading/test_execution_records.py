@@ -197,3 +197,27 @@ def test_fee_hooks_see_every_fill_that_charged_a_fee_and_listeners_every_order(t
         (trades[1].id, fees.id, D("20.01")),
     ]
     assert orders_seen == [(order.id, "filled")]
+
+
+def test_market_caps_round_down_to_the_price_step(app, trader):
+    from tradeapp.services.trading.pairs import get_pair
+
+    assert app.config["ORDER_MAX_SLIPPAGE"] == D("0.01")
+    pair = get_pair("BTC-USD")
+    buy = Order(pair=pair, side="buy", order_type="market", quantity=D("1"))
+    sell = Order(pair=pair, side="sell", order_type="market", quantity=D("1"))
+    # 50010.55 × 1.01 = 50510.6555 and 50000.05 × 0.99 = 49500.0495: down, not to the nearest
+    assert execution.market_cap(buy, {"asks": [[D("50010.55"), D("1")]], "bids": []}) == D("50510.65")
+    assert execution.market_cap(sell, {"asks": [], "bids": [[D("50000.05"), D("1")]]}) == D("49500.05")
+    assert execution.stop_cover(D("50000.55"), D("0.01")) == D("50500.55")  # 50500.5555
+    stop_buy = Order(pair=pair, side="buy", order_type="stop_loss", quantity=D("1"), stop_price=D("50000.55"))
+    assert execution.market_cap(stop_buy, {"asks": [[D("50010.55"), D("1")]], "bids": []}) == D("50500.55")
+    db.session.rollback()
+
+
+def test_a_market_order_that_fills_less_than_one_unit_is_cancelled_not_rejected(trader, market):
+    market.set_book("BTC/USD", bids=[["50000", "1"]], asks=[["50010", "0.3"], ["51000", "5"]])
+    order = place(trader, side="buy", order_type="market", quantity="0.5")
+    assert (order.status, order.filled_quantity) == ("cancelled", D("0.3"))
+    assert order.status_reason == "Only 0.3 could fill within the slippage limit; the rest was cancelled."
+    assert ledger.check().ok

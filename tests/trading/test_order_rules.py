@@ -317,3 +317,98 @@ def test_orders_and_trades_queries_filter_and_sort_newest_first(trader, create_u
     assert trades == [eth.id, first.id]
     assert [t.order_id for t in db.session.scalars(orders.trades_query(trader, pair=pairs["BTC/USD"]))] == [first.id]
     assert [t.order_id for t in db.session.scalars(orders.trades_query(trader, order_id=eth.id))] == [eth.id]
+
+
+# -- preview ------------------------------------------------------------------------------------------
+
+
+def preview(user, **data):
+    return orders.preview_order(user, {"symbol": "BTC-USD", **data})
+
+
+def test_a_market_sell_preview_walks_the_bids_and_pays_the_proceeds_less_the_fee(trader):
+    p = preview(trader, side="sell", order_type="market", quantity="0.7")
+    # 0.5 @ 50000 and 0.2 @ 49990: VWAP 49997.142857…; a sell's notional rounded down, the fee up
+    assert p == {
+        "symbol": "BTC/USD",
+        "side": "sell",
+        "order_type": "market",
+        "quantity": D("0.7"),
+        "price": D("49997.14"),
+        "notional": D("34997.99"),  # 0.7 × the unrounded VWAP is 34997.999…
+        "fee": D("70.00"),
+        "fee_pct": D("0.2"),
+        "fee_role": "taker",
+        "total": D("34927.99"),
+        "currency_spent": "BTC",
+        "currency_received": "USD",
+        "available": D("2"),
+        "enough": True,
+    }
+    assert preview(trader, side="sell", order_type="market", quantity="2")["enough"] is True
+    assert preview(trader, side="sell", order_type="market", quantity="2.000001")["enough"] is False
+
+
+def test_a_buy_preview_is_enough_up_to_the_available_balance(trader, create_user):
+    p = preview(trader, side="buy", order_type="limit", quantity="2", price="49000")
+    assert (p["notional"], p["fee"], p["total"], p["currency_received"]) == (
+        D("98000.00"),
+        D("98.00"),
+        D("98098.00"),
+        "BTC",
+    )
+    assert p["enough"] is True
+    exact = preview(trader, side="buy", order_type="limit", quantity="2.03", price="49211")  # 99898.33 + 99.90
+    assert (exact["total"], exact["enough"]) == (D("99998.23"), True)
+    assert preview(trader, side="buy", order_type="limit", quantity="2.05", price="49000")["enough"] is False
+    nobody = create_user()
+    assert (
+        preview(nobody, side="buy", order_type="market", quantity="0.1")["available"],
+        preview(nobody, side="buy", order_type="market", quantity="0.1")["enough"],
+    ) == (0, False)
+
+
+def test_a_buy_preview_rounds_the_notional_up(trader):
+    p = preview(trader, side="buy", order_type="limit", quantity="0.0001", price="49000.01")
+    assert (p["notional"], p["fee"]) == (D("4.91"), D("0.01"))  # 4.900001 up; 0.1 % maker fee 0.0049 up
+    s = preview(trader, side="sell", order_type="limit", quantity="0.0001", price="60000.01")
+    assert (s["notional"], s["fee"], s["total"]) == (D("6.00"), D("0.01"), D("5.99"))  # 6.000001 down
+
+
+def test_stop_and_limit_previews_price_at_their_own_price(trader):
+    stop = preview(trader, side="sell", order_type="stop_loss", quantity="1", stop_price="45000")
+    assert (stop["price"], stop["notional"], stop["fee_role"]) == (D("45000.00"), D("45000.00"), "taker")
+    limit = preview(trader, side="sell", order_type="limit", quantity="1", price="50001")
+    assert (limit["price"], limit["fee_role"], limit["fee"]) == (D("50001.00"), "maker", D("50.01"))
+    crossing = preview(trader, side="sell", order_type="limit", quantity="1", price="50000")
+    assert (crossing["fee_role"], crossing["fee"]) == ("taker", D("100.00"))
+
+
+def test_a_market_preview_with_an_empty_side_prices_at_the_quote(trader, market):
+    market.set_book("BTC/USD", bids=[["50000", "1"]], asks=[])
+    assert preview(trader, side="sell", order_type="market", quantity="0.1")["price"] == D("50000.00")
+    market.set_book("BTC/USD", bids=[], asks=[["50010", "1"]])
+    assert preview(trader, side="buy", order_type="market", quantity="0.1")["price"] == D("50010.00")
+    limit = preview(trader, side="sell", order_type="limit", quantity="0.1", price="1")
+    assert limit["fee_role"] == "maker"  # no bid to cross: it would rest
+
+
+def test_a_market_preview_walks_only_the_first_twenty_levels(trader, market):
+    market.set("BTC/USD", "50000", "50010", levels=25, size="0.1", step="10")
+    p = preview(trader, side="buy", order_type="market", quantity="2.5")
+    assert p["price"] == D("50105.00")  # the VWAP of levels 50010 … 50200, 0.1 each
+
+
+def test_a_preview_works_on_a_stale_pair(trader, monkeypatch):
+    import time
+
+    from tradeapp.services.trading import prices
+
+    published = {"symbol": "BTC/USD", "bid": "50000", "ask": "50010", "received_at": time.time() - 600}
+    monkeypatch.setattr(prices, "last_quote", lambda symbol: published)
+    monkeypatch.setattr(
+        prices,
+        "last_book",
+        lambda symbol: {"bids": [["50000", "1"]], "asks": [["50010", "1"]], "received_at": time.time() - 600},
+    )
+    assert preview(trader, side="buy", order_type="market", quantity="0.1")["price"] == D("50010.00")

@@ -81,14 +81,14 @@ def test_lock_holds_returns_fresh_copies_by_id(db, user):
     second = ledger.place_hold(wallet, D("20"), "order")
     db.session.commit()
     assert ledger.lock_holds([]) == {}
-    # the row changed behind the session's back: the lock reads it again
-    db.session.execute(
-        update(Hold).where(Hold.id == second.id).values(remaining=D("15")).execution_options(synchronize_session=False)
-    )
+    # the rows changed behind the session's back (the first one last: an unordered scan would
+    # return it after the second on PostgreSQL): the lock reads them again, in id order
+    behind_the_sessions_back(Hold, second.id, remaining=D("15"))
+    behind_the_sessions_back(Hold, first.id, remaining=D("9"))
     locked = ledger.lock_holds([second.id, first.id, second.id])
     assert list(locked) == [first.id, second.id]
     assert locked[first.id] is first and locked[second.id] is second
-    assert (first.remaining, second.remaining) == (D("10"), D("15"))
+    assert (first.remaining, second.remaining) == (D("9"), D("15"))
 
 
 def test_holds_locked_together_are_released_from_the_copies(db, user):
@@ -221,7 +221,7 @@ def test_reconcile_audits_drift_tells_staff_and_mails_admins_and_finance(
     create_staff(role="finance", is_active_flag=False)
     create_staff(role="support")
     wallets = [funded(db, create_user(), "5") for _ in range(6)]
-    for wallet in wallets:
+    for wallet in reversed(wallets):  # the last wallet's row rewritten first: the report still goes by id
         db.session.execute(text("UPDATE wallets SET balance = 6 WHERE id = :id"), {"id": wallet.id})
     db.session.commit()
 
@@ -329,3 +329,22 @@ def test_a_hold_is_read_again_when_this_transaction_first_locks_it(db, user, ope
     stored_hold = db.session.get(Hold, hold.id)
     assert (stored_hold.amount, stored_hold.remaining, stored_hold.status) == expected
     assert ledger.check().ok, ledger.check().problems()
+
+
+def test_grow_hold_by_less_than_one_unit(db, user):
+    wallet = funded(db, user, "1")
+    hold = ledger.place_hold(wallet, D("0.50"), "copy")
+    ledger.grow_hold(hold, D("0.01"))
+    ledger.grow_hold(hold, D("0.49"))
+    db.session.commit()
+    assert (hold.amount, hold.remaining, wallet.locked_balance) == (1, 1, 1)
+
+
+def test_the_drift_record_carries_no_address_even_inside_a_request(app, db, user, create_staff, staff_events):
+    wallet = funded(db, user, "5")
+    db.session.execute(text("UPDATE wallets SET balance = 6 WHERE id = :id"), {"id": wallet.id})
+    db.session.commit()
+    with app.test_request_context(environ_base={"REMOTE_ADDR": "203.0.113.9"}):
+        assert not ledger.reconcile().ok
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "ledger.drift_detected"))
+    assert audit.ip_address == ""
