@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from tests.trading_helpers import fund
 from tradeapp import realtime
+from tradeapp.errors import IllegalTransition
 from tradeapp.extensions import db
 from tradeapp.models import JournalEntry, Notification, Order, PlatformAccount, Posting, Trade, Transaction, Wallet
 from tradeapp.services import ledger
@@ -221,3 +222,77 @@ def test_a_market_order_that_fills_less_than_one_unit_is_cancelled_not_rejected(
     assert (order.status, order.filled_quantity) == ("cancelled", D("0.3"))
     assert order.status_reason == "Only 0.3 could fill within the slippage limit; the rest was cancelled."
     assert ledger.check().ok
+
+
+# -- which resting orders a quote crosses ------------------------------------------------------------
+
+
+def test_crossed_order_ids_take_the_best_first_up_to_the_limit_across_trigger_keys(trader, pairs, market):
+    market.set("ETH/USD", "3000", "3001", size="10")
+    fund(trader, "ETH", "1")
+    buy_a = place(trader, side="buy", order_type="limit", quantity="0.01", price="49000")
+    buy_b = place(trader, side="buy", order_type="limit", quantity="0.01", price="49500")
+    sell_a = place(trader, side="sell", order_type="limit", quantity="0.01", price="50100")
+    sell_b = place(trader, side="sell", order_type="limit", quantity="0.01", price="50050")
+    place(trader, side="sell", order_type="limit", quantity="0.01", price="40000", symbol="ETH-USD")  # another pair
+    pair_id = pairs["BTC/USD"].id
+    # the ask fell to 49000 (both buys), the bid rose to 50100 (both sells): at the trigger price is crossed
+    everything = execution.crossed_order_ids(pair_id, D("50100"), D("49000"))
+    assert everything == [buy_b.id, buy_a.id, sell_b.id, sell_a.id]
+    assert execution.crossed_order_ids(pair_id, D("50100"), D("49000"), limit=3) == [buy_b.id, buy_a.id, sell_b.id]
+    assert execution.crossed_order_ids(pair_id, D("50100"), D("49000"), limit=2) == [buy_b.id, buy_a.id]
+    assert execution.crossed_order_ids(pair_id, D("50099.99"), D("49000.01")) == [buy_b.id, sell_b.id]
+    assert execution.crossed_order_ids(pair_id, None, D("49500")) == [buy_b.id]
+    db.session.rollback()
+
+
+def test_an_order_no_longer_live_is_neither_crossed_nor_executed(trader, pairs, market):
+    order = place(trader, side="buy", order_type="limit", quantity="0.1", price="49000")
+    orders.cancel_order(trader, order.id)
+    # a cancelled row that still names its trigger (as rows written before the trigger index did)
+    db.session.get(Order, order.id).trigger_key = "buy_down"
+    db.session.get(Order, order.id).trigger_price = D("49000")
+    db.session.commit()
+    assert execution.crossed_order_ids(pairs["BTC/USD"].id, D("48000"), D("48010")) == []
+    book = {"bids": [[D("48000"), D("1")]], "asks": [[D("48010"), D("1")]]}
+    assert execution.execute_resting(order.id, {"bid": D("48000"), "ask": D("48010")}, book) is False
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == "cancelled" and trades_of(order.id) == []
+
+
+def test_a_triggered_stop_fills_as_a_taker_within_the_slippage_cap(trader, market):
+    order = place(trader, side="sell", order_type="stop_loss", quantity="0.5", stop_price="49000")
+    book = {"bids": [[D("48900"), D("0.2")], [D("40000"), D("1")]], "asks": [[D("48910"), D("1")]]}
+    assert execution.execute_resting(order.id, {"bid": D("48900"), "ask": D("48910")}, book) is True
+    (trade,) = trades_of(order.id)
+    assert (trade.liquidity, trade.quantity, trade.price, trade.fee) == ("taker", D("0.2"), D("48900"), D("19.56"))
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.filled_quantity) == ("cancelled", D("0.2"))  # 40000 is beyond 48411.01
+    assert ledger.check().ok
+
+
+def test_a_filled_stop_tells_its_owner_by_its_kind(trader, market):
+    order = place(trader, side="sell", order_type="stop_loss", quantity="0.5", stop_price="49000")
+    book = {"bids": [[D("48900"), D("1")]], "asks": [[D("48910"), D("1")]]}
+    assert execution.execute_resting(order.id, {"bid": D("48900"), "ask": D("48910")}, book) is True
+    note = db.session.scalars(select(Notification).where(Notification.user_id == trader.id)).one()
+    assert note.title == "Stop loss order filled: sell 0.5 BTC at 48900 USD"
+    assert note.data["order_type"] == "stop_loss"
+
+
+def test_an_order_changed_by_another_transaction_is_read_again_under_its_lock(trader):
+    from sqlalchemy import update
+
+    order = place(trader, side="buy", order_type="limit", quantity="0.1", price="40000")
+    assert db.session.get(Order, order.id).status == "open"  # the session's copy
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(status="filled", trigger_key=None, trigger_price=None)
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(IllegalTransition, match=r"^This order is already filled\.$"):
+        orders.cancel_order(trader, order.id)
+    db.session.expire_all()
+    assert db.session.get(Order, order.id).status == "open"  # the refusal rolled back, the update with it

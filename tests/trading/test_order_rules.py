@@ -2,6 +2,7 @@
 refusal of stops that would fire at once, the preview's figures, the hold an order takes,
 cancelling (by the customer and by staff) and the reading queries."""
 
+import logging
 from decimal import Decimal
 
 import pytest
@@ -412,3 +413,96 @@ def test_a_preview_works_on_a_stale_pair(trader, monkeypatch):
         lambda symbol: {"bids": [["50000", "1"]], "asks": [["50010", "1"]], "received_at": time.time() - 600},
     )
     assert preview(trader, side="buy", order_type="market", quantity="0.1")["price"] == D("50010.00")
+
+
+# -- closing positions and the order of the lists ---------------------------------------------------
+
+
+def test_close_sells_what_the_owners_wallet_has_available(trader, create_user, market):
+    from tradeapp.services.trading import positions
+
+    owner = create_user()  # the fixture's trader holds 2 BTC in a wallet made before this one
+    fund(owner, "USD", "100000")
+    orders.place_order(owner, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(owner)).one()
+    resting = orders.place_order(
+        owner, {"symbol": "BTC-USD", "side": "sell", "order_type": "limit", "quantity": "0.3", "price": "60000"}
+    )
+    close = orders.close_position(owner, position.id)
+    assert (close.side, close.order_type, close.quantity, close.position_id) == (
+        "sell",
+        "market",
+        D("0.2"),
+        position.id,
+    )
+    assert close.status == "filled"
+    with pytest.raises(ValidationFailed) as error:
+        orders.close_position(owner, position.id)
+    assert (error.value.message, error.value.fields) == (
+        "Nothing to close.",
+        {"quantity": ["No BTC of this position is available (open sell orders may hold it)."]},
+    )
+    orders.cancel_order(owner, resting.id)
+    orders.close_position(owner, position.id)
+    with pytest.raises(IllegalTransition, match=r"^This position is already closed\.$"):
+        orders.close_position(owner, position.id)
+    assert balances(owner, "BTC") == (0, 0)
+
+
+def test_lists_go_newest_first_and_by_id_within_the_same_instant(trader, market):
+    from datetime import timedelta
+
+    from tradeapp.models import Trade
+    from tradeapp.models.types import utcnow
+
+    first = orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.01"})
+    second = orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.02"})
+    third = orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.03"})
+    now = utcnow()
+    later = now + timedelta(hours=1)
+    for order, at in ((first, later), (second, now), (third, now)):
+        db.session.get(Order, order.id).created_at = at
+        db.session.scalars(select(Trade).where(Trade.order_id == order.id)).one().executed_at = at
+    db.session.commit()
+    assert [o.id for o in db.session.scalars(orders.orders_query(trader))] == [first.id, third.id, second.id]
+    assert [t.order_id for t in db.session.scalars(orders.trades_query(trader))] == [first.id, third.id, second.id]
+
+
+@pytest.fixture()
+def orders_log(caplog):
+    """What the order service logs at INFO (Alembic's fileConfig disabled the loggers that existed before migrating)."""
+    was_disabled = orders.log.disabled
+    orders.log.disabled = False
+    caplog.set_level(logging.INFO, logger=orders.log.name)
+    yield caplog
+    orders.log.disabled = was_disabled
+
+
+def test_a_close_is_logged_with_who_closed_it(trader, orders_log):
+    from tradeapp.services.trading import positions
+
+    orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(trader)).one()
+    close = orders.close_position(trader, position.id)
+    assert f"position {position.id} closed by order {close.id} (Closed by you.)" in orders_log.messages
+
+
+def test_protection_reads_the_position_again_under_its_lock(trader, market):
+    from sqlalchemy import update
+
+    from tradeapp.models import Position
+    from tradeapp.services.trading import positions
+
+    orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(trader)).one()
+    positions.set_protection(trader, position.id, {"stop_loss": "49000"})
+    position = db.session.get(Position, position.id)
+    assert position.stop_loss == D("49000")  # the session's copy
+    db.session.execute(
+        update(Position)
+        .where(Position.id == position.id)
+        .values(stop_loss=None)
+        .execution_options(synchronize_session=False)
+    )
+    assert orders.fire_protection(position.id, D("48000")) is None
+    assert db.session.scalar(select(Order.id).where(Order.position_id == position.id)) is None
