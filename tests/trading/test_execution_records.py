@@ -296,3 +296,21 @@ def test_an_order_changed_by_another_transaction_is_read_again_under_its_lock(tr
         orders.cancel_order(trader, order.id)
     db.session.expire_all()
     assert db.session.get(Order, order.id).status == "open"  # the refusal rolled back, the update with it
+
+
+def test_a_later_fill_of_a_resting_order_builds_on_its_own_earlier_fills(trader, market):
+    place(trader, side="buy", order_type="market", quantity="0.1")  # another order's fill, not to be counted
+    order = place(trader, side="sell", order_type="limit", quantity="1", price="50100")
+    market.set_book("BTC/USD", bids=[["50150", "0.4"]], asks=[["50160", "1"]])
+    assert orders.check_triggers("BTC/USD") == 1
+    market.set_book("BTC/USD", bids=[["50200.01", "5"]], asks=[["50210", "1"]])
+    assert orders.check_triggers("BTC/USD") == 1
+    first, second = trades_of(order.id)
+    assert (first.notional, first.fee) == (D("20060.00"), D("20.06"))
+    # 0.6 × 50200.01 = 30120.006: the cumulative notional 50180.006 gives 50180.00 in all (30120.00 for this
+    # fill) and a cumulative fee of 50.180006 → 50.19, so 30.13 for this fill
+    assert (second.notional, second.fee) == (D("30120.00"), D("30.13"))
+    db.session.expire_all()
+    order = db.session.get(Order, order.id)
+    assert (order.status, order.average_price, order.fee) == ("filled", D("50180.006"), D("50.19"))
+    assert ledger.check().ok
