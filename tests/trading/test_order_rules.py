@@ -506,3 +506,66 @@ def test_protection_reads_the_position_again_under_its_lock(trader, market):
     )
     assert orders.fire_protection(position.id, D("48000")) is None
     assert db.session.scalar(select(Order.id).where(Order.position_id == position.id)) is None
+
+
+def test_a_preview_falls_back_to_the_quote_when_the_book_side_is_empty(trader, monkeypatch):
+    import time
+
+    from tradeapp.services.trading import prices
+
+    now = time.time()
+    monkeypatch.setattr(prices, "last_quote", lambda symbol: {"bid": "50000", "ask": "50010", "received_at": now})
+    monkeypatch.setattr(prices, "last_book", lambda symbol: {"bids": [], "asks": [], "received_at": now})
+    assert preview(trader, side="buy", order_type="market", quantity="0.1")["price"] == D("50010.00")
+    assert preview(trader, side="sell", order_type="market", quantity="0.1")["price"] == D("50000.00")
+
+
+def test_a_buy_limit_between_the_bid_and_the_ask_would_rest(trader):
+    p = preview(trader, side="buy", order_type="limit", quantity="1", price="50005")
+    assert (p["fee_role"], p["fee"]) == ("maker", D("50.01"))
+
+
+def test_a_buy_preview_is_enough_at_exactly_the_total(create_user, pairs, market):
+    market.set("BTC/USD", "50000", "50010", size="5")
+    exact, short = create_user(), create_user()
+    fund(exact, "USD", "98098.00")
+    fund(short, "USD", "98000.00")
+    data = {"side": "buy", "order_type": "limit", "quantity": "2", "price": "49000"}  # 98000 + 98 maker fee
+    assert preview(exact, **data)["enough"] is True
+    assert preview(short, **data)["enough"] is False
+
+
+@pytest.mark.parametrize(("bid", "which"), [("48000", "stop-loss"), ("53000", "take-profit")])
+def test_fired_protection_tells_the_owner_which_one_fired(trader, market, bid, which):
+    from tradeapp.models import Notification
+    from tradeapp.services.trading import positions
+
+    orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(trader)).one()
+    positions.set_protection(trader, position.id, {"stop_loss": "49000", "take_profit": "52000"})
+    market.set("BTC/USD", bid, str(D(bid) + 10), size="1", step="10")
+    order = orders.fire_protection(position.id, D(bid))
+    assert (order.status, order.source) == ("filled", "manual")
+    note = db.session.scalars(select(Notification).where(Notification.user_id == trader.id)).one()
+    assert note.body == f"Your position's {which} fired: order #{order.id} on BTC/USD filled."
+
+
+def test_protection_held_up_by_open_sells_is_logged_and_kept(trader, market, caplog):
+    from tradeapp.services.trading import positions
+
+    orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(trader)).one()
+    positions.set_protection(trader, position.id, {"stop_loss": "49000"})
+    orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "sell", "order_type": "limit", "quantity": "2.5", "price": "60000"}
+    )
+    orders.log.disabled = False
+    try:
+        with caplog.at_level(logging.WARNING, logger=orders.log.name):
+            assert orders.fire_protection(position.id, D("48000")) is None
+    finally:
+        orders.log.disabled = True
+    assert (
+        f"position {position.id}: stop-loss hit but open sell orders hold all of it; kept for the next tick"
+        in caplog.messages
+    )
