@@ -24,7 +24,7 @@ help:
 	@echo "make bench          every benchmark in bench/ (make bench-<name> runs bench/<name>_bench.py)"
 	@echo "make fuzz           schemathesis --checks all against the app in production mode (bench/fuzz_bench.py)"
 	@echo "make chaos          10 minutes of 64 clients while workers and the feed are SIGKILLed (bench/chaos_bench.py)"
-	@echo "make mutate         mutation score of the money modules (mutmut; MODULES=\"fills ledger\" for some)"
+	@echo "make mutate         mutation score of the money modules (mutmut; MODULES=\"fills ledger\" for some, MUTATE_ARGS=--postgres)"
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null || { \
@@ -107,4 +107,4 @@ bench-%: $(VENV)/.requirements-dev.stamp
 
 # Mutation score of the money modules (a bench: minutes per module, not run in CI).
 mutate: $(VENV)/.requirements-dev.stamp
-	$(BIN)/python bench/mutate.py $(MODULES)
+	$(BIN)/python bench/mutate.py $(MODULES) $(MUTATE_ARGS)
