@@ -20,12 +20,20 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = ROOT / ".venv" / "bin"
+BIN = Path(sys.executable).parent  # the venv running this script (a worktree may have none of its own)
 MODULES = {
     "ledger": "tradeapp.services.ledger",
     "fills": "tradeapp.services.trading.fills",
     "execution": "tradeapp.services.trading.execution",
     "orders": "tradeapp.services.trading.orders",
+    # the new domains' money modules
+    "copy-sizing": "tradeapp.services.copy_trading.sizing",
+    "copy-profit": "tradeapp.services.copy_trading.profit_share",
+    "loans": "tradeapp.services.loans.calc",
+    "loans-servicing": "tradeapp.services.loans.servicing",
+    "referrals": "tradeapp.services.referrals.rewards",
+    "signals-billing": "tradeapp.services.signals.subscriptions",
+    "bots-engine": "tradeapp.services.bots.engine",
 }
 KILLED = {"killed", "timeout"}
 TARGET = 0.90
