@@ -307,3 +307,30 @@ def test_portfolio_stop_boundaries():
     assert not sizing.stop_hit(D("1000"), D("1001"), D("0"))
     assert not sizing.stop_hit(D("200"), D("195"), D("5"))  # 2.5 % of 200
     assert sizing.stop_hit(D("200"), D("190"), D("5"))
+
+
+def test_small_prices_and_allocations_still_apply_the_caps_and_guards():
+    # a coin priced under 1: the position cap still binds (0.25 at 0.5 → 0.5 of the 1 wanted)
+    sized = sizing.size_buy(
+        master_quantity=D("1"),
+        master_equity=D("1"),
+        allocation_equity=D("1"),
+        cash=D("100"),
+        max_position_size=D("0.25"),
+        **{**BUY, "price_cap": D("0.5")},
+    )
+    assert sized.quantity == D("0.5")
+    assert sizing.slippage_exceeded(D("1"), D("1.5"), D("1"))  # 50 % on a price of 1
+    assert sizing.slippage_exceeded(D("0.5"), D("0.6"), D("1"))
+    assert sizing.stop_hit(D("1"), D("0.9"), D("5"))  # 10 % of an allocation of 1
+
+
+def test_sell_with_no_copied_position_is_zero_with_its_own_message():
+    kw = {"fraction": D("0.5"), "available": D("1"), "quantity_step": STEP, "min_size": D("0.0001")}
+    for copied in (D("0"), D("-1")):
+        sized = sizing.size_sell(copied_quantity=copied, **kw)
+        assert (sized.quantity, sized.reason, sized.detail) == (
+            0,
+            "nothing_to_sell",
+            "No copied position in this pair.",
+        )
