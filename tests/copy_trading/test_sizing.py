@@ -334,3 +334,16 @@ def test_sell_with_no_copied_position_is_zero_with_its_own_message():
             "nothing_to_sell",
             "No copied position in this pair.",
         )
+
+
+def test_cash_that_exactly_buys_a_too_small_share_is_below_minimum_not_short_of_cash():
+    # the share wanted (0.00005) is what the cash buys exactly: the minimum, not the cash, is what stops it
+    sized = sizing.size_buy(
+        master_quantity=D("0.00005"),
+        master_equity=D("1"),
+        allocation_equity=D("1"),
+        cash=D("0.05"),
+        **{**BUY, "price_cap": D("1000"), "fee_pct": D("0"), "quantity_step": D("0.00001")},
+    )
+    assert (sized.quantity, sized.reason) == (0, "below_minimum")
+    assert sized.detail == "The copy would be 0.00005, below the minimum 0.0001."
