@@ -297,3 +297,17 @@ def test_schedule_rows_month_by_month_to_the_balloon():
         {"from": date(2026, 3, 1), "to": date(2026, 3, 1), "interest": D("3.28"), "due": None},
         {"from": date(2026, 3, 2), "to": date(2026, 3, 2), "interest": D("0"), "due": D("10106.91"), "final": True},
     ]
+
+
+def test_the_sale_rounds_up_to_the_step_never_to_nearest():
+    # 10000 / 30000 = 0.3333333…: to nearest would be 0.333333, a hair short of the debt
+    plan = calc.liquidation_quantity(
+        D("10000"),
+        D("1"),
+        D("30000"),
+        target_ltv_pct=None,
+        taker_fee_pct=D("0"),
+        liquidation_fee_pct=D("0"),
+        step=D("0.000001"),
+    )
+    assert plan == calc.LiquidationPlan(D("0.333334"), True)
