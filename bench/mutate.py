@@ -33,6 +33,14 @@ MODULES = {
     "fills": "tradeapp.services.trading.fills",
     "execution": "tradeapp.services.trading.execution",
     "orders": "tradeapp.services.trading.orders",
+    # the new domains' money modules
+    "copy-sizing": "tradeapp.services.copy_trading.sizing",
+    "copy-profit": "tradeapp.services.copy_trading.profit_share",
+    "loans": "tradeapp.services.loans.calc",
+    "loans-servicing": "tradeapp.services.loans.servicing",
+    "referrals": "tradeapp.services.referrals.rewards",
+    "signals-billing": "tradeapp.services.signals.subscriptions",
+    "bots-engine": "tradeapp.services.bots.engine",
 }
 KILLED = {"killed", "timeout"}
 TARGET = 0.90

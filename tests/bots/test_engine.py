@@ -256,3 +256,124 @@ def test_ml_bot_is_trained_on_start_and_retrained_every_n_bars(trader, btc):
     last = store_closes(btc, closes[400:], start=400)
     engine.run_bar("1h", last)  # 60 bars later: a new version
     assert versions() == [1, 2]
+
+
+# -- the decision at a bar's close, exactly (mutation testing found these unpinned) ---------------------
+
+
+def _decide(position=None, *, low, high, close, signal=None, trailing="0"):
+    from types import SimpleNamespace
+
+    bot = SimpleNamespace(id=7, trailing_stop_percentage=D(trailing))
+    pair = SimpleNamespace(id=3)
+    bar = {"low": low, "high": high, "close": close, "open_time": 1_704_067_200_000}
+    return engine.decide(bot, pair, position, bar, signal)
+
+
+def _held(stop=None, target=None, trail=None, quantity="1"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        quantity=D(quantity),
+        stop_loss=None if stop is None else D(stop),
+        take_profit=None if target is None else D(target),
+        trail_high=None if trail is None else D(trail),
+    )
+
+
+def test_a_flat_bot_buys_on_the_entry_signal_only():
+    assert _decide(low=1, high=1, close=1, signal=None) is None
+    assert _decide(low=1, high=1, close=1, signal=(False, True)) is None
+    buy = _decide(low=1, high=2, close=1.5, signal=(True, False))
+    assert (buy.bot_id, buy.pair_id, buy.action, buy.reason, buy.price) == (7, 3, "buy", "signal", 1.5)
+    assert buy.data == {"close": 1.5, "bar_time": 1_704_067_200_000, "signal": "entry"}
+    # an empty position is flat too
+    assert _decide(_held(quantity="0"), low=1, high=1, close=1, signal=(True, False)).action == "buy"
+
+
+def test_stop_loss_fires_at_the_level_and_comes_before_the_take_profit():
+    assert _decide(_held(stop="100"), low="100.01", high=101, close=101) is None
+    sell = _decide(_held(stop="100", target="110"), low="100", high="110", close="105")
+    assert (sell.action, sell.reason, sell.price) == ("sell", "stop_loss", 105.0)
+    assert sell.data == {"close": 105.0, "bar_time": 1_704_067_200_000, "stop": "100"}
+
+
+def test_take_profit_fires_at_the_level():
+    assert _decide(_held(target="110"), low=105, high="109.99", close=106) is None
+    sell = _decide(_held(target="110"), low=105, high="110", close=106)
+    assert (sell.reason, sell.data["target"]) == ("take_profit", "110")
+
+
+def test_trailing_stop_follows_the_peak_including_this_bars_high():
+    # peak max(100, 120) = 120; 10 % below is 108
+    assert _decide(_held(trail="100"), low="108.01", high="120", close=110, trailing="10") is None
+    sell = _decide(_held(trail="100"), low="108", high="120", close=110, trailing="10")
+    assert (sell.reason, D(sell.data["trail"])) == ("trailing_stop", D("108"))
+    # the stored peak counts when above this bar's high: max(130, 120) = 130 → 117
+    assert _decide(_held(trail="130"), low="117", high="120", close=118, trailing="10").reason == "trailing_stop"
+    assert _decide(_held(trail="130"), low="117.01", high="120", close=118, trailing="10") is None
+    # no trailing percentage, or no peak: no trailing stop
+    assert _decide(_held(trail="130"), low="1", high="2", close=1, trailing="0") is None
+    assert _decide(_held(), low="1", high="2", close=1, trailing="10") is None
+
+
+def test_a_held_position_sells_on_the_exit_signal_and_never_buys_more():
+    assert _decide(_held(), low=1, high=1, close=1, signal=(True, False)) is None
+    sell = _decide(_held(), low=1, high=1, close=1, signal=(False, True))
+    assert (sell.action, sell.reason, sell.data["signal"]) == ("sell", "signal", "exit")
+
+
+def test_a_paper_bot_without_cash_for_the_minimum_is_refused_with_the_reason(trader, btc):
+    bot = make_bot(trader, btc)
+    db.session.get(TradingBot, bot.id).paper_balance = D("1")
+    db.session.commit()
+    engine.run_bar("1h", store_closes(btc, [90, 101]))
+    assert trades_of(bot) == []
+    run = db.session.scalar(select(BotRun).where(BotRun.bot_id == bot.id, BotRun.action == "error"))
+    assert run is not None
+
+
+def test_the_trade_notice_names_bot_side_quantity_and_price(trader, btc):
+    bot = make_bot(trader, btc)
+    engine.run_bar("1h", store_closes(btc, [90, 101]))
+    (buy,) = trades_of(bot)
+    note = db.session.scalar(
+        select(Notification).where(Notification.user_id == trader.id, Notification.kind == "bot_trade")
+    )
+    assert note.title == f"{bot.name} bought 0.019956 BTC"
+    assert note.body == "Paper buy at 50010 (signal)."
+    assert (note.link, note.data, note.dedupe_key) == (
+        f"/bots/{bot.id}",
+        {"bot_id": bot.id, "bot_trade_id": buy.id},
+        f"bot-trade:{buy.id}",
+    )
+
+
+def test_a_live_sell_is_cut_to_what_is_available_and_books_the_share_of_the_cost(trader, btc):
+    fund(trader, "USD", "20000")
+    bot = make_bot(trader, btc, paper=False)
+    engine.run_bar("1h", store_closes(btc, [90, 101]))
+    (buy,) = trades_of(bot)
+    position = db.session.scalar(select(BotPosition).where(BotPosition.bot_id == bot.id))
+    cost = position.cost
+    # the customer moved half of the coins away by hand
+    from tradeapp.services import ledger
+
+    wallet = ledger.wallet_for(trader, "BTC")
+    half = (buy.quantity / 2).quantize(D("0.000001"))
+    ledger.post(
+        "adjustment", [ledger.Leg(wallet, -half), ledger.Leg(ledger.platform_account("adjustments", "BTC"), half)]
+    )
+    db.session.commit()
+    engine.run_bar("1h", store_closes(btc, [10], start=2))
+    sell = trades_of(bot)[-1]
+    assert sell.quantity == buy.quantity - half
+    share = sell.quantity / buy.quantity
+    booked = (cost * share).quantize(D("0.01"))
+    from tradeapp.models import Trade
+
+    notional = sum(db.session.scalars(select(Trade.notional).where(Trade.order_id == sell.order_id)), D(0))
+    assert sell.realized_pnl == notional - sell.fee - booked
+    db.session.expire_all()
+    position = db.session.scalar(select(BotPosition).where(BotPosition.bot_id == bot.id))
+    assert (position.quantity, position.cost) == (half, cost - booked)

@@ -157,3 +157,157 @@ def test_schedule_ends_with_the_balloon_payment_of_principal_and_all_interest():
     rows = calc.schedule(D("10000"), D("0"), D("12"), date(2026, 1, 9), date(2026, 2, 9), CENT)
     assert rows[-1]["final"] and rows[-1]["due"] == D("10000") + sum(r["interest"] for r in rows[:-1])
     assert rows[0]["from"] == date(2026, 1, 10) and rows[0]["to"] == date(2026, 1, 31)
+
+
+# -- exact figures at the edges (mutation testing found these unpinned) --
+
+
+def test_the_carried_remainder_is_added_and_cut_to_18_places():
+    # 3.2876712328767… + 0.009 carried = 3.2966712328767…: 3.29 now, the rest carried, cut (not rounded)
+    assert calc.daily_interest(D("10000"), D("12"), D("0.009"), CENT) == (D("3.29"), D("0.006671232876712328"))
+    row = calc.accrue(D("10000"), D("12"), D("0.009"), [date(2026, 1, 2)], CENT)
+    assert row == [calc.DayInterest(date(2026, 1, 2), D("3.29"), D("0.006671232876712328"))]
+
+
+def test_a_payment_must_be_positive():
+    for amount in (D("0"), D("-1")):
+        with pytest.raises(ValueError, match="^payment must be positive$"):
+            calc.split_payment(amount, D("1"), D("1"))
+    split = calc.split_payment(D("0.01"), D("0"), D("1000"))
+    assert (split.interest, split.principal, split.capped, split.total) == (D("0"), D("0.01"), D("0"), D("0.01"))
+
+
+def test_ltv_rounds_up_at_four_places_and_needs_collateral_value():
+    assert calc.ltv(D("1"), D("3"), D("1")) == D("33.3334")
+    assert calc.ltv(D("1"), D("0"), D("50000")) is None
+    assert calc.ltv(D("1"), D("1"), D("0")) is None
+    assert calc.ltv(D("0"), D("1"), D("1")) == D("0")
+
+
+def test_trigger_price_exact_rounded_up_zero_without_debt_none_without_collateral():
+    assert calc.trigger_price(D("1"), D("3"), D("50")) == D("0.666666666666666667")
+    assert calc.trigger_price(D("0"), D("3"), D("50")) == D("0")
+    assert calc.trigger_price(D("-1"), D("3"), D("50")) == D("0")
+    assert calc.trigger_price(D("1"), D("0"), D("50")) is None
+    assert calc.trigger_price(D("1"), D("-1"), D("50")) is None
+    assert calc.trigger_price(D("100"), D("2"), D("50")) == D("100")
+
+
+def test_max_amount_rounds_down_and_required_collateral_rounds_up():
+    assert calc.max_amount(D("0.3"), D("50"), D("47000.33"), CENT) == D("7050.04")  # 7050.0495
+    assert calc.required_collateral(D("100"), D("50"), D("3"), CENT) == D("66.67")  # 66.666…
+
+
+def test_partial_liquidation_sells_exactly_what_the_formula_gives_rounded_up_to_the_step():
+    plan = calc.liquidation_quantity(
+        D("10000"),
+        D("0.25"),
+        D("49000"),
+        target_ltv_pct=D("50"),
+        taker_fee_pct=D("0.2"),
+        liquidation_fee_pct=D("2"),
+        step=D("0.000001"),
+    )
+    # k = 0.998 / 1.02; q = (10000 − 0.5 × 0.25 × 49000) / (49000 × (k − 0.5)) = 0.1652938… → 0.165294
+    assert plan == calc.LiquidationPlan(D("0.165294"), False)
+
+
+def test_overdue_liquidation_sells_debt_plus_fee_over_the_net_price():
+    plan = calc.liquidation_quantity(
+        D("10000"),
+        D("1"),
+        D("50000"),
+        target_ltv_pct=None,
+        taker_fee_pct=D("0.2"),
+        liquidation_fee_pct=D("2"),
+        step=D("0.000001"),
+    )
+    assert plan == calc.LiquidationPlan(D("0.204409"), True)  # 10000 / (50000 × 0.998 / 1.02) = 0.2044088…
+
+
+def test_liquidation_already_under_the_target_sells_nothing_and_an_unreachable_target_sells_all():
+    kw = {"taker_fee_pct": D("0.2"), "liquidation_fee_pct": D("2"), "step": D("0.000001")}
+    assert calc.liquidation_quantity(D("1000"), D("1"), D("50000"), target_ltv_pct=D("50"), **kw) == (
+        calc.LiquidationPlan(D("0"), False)
+    )
+    # LTV exactly at the target: q = 0, nothing to sell
+    assert calc.liquidation_quantity(D("25000"), D("1"), D("50000"), target_ltv_pct=D("50"), **kw) == (
+        calc.LiquidationPlan(D("0"), False)
+    )
+    # a target above k (= 0.998 / 1.02 ≈ 97.8 %): no partial sale converges, sell everything
+    assert calc.liquidation_quantity(D("1000"), D("1"), D("50000"), target_ltv_pct=D("98"), **kw) == (
+        calc.LiquidationPlan(D("1"), True)
+    )
+    # the target exactly at k (no fees): also everything
+    no_fees = {"taker_fee_pct": D("0"), "liquidation_fee_pct": D("0"), "step": D("0.000001")}
+    assert calc.liquidation_quantity(D("1000"), D("2"), D("50000"), target_ltv_pct=D("100"), **no_fees) == (
+        calc.LiquidationPlan(D("2"), True)
+    )
+
+
+def test_a_sale_of_exactly_all_the_collateral_is_a_full_liquidation():
+    # no fees, overdue: q = debt / price = 1 = all of it
+    plan = calc.liquidation_quantity(
+        D("50000"),
+        D("1"),
+        D("50000"),
+        target_ltv_pct=None,
+        taker_fee_pct=D("0"),
+        liquidation_fee_pct=D("0"),
+        step=D("0.000001"),
+    )
+    assert plan == calc.LiquidationPlan(D("1"), True)
+    # partial, no fees: q = (D − L·C·p) / (p·(k − L)) = 25000 / 50000 = 0.5 of the 1 held
+    plan = calc.liquidation_quantity(
+        D("75000"),
+        D("1"),
+        D("100000"),
+        target_ltv_pct=D("50"),
+        taker_fee_pct=D("0"),
+        liquidation_fee_pct=D("0"),
+        step=D("0.000001"),
+    )
+    assert plan == calc.LiquidationPlan(D("0.5"), False)
+    # a partial sale that needs exactly all the collateral (q = 50000 / 50000 = 1 = C) is a full one
+    plan = calc.liquidation_quantity(
+        D("100000"),
+        D("1"),
+        D("100000"),
+        target_ltv_pct=D("50"),
+        taker_fee_pct=D("0"),
+        liquidation_fee_pct=D("0"),
+        step=D("0.000001"),
+    )
+    assert plan == calc.LiquidationPlan(D("1"), True)
+
+
+def test_delinquency_bucket_edges():
+    due = date(2026, 1, 1)
+    assert calc.delinquency_bucket(None, date(2026, 1, 5)) is None
+    assert calc.delinquency_bucket(due, date(2025, 12, 31)) is None
+    assert calc.delinquency_bucket(due, date(2026, 3, 2)) == "31-60"  # 60 days
+    assert calc.delinquency_bucket(due, date(2026, 3, 3)) == "60+"  # 61 days
+
+
+def test_schedule_rows_month_by_month_to_the_balloon():
+    rows = calc.schedule(D("10000"), D("5"), D("12"), date(2026, 1, 29), date(2026, 3, 2), CENT)
+    assert rows == [
+        {"from": date(2026, 1, 30), "to": date(2026, 1, 31), "interest": D("6.57"), "due": None},
+        {"from": date(2026, 2, 1), "to": date(2026, 2, 28), "interest": D("92.06"), "due": None},
+        {"from": date(2026, 3, 1), "to": date(2026, 3, 1), "interest": D("3.28"), "due": None},
+        {"from": date(2026, 3, 2), "to": date(2026, 3, 2), "interest": D("0"), "due": D("10106.91"), "final": True},
+    ]
+
+
+def test_the_sale_rounds_up_to_the_step_never_to_nearest():
+    # 10000 / 30000 = 0.3333333…: to nearest would be 0.333333, a hair short of the debt
+    plan = calc.liquidation_quantity(
+        D("10000"),
+        D("1"),
+        D("30000"),
+        target_ltv_pct=None,
+        taker_fee_pct=D("0"),
+        liquidation_fee_pct=D("0"),
+        step=D("0.000001"),
+    )
+    assert plan == calc.LiquidationPlan(D("0.333334"), True)

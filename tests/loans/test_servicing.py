@@ -121,3 +121,288 @@ def test_overdue_loans_are_flagged_once(world):
 def test_pending_loans_do_not_accrue(world):
     loan = apply(world)
     assert loans.accrue_all(loan.applied_at.date() + timedelta(days=3)) == 0
+
+
+# -- exact rows, postings and messages (mutation testing found these unpinned) ---------------------------
+
+
+def _events(loan_id, kind):
+    from tradeapp.models import LoanEvent
+
+    return list(
+        db.session.scalars(
+            select(LoanEvent).where(LoanEvent.loan_id == loan_id, LoanEvent.kind == kind).order_by(LoanEvent.id)
+        )
+    )
+
+
+def _postings(entry_id):
+    from tradeapp.models import PlatformAccount, Posting, Wallet
+
+    out = []
+    for p in db.session.scalars(select(Posting).where(Posting.entry_id == entry_id)):
+        if p.wallet_id is not None:
+            w = db.session.get(Wallet, p.wallet_id)
+            out.append((f"wallet:{w.user_id}", p.amount))
+        else:
+            out.append((db.session.get(PlatformAccount, p.platform_account_id).code, p.amount))
+    return sorted(out)
+
+
+def _audits(action):
+    from tradeapp.models import AuditLog
+
+    return list(db.session.scalars(select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id)))
+
+
+def test_accrual_rows_carry_day_principal_amount_and_remainder(world):
+    loan = active_loan(world)
+    start = loan.accrued_through
+    assert loans.accrue_loan(loan.id, start + timedelta(days=2)) == 2
+    rows = db.session.scalars(select(LoanAccrual).where(LoanAccrual.loan_id == loan.id).order_by(LoanAccrual.day)).all()
+    # 3.287671232876712… a day: 3.28 (0.0076712…), then 3.29 (0.0053424…)
+    assert [(r.day, r.principal, r.amount) for r in rows] == [
+        (start + timedelta(days=1), D("10000"), D("3.28")),
+        (start + timedelta(days=2), D("10000"), D("3.29")),
+    ]
+    assert rows[0].remainder == D("0.007671232876712328")
+    assert rows[1].remainder == D("0.005342465753424656")
+    loan = _reload(loan.id)
+    assert (loan.interest_accrued, loan.interest_remainder, loan.accrued_through) == (
+        D("6.57"),
+        D("0.005342465753424656"),
+        start + timedelta(days=2),
+    )
+    [accrued] = _events(loan.id, "accrued")
+    assert (accrued.note, accrued.price, accrued.ltv) == ("2 day(s): 6.57 USD", D("50000"), D("40.0263"))
+    assert loan.ltv == D("40.0263")  # (10000 + 6.57) / (0.5 × 50000)
+    assert loan.margin_price == calc_trigger(D("10006.57"), D("0.5"), D("70"))
+
+
+def calc_trigger(debt, collateral, ltv):
+    from tradeapp.services.loans import calc
+
+    return calc.trigger_price(debt, collateral, ltv)
+
+
+def test_accrual_skips_a_loan_that_is_not_active_or_is_asked_for_the_past(world):
+    loan = active_loan(world)
+    start = loan.accrued_through
+    assert loans.accrue_loan(loan.id, start - timedelta(days=1)) == 0
+    assert loans.accrue_loan(loan.id, start) == 0
+    loan = _reload(loan.id)
+    loan.status = "defaulted"
+    db.session.commit()
+    assert loans.accrue_loan(loan.id, start + timedelta(days=3)) == 0
+    assert _reload(loan.id).interest_accrued == 0
+
+
+def test_the_daily_accrual_walks_every_batch_and_survives_a_broken_loan(world, monkeypatch):
+    fund(world.borrower, "BTC", "2")
+    first, second, third = (active_loan(world, "1000", "0.1") for _ in range(3))
+    start = first.accrued_through
+    until = start + timedelta(days=1)
+    real = loans.servicing.accrue_loan
+
+    def broken_second(loan_id, day):
+        if loan_id == second.id:
+            raise RuntimeError("boom")
+        return real(loan_id, day)
+
+    monkeypatch.setattr(loans.servicing, "accrue_loan", broken_second)
+    assert loans.accrue_all(until, batch=1) == 2
+    assert [_reload(x.id).accrued_through for x in (first, second, third)] == [until, start, until]
+
+
+def test_a_repayment_posts_interest_to_fees_and_principal_to_the_loan_book(world):
+    loan = active_loan(world)
+    loans.accrue_loan(loan.id, loan.accrued_through + timedelta(days=10))
+    result = loans.repay(world.borrower, loan.id, "100")
+    rep = result.repayment
+    assert (rep.amount, rep.requested_amount, rep.fee_amount, rep.source) == (D("100"), D("100"), D("0"), "customer")
+    assert _postings(rep.entry_id) == sorted(
+        [(f"wallet:{world.borrower.id}", D("-100")), ("fees", D("32.87")), ("loans", D("67.13"))]
+    )
+    tx = db.session.get(Transaction, rep.transaction_id)
+    assert (tx.amount, tx.fee, tx.direction, tx.status, tx.currency) == (D("100"), D("0"), -1, "completed", "USD")
+    assert tx.notes == f"Loan {loan.id} repayment" and tx.entry_id == rep.entry_id
+    assert tx.reference_id.startswith(f"REPAY-{loan.id}-") and len(tx.reference_id) == len(f"REPAY-{loan.id}-") + 12
+    assert tx.completed_at is not None and tx.user_id == world.borrower.id
+    from tradeapp.models import JournalEntry
+
+    entry = db.session.get(JournalEntry, rep.entry_id)
+    assert (entry.kind, entry.memo, entry.reference) == (
+        "loan_repayment",
+        f"Loan {loan.id} repayment",
+        f"loan:{loan.id}",
+    )
+    assert result.message == "Paid 100.00 USD: 32.87 interest, 67.13 principal."
+    [repaid_event] = _events(loan.id, "repayment")
+    assert (repaid_event.note, repaid_event.actor_id, repaid_event.price) == (
+        "100.00 USD",
+        world.borrower.id,
+        D("50000"),
+    )
+    [audit] = _audits("loan.repayment")
+    assert audit.after == {
+        "amount": "100.00",
+        "capped": "0.00",
+        "outstanding": str(_reload(loan.id).outstanding_balance),
+    }
+    assert _reload(loan.id).status == "active"
+
+
+def test_an_interest_only_payment_posts_no_principal_leg_and_a_principal_only_one_no_fee_leg(world):
+    loan = active_loan(world)
+    loans.accrue_loan(loan.id, loan.accrued_through + timedelta(days=10))
+    interest_only = loans.repay(world.borrower, loan.id, "10").repayment
+    assert _postings(interest_only.entry_id) == sorted([(f"wallet:{world.borrower.id}", D("-10")), ("fees", D("10"))])
+    loans.repay(world.borrower, loan.id, "22.87")
+    principal_only = loans.repay(world.borrower, loan.id, "5").repayment
+    assert _postings(principal_only.entry_id) == sorted([(f"wallet:{world.borrower.id}", D("-5")), ("loans", D("5"))])
+
+
+def test_a_liquidation_payment_takes_its_fee_with_the_interest(world):
+    loan = active_loan(world)
+    loans.accrue_loan(loan.id, loan.accrued_through + timedelta(days=10))
+    with loans.servicing.unit_of_work():
+        locked = loans.servicing.lock(loan.id)
+        wallet = ledger.wallet_for(world.borrower, "USD")
+        rep, capped = loans.servicing.apply_payment(
+            locked, wallet, D("20000"), actor=None, source="liquidation", fee=D("5")
+        )
+    assert capped == D("20000") - D("10032.87")
+    assert (rep.amount, rep.interest_amount, rep.principal_amount, rep.fee_amount) == (
+        D("10032.87"),
+        D("32.87"),
+        D("10000"),
+        D("5"),
+    )
+    assert _postings(rep.entry_id) == sorted(
+        [(f"wallet:{world.borrower.id}", D("-10037.87")), ("fees", D("37.87")), ("loans", D("10000"))]
+    )
+    tx = db.session.get(Transaction, rep.transaction_id)
+    assert (tx.amount, tx.fee, tx.notes) == (D("10037.87"), D("5"), f"Loan {loan.id} repayment (liquidation)")
+    loan = _reload(loan.id)
+    assert (loan.interest_accrued, loan.principal_outstanding) == (D("0"), D("0"))
+
+
+def test_paying_off_says_so_releases_the_collateral_and_tells_the_customer(world):
+    from tradeapp.models import Notification
+
+    loan = active_loan(world)
+    fund(world.borrower, "USD", "500")
+    result = loans.repay(world.borrower, loan.id, "10000")
+    assert result.capped == D("0")
+    assert (
+        result.message
+        == "Paid 10000.00 USD: 0.00 interest, 10000.00 principal. The loan is repaid and your collateral released."
+    )
+    loan = _reload(loan.id)
+    assert (loan.status, loan.interest_remainder, loan.overdue_since, loan.margin_called) == ("repaid", 0, None, False)
+    assert loan.repaid_at is not None and loan.closed_at == loan.repaid_at
+    assert (loan.margin_price, loan.liquidation_price, loan.down_trigger, loan.up_trigger) == (None, None, None, None)
+    [repaid] = _events(loan.id, "repaid")
+    assert (repaid.note, repaid.actor_id) == ("Collateral released: 0.50000000 BTC", world.borrower.id)
+    note = db.session.scalar(
+        select(Notification).where(Notification.user_id == world.borrower.id, Notification.kind == "loan_repaid")
+    )
+    assert (note.title, note.body, note.link) == (
+        f"Loan {loan.id} repaid",
+        "Your 0.50000000 BTC collateral was released.",
+        f"/loans/{loan.id}",
+    )
+    assert note.dedupe_key == f"loan:{loan.id}:repaid"
+    [audit] = _audits("loan.repaid")
+    assert audit.after == {"amount": "10000.00", "capped": "0.00", "outstanding": "0E-18"} or audit.after[
+        "outstanding"
+    ] in ("0", "0E-18", "0.00")
+
+
+def test_overpaying_says_what_stays_in_the_wallet(world):
+    loan = active_loan(world)
+    fund(world.borrower, "USD", "500")
+    result = loans.repay(world.borrower, loan.id, "10250.5")
+    assert result.capped == D("250.50")
+    assert result.message == (
+        "Paid 10000.00 USD: 0.00 interest, 10000.00 principal. Only what was owed was taken; "
+        "250.50 USD stays in your wallet. The loan is repaid and your collateral released."
+    )
+    assert result.repayment.requested_amount == D("10250.5")
+
+
+def test_repay_refuses_a_bad_amount_or_a_short_wallet_with_the_field_message(world):
+    from tradeapp.errors import ValidationFailed
+
+    loan = active_loan(world)
+    with pytest.raises(ValidationFailed, match="^Invalid amount.$") as bad:
+        loans.repay(world.borrower, loan.id, "abc")
+    assert list(bad.value.fields) == ["amount"]
+    spend(world.borrower, "USD", "10900")
+    with pytest.raises(InsufficientFunds) as short:
+        loans.repay(world.borrower, loan.id, "150")
+    assert str(short.value) == "Not enough available USD to pay 150.00."
+    assert short.value.fields == {"amount": ["Not enough available USD to pay 150.00."]}
+
+
+def test_repay_and_add_collateral_refuse_a_closed_loan_with_its_status(world):
+    loan = active_loan(world)
+    loan = _reload(loan.id)
+    loan.status = "defaulted"
+    db.session.commit()
+    with pytest.raises(IllegalTransition, match="^This loan is defaulted; only an active loan can be repaid.$"):
+        loans.repay(world.borrower, loan.id, "1")
+    with pytest.raises(
+        IllegalTransition, match="^This loan is defaulted; collateral can only be added to an open loan.$"
+    ):
+        loans.add_collateral(world.borrower, loan.id, "0.1")
+
+
+def test_adding_collateral_folds_the_hold_and_records_it(world):
+    from tradeapp.errors import ValidationFailed
+    from tradeapp.models import Hold
+
+    loan = active_loan(world)
+    old_hold = loan.hold_id
+    loan = loans.add_collateral(world.borrower, loan.id, "0.25")
+    assert db.session.get(Hold, old_hold).status == "released"
+    assert (loan.hold.amount, loan.hold.remaining, loan.hold.reason, loan.hold.reference) == (
+        D("0.75"),
+        D("0.75"),
+        "loan_collateral",
+        f"loan:{loan.id}",
+    )
+    assert loan.ltv == D("26.6667")
+    [added] = _events(loan.id, "collateral_added")
+    assert (added.note, added.actor_id, added.price) == ("0.25000000 BTC", world.borrower.id, D("50000"))
+    [audit] = _audits("loan.collateral_added")
+    assert audit.after == {"amount": "0.25000000"}
+    with pytest.raises(ValidationFailed, match="^Invalid amount.$") as bad:
+        loans.add_collateral(world.borrower, loan.id, "-1")
+    assert list(bad.value.fields) == ["amount"]
+    with pytest.raises(InsufficientFunds) as short:
+        loans.add_collateral(world.borrower, loan.id, "1.5")
+    assert str(short.value) == "Not enough available BTC to add 1.50000000."
+    assert short.value.fields == {"amount": ["Not enough available BTC to add 1.50000000."]}
+    assert _reload(loan.id).hold.remaining == D("0.75")  # the refused top-up changed nothing
+    assert ledger.check().ok
+
+
+def test_the_overdue_flag_tells_the_customer_and_bumps_the_version(world):
+    from tradeapp.models import Notification
+
+    loan = active_loan(world)
+    version = _reload(loan.id).version
+    assert loans.flag_overdue(loan.due_date + timedelta(days=1)) == 1
+    loan = _reload(loan.id)
+    assert loan.version == version + 1
+    [overdue] = _events(loan.id, "overdue")
+    assert overdue.note == f"Due {loan.due_date:%Y-%m-%d}, unpaid"
+    note = db.session.scalar(
+        select(Notification).where(Notification.user_id == world.borrower.id, Notification.kind == "loan_overdue")
+    )
+    assert note.title == f"Loan {loan.id} is overdue"
+    assert note.body == (
+        f"It was due on {loan.due_date:%d %b %Y}. Repay within 3 days or the collateral will be sold to repay it."
+    )
+    assert (note.link, note.dedupe_key) == (f"/loans/{loan.id}", f"loan:{loan.id}:overdue")

@@ -14,6 +14,7 @@ from tradeapp.jobs import referrals as referral_jobs
 from tradeapp.models import JournalEntry, PlatformAccount, Posting, Referral, ReferralAccrual, Trade, Transaction
 from tradeapp.models.types import utcnow
 from tradeapp.services import deposits, ledger, referrals
+from tradeapp.services.referrals import rewards as reward_service
 from tradeapp.services.trading import orders
 
 D = Decimal
@@ -344,3 +345,278 @@ def test_commission_under_one_cent_is_carried_to_the_next_day(referrer):
         select(func.count()).select_from(ReferralAccrual).where(ReferralAccrual.reward_id.is_(None))
     )
     assert open_ == 0
+
+
+# -- exact payouts, clawbacks, cap messages and reviews (mutation testing found these unpinned) ----------
+
+
+def _notes(user, kind):
+    from tradeapp.models import Notification
+
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user.id, Notification.kind == kind)
+            .order_by(Notification.id)
+        )
+    )
+
+
+def _legs(entry_id):
+    out = []
+    for p in db.session.scalars(select(Posting).where(Posting.entry_id == entry_id)):
+        who = db.session.get(PlatformAccount, p.platform_account_id).code if p.platform_account_id else "wallet"
+        out.append((who, p.amount))
+    return sorted(out)
+
+
+def test_a_new_reward_tells_the_referrer_what_and_when(referrer):
+    friend = sign_up(referrer)
+    approve_kyc(friend)
+    (reward,) = rewards(referrer)
+    assert (reward.key, reward.gross_amount, reward.reason, reward.offset_amount, reward.deposit_id) == (
+        f"signup:{friend.id}",
+        D("10"),
+        "",
+        D("0"),
+        None,
+    )
+    assert reward.closed_at is None and reward.referee_id == friend.id
+    (note,) = _notes(referrer, "referral_reward_earned")
+    assert note.title == f"You earned 10.00 USD: sign-up bonus from {friend.username}"
+    assert (note.body, note.link, note.dedupe_key) == (
+        "It is paid once the clearing period is over.",
+        "/referrals/",
+        f"referral_earned:{reward.id}",
+    )
+
+
+def test_the_cap_messages_name_the_cap(db, create_user):
+    setup_programme(cap="12")
+    referrer = create_user()
+    friend = sign_up(referrer)
+    approve_kyc(friend)  # 10
+    card_deposit(friend)  # 20 earned, 2 left
+    fd = rewards(referrer, "first_deposit")[0]
+    assert fd.reason == "Reduced to the monthly cap of 12.00 USD."
+    assert fd.deposit_id is not None
+    first_deposit_note = _notes(referrer, "referral_reward_earned")[-1]
+    assert first_deposit_note.title == f"You earned 2.00 USD: first-deposit bonus from {friend.username}"
+    other = sign_up(referrer)
+    approve_kyc(other, "DOC-7")  # nothing left
+    cancelled = rewards(referrer, "signup")[-1]
+    assert (cancelled.amount, cancelled.status, cancelled.reason) == (D("0"), "cancelled", "Monthly cap reached.")
+    assert cancelled.closed_at == cancelled.created_at
+    note = _notes(referrer, "referral_reward_earned")[-1]
+    assert note.title == f"Sign-up bonus from {other.username} not paid: monthly cap reached"
+    assert note.body == "Monthly cap reached."
+
+
+def test_a_reward_exactly_filling_the_cap_is_paid_in_full(db, create_user):
+    setup_programme(cap="30")
+    referrer = create_user()
+    friend = sign_up(referrer)
+    approve_kyc(friend)  # 10
+    card_deposit(friend)  # 20: exactly the 20 left
+    fd = rewards(referrer, "first_deposit")[0]
+    assert (fd.amount, fd.status, fd.reason) == (D("20"), "pending", "")
+
+
+def test_no_cap_when_the_cap_is_zero(db, create_user):
+    setup_programme(cap="0")
+    referrer = create_user()
+    friend = sign_up(referrer)
+    approve_kyc(friend)
+    card_deposit(friend)
+    assert [(r.amount, r.status) for r in rewards(referrer)] == [(D("10"), "pending"), (D("20"), "pending")]
+
+
+def test_create_reward_refuses_nothing_and_disqualified_referrals(referrer):
+    friend = sign_up(referrer)
+    referral = db.session.scalar(select(Referral).where(Referral.referee_id == friend.id))
+    assert referrals.create_reward(referral, "signup", D("0"), "USD", "k-zero") is None
+    referral.status = "disqualified"
+    assert referrals.create_reward(referral, "signup", D("5"), "USD", "k-dq") is None
+    referral.status = "active"
+    made = referrals.create_reward(referral, "signup", D("5"), "USD", "k-ok")
+    assert made.amount == D("5")
+    assert referrals.create_reward(referral, "signup", D("5"), "USD", "k-ok") is None  # the key exists
+    db.session.commit()
+
+
+def test_payout_lines_name_the_reward_and_notify(referrer):
+    friend = sign_up(referrer)
+    approve_kyc(friend)
+    now = after_clearing()
+    assert referrals.pay_due_rewards(now=now) == 1
+    (reward,) = rewards(referrer)
+    assert reward.paid_at == now and reward.offset_amount == 0
+    memo = f"Referral sign-up bonus from {friend.username} (reward {reward.id})"
+    entry = db.session.get(JournalEntry, reward.entry_id)
+    assert (entry.kind, entry.memo, entry.reference) == ("referral_reward", memo, f"referral_reward:{reward.id}")
+    txn = db.session.get(Transaction, reward.transaction_id)
+    assert (txn.user_id, txn.currency, txn.status, txn.direction, txn.notes) == (
+        referrer.id,
+        "USD",
+        "completed",
+        1,
+        memo,
+    )
+    assert (txn.reference_id, txn.completed_at) == (f"REF-{reward.id}", now)
+    (note,) = _notes(referrer, "referral_reward_paid")
+    assert (note.title, note.body, note.link, note.dedupe_key) == (
+        "Referral reward paid: 10.00 USD",
+        memo,
+        "/referrals/",
+        f"referral_paid:{reward.id}",
+    )
+
+
+def test_payout_clears_exactly_at_clears_at_and_respects_the_limit(referrer):
+    approve_kyc(sign_up(referrer), "L-1")
+    approve_kyc(sign_up(referrer), "L-2")
+    first, second = rewards(referrer)
+    assert reward_service.due_reward_ids(now=first.clears_at - timedelta(microseconds=1)) == []
+    assert reward_service.due_reward_ids(now=second.clears_at) == [first.id, second.id]
+    assert reward_service.due_reward_ids(now=second.clears_at, limit=1) == [first.id]
+    assert referrals.pay_reward(first.id, now=first.clears_at - timedelta(seconds=1)) is False
+    assert referrals.pay_reward(first.id, now=first.clears_at) is True
+    assert referrals.pay_due_rewards(now=second.clears_at, limit=1) == 1
+    assert [r.status for r in rewards(referrer)] == ["paid", "paid"]
+    assert referrals.pay_reward(10**9, now=second.clears_at) is False
+
+
+def test_a_debt_is_paid_down_first_and_the_rest_paid_out(referrer):
+    friend = sign_up(referrer)
+    deposit = card_deposit(friend, "150.00")
+    referrals.pay_due_rewards(now=after_clearing())  # 20 paid
+    wallet = ledger.wallet_for(referrer, "USD")
+    ledger.post(
+        "adjustment", [ledger.Leg(wallet, D("-16")), ledger.Leg(ledger.platform_account("adjustments", "USD"), D("16"))]
+    )
+    db.session.commit()
+    deposits.refund_card_deposit("sandbox", deposit.provider_ref, 15000, True)  # 4 taken, 16 owed
+    (clawed,) = rewards(referrer, "first_deposit")
+    assert clawed.clawback_outstanding == D("16")
+    assert _legs(clawed.clawback_entry_id) == [("referral_bonus", D("4")), ("wallet", D("-4"))]
+    clawback_entry = db.session.get(JournalEntry, clawed.clawback_entry_id)
+    assert clawback_entry.memo.startswith(f"Clawback of referral reward {clawed.id}: ")
+    assert clawback_entry.reference == f"referral_reward:{clawed.id}"
+    txn = db.session.scalar(select(Transaction).where(Transaction.entry_id == clawed.clawback_entry_id))
+    assert (txn.amount, txn.direction, txn.transaction_type, txn.status) == (D("4"), -1, "referral_bonus", "completed")
+    assert (
+        txn.reference_id.startswith(f"REF-CB-{clawed.id}-") and len(txn.reference_id) == len(f"REF-CB-{clawed.id}-") + 6
+    )
+    (lost,) = _notes(referrer, "referral_reward_cancelled")
+    assert lost.title == "Referral reward clawed back: 20.00 USD"
+    # two sign-up rewards of 10 and 15 (Silver): the first pays 10 of the debt, the second 6, then 9 paid out
+    approve_kyc(sign_up(referrer), "D-1")
+    approve_kyc(sign_up(referrer), "D-2")
+    referrals.pay_due_rewards(now=after_clearing(30))
+    first, second = rewards(referrer, "signup")
+    assert (first.offset_amount, first.entry_id) == (D("10"), None)
+    assert (second.offset_amount, second.amount) == (D("6"), D("15"))
+    assert _legs(second.entry_id) == [("referral_bonus", D("-9")), ("wallet", D("9"))]
+    assert db.session.get(Transaction, second.transaction_id).amount == D("9")
+    assert balance(referrer) == D("9")
+    assert rewards(referrer, "first_deposit")[0].clawback_outstanding == 0
+    paid_notes = _notes(referrer, "referral_reward_paid")
+    assert [(n.title, n.body) for n in paid_notes[-2:]] == [
+        ("Referral reward paid: 0.00 USD", "Kept 10.00 USD against an earlier clawback."),
+        ("Referral reward paid: 9.00 USD", "Kept 6.00 USD against an earlier clawback."),
+    ]
+    assert ledger.check().ok
+
+
+def test_cancelling_an_unpaid_reward_says_so(referrer):
+    friend = sign_up(referrer)
+    approve_kyc(friend)
+    (reward,) = rewards(referrer)
+    taken = reward_service.take_back(reward.id, "Found a duplicate account.")
+    assert (taken.status, taken.reason) == ("cancelled", "Found a duplicate account.") and taken.closed_at is not None
+    (note,) = _notes(referrer, "referral_reward_cancelled")
+    assert (note.title, note.body, note.dedupe_key) == (
+        "Referral reward cancelled: 10.00 USD",
+        "Found a duplicate account.",
+        f"referral_lost:{reward.id}",
+    )
+    assert reward_service.take_back(reward.id, "again").status == "cancelled"  # already closed: nothing more
+    assert len(_notes(referrer, "referral_reward_cancelled")) == 1
+    from tradeapp.errors import NotFound
+
+    with pytest.raises(NotFound, match="^No such reward.$"):
+        reward_service.take_back(10**9, "x")
+
+
+def _held_reward(referrer, ip):
+    crowd = [sign_up(referrer, ip=ip) for _ in range(3)]
+    approve_kyc(crowd[0], f"H-{ip}")
+    (held,) = rewards(referrer)
+    assert held.status == "held"
+    return held, crowd[0]
+
+
+def test_review_refusals_and_the_exact_reasons(referrer, create_staff):
+    from tradeapp.errors import IllegalTransition, PermissionDenied, ValidationFailed
+    from tradeapp.models import AuditLog
+
+    held, friend = _held_reward(referrer, "203.0.113.20")
+    held_reason = held.reason
+    staff = create_staff("compliance")
+    with pytest.raises(PermissionDenied, match="^You may not review referral rewards.$"):
+        referrals.approve_held(create_staff("support"), held.id, "ok")
+    with pytest.raises(ValidationFailed, match="^Give a reason.$") as blank:
+        referrals.approve_held(staff, held.id, None)
+    assert blank.value.fields == {"reason": ["Give a reason: it is kept in the audit log."]}
+    with pytest.raises(ValidationFailed, match="^The reason is too long.$") as long_:
+        referrals.approve_held(staff, held.id, "x" * 501)
+    assert long_.value.fields == {"reason": ["At most 500 characters."]}
+    with pytest.raises(NotFound_(), match="^No such reward.$"):
+        referrals.approve_held(staff, 10**9, "ok")
+    approved = referrals.approve_held(staff, held.id, "  Checked:\n three   flatmates " + "y" * 470)
+    reason = "Checked: three flatmates " + "y" * 470
+    assert approved.reason == f"Approved by staff: {reason}"
+    referral = db.session.scalar(select(Referral).where(Referral.referee_id == friend.id))
+    assert (referral.status, referral.reason) == ("active", f"Cleared by staff: {reason}")
+    log = db.session.scalar(select(AuditLog).where(AuditLog.action == "referrals.reward_approved"))
+    assert log.before == {"status": "held", "reason": held_reason}
+    assert log.after == {"status": "pending", "reason": reason}
+    with pytest.raises(IllegalTransition, match="^This reward is pending, not held.$"):
+        referrals.cancel_held(staff, held.id, "late")
+
+
+def NotFound_():  # noqa: N802 - the error class, imported late like the others here
+    from tradeapp.errors import NotFound
+
+    return NotFound
+
+
+def test_a_party_to_the_reward_cannot_review_it(referrer, create_staff):
+    from tradeapp.errors import PermissionDenied
+
+    held, _friend = _held_reward(referrer, "203.0.113.21")
+    staff_referrer = create_staff("compliance")
+    reward = db.session.get(type(held), held.id)
+    reward.referrer_id = staff_referrer.id
+    db.session.commit()
+    with pytest.raises(PermissionDenied, match="^You cannot review a reward you are part of.$"):
+        referrals.approve_held(staff_referrer, held.id, "mine")
+
+
+def test_cancel_after_review_is_told_with_the_reason(referrer, create_staff):
+    from tradeapp.models import AuditLog
+
+    held, _friend = _held_reward(referrer, "203.0.113.22")
+    staff = create_staff("finance")
+    cancelled = referrals.cancel_held(staff, held.id, "Same household")
+    assert (cancelled.status, cancelled.reason, cancelled.reviewed_by_id) == (
+        "cancelled",
+        "Cancelled after review: Same household",
+        staff.id,
+    )
+    (note,) = _notes(referrer, "referral_reward_cancelled")
+    assert note.body == "Cancelled after review: Same household"
+    log = db.session.scalar(select(AuditLog).where(AuditLog.action == "referrals.reward_cancelled"))
+    assert log.after == {"status": "cancelled", "reason": "Same household"}
+    assert referrals.held_count() == 0

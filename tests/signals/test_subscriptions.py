@@ -284,3 +284,246 @@ def test_any_sequence_of_subscribe_renew_cancel_expire_keeps_the_ledger_exact(cr
     assert revenue() == charged
     for u in users:
         assert balances(u, "USD")[1] == 0
+
+
+# -- exact charges, windows and messages (mutation testing found these unpinned) -------------------------
+
+
+def _notes(user, kind):
+    return list(
+        db.session.scalars(
+            select(Notification)
+            .where(Notification.user_id == user.id, Notification.kind == kind)
+            .order_by(Notification.id)
+        )
+    )
+
+
+def _fresh(sub_id):
+    db.session.expire_all()
+    return db.session.get(SignalSubscription, sub_id)
+
+
+def test_the_charge_names_plan_period_and_provider(customer, plan):
+    sub = subscriptions.subscribe(customer, plan.id, auto_renew=False)
+    assert sub.auto_renew is False
+    txn = db.session.scalar(select(Transaction).where(Transaction.reference_id == f"SIG-{sub.id}-1"))
+    assert (txn.transaction_type, txn.currency, txn.fee, txn.external_id) == ("signal_purchase", "USD", D("0"), "")
+    assert txn.notes == "House Desk: Pro, 30 days" and txn.user_id == customer.id
+    assert txn.completed_at is not None and txn.created_at == txn.completed_at
+    entry = db.session.get(JournalEntry, txn.entry_id)
+    assert entry.memo == f"Signal plan Pro (subscription {sub.id}, period 1)"
+    assert entry.reference == f"signal_subscription:{sub.id}:1"
+    [started] = _notes(customer, "signal_subscription_started")
+    assert started.title == "Subscribed to Pro"
+    assert started.body == f"House Desk: 30.00 USD, until {sub.expires_at:%Y-%m-%d %H:%M} UTC."
+    assert (started.link, started.data) == ("/signals/subscriptions", {"subscription_id": sub.id, "plan_id": plan.id})
+    assert started.dedupe_key == f"signal_sub:{sub.id}:started"
+
+
+def test_a_trial_start_says_free_and_a_free_plan_charges_nothing(customer, provider, pairs):
+    trial_plan = make_plan(provider, [pairs["BTC/USD"]], name="Trial", price="20.00", trial=7)
+    sub = subscriptions.subscribe(customer, trial_plan.id)
+    [started] = _notes(customer, "signal_subscription_started")
+    assert started.body == f"House Desk: free for 7 days, until {sub.expires_at:%Y-%m-%d %H:%M} UTC."
+    free = make_plan(provider, [pairs["BTC/USD"]], name="Free", price="0", days=10)
+    free_sub = subscriptions.subscribe(customer, free.id)
+    assert (free_sub.periods, free_sub.is_trial) == (0, False)
+    assert abs((free_sub.expires_at - free_sub.started_at) - timedelta(days=10)) < timedelta(seconds=1)
+    assert db.session.scalar(select(Transaction).where(Transaction.reference_id == f"SIG-{free_sub.id}-1")) is None
+    assert balances(customer, "USD") == (D("100"), 0)
+    # a free plan renews without a charge
+    now = free_sub.expires_at - timedelta(minutes=1)
+    assert subscriptions.renew(free_sub.id, now=now) == "renewed"
+    assert _fresh(free_sub.id).periods == 1
+    assert db.session.query(Transaction).filter_by(transaction_type="signal_purchase").count() == 0
+
+
+def test_staff_cannot_subscribe_and_a_short_balance_names_the_price(create_staff, create_user, plan):
+    with pytest.raises(ValidationFailed, match="^Staff accounts cannot subscribe to signals.$") as staff:
+        subscriptions.subscribe(create_staff(role="admin"), plan.id)
+    assert staff.value.fields == {"plan": ["Staff accounts hold no money."]}
+    poor = create_user()
+    fund(poor, "USD", "29.99")
+    with pytest.raises(InsufficientFunds) as short:
+        subscriptions.subscribe(poor, plan.id)
+    assert short.value.message == "Insufficient available USD balance: this plan costs 30.00 USD."
+    assert short.value.fields == {"plan": ["Costs 30.00 USD; more than you have available."]}
+
+
+def test_already_subscribed_says_so_on_the_plan_field(customer, plan):
+    subscriptions.subscribe(customer, plan.id)
+    with pytest.raises(ValidationFailed, match="^Already subscribed to this plan.$") as again:
+        subscriptions.subscribe(customer, plan.id)
+    assert again.value.fields == {"plan": ["You already subscribe to this plan."]}
+
+
+def test_exactly_enough_balance_subscribes(create_user, plan):
+    user = create_user()
+    fund(user, "USD", "30.00")
+    assert subscriptions.subscribe(user, plan.id).periods == 1
+    assert balances(user, "USD") == (D("0"), 0)
+
+
+def test_quote_shows_charge_expiry_and_whether_the_balance_covers_it(
+    customer, create_user, create_staff, plan, provider, pairs
+):
+    before = utcnow()
+    q = subscriptions.quote(customer, plan.id)
+    assert (q["plan"].id, q["trial"], q["charge"], q["currency"], q["available"], q["enough"]) == (
+        plan.id,
+        False,
+        D("30.00"),
+        "USD",
+        D("100"),
+        True,
+    )
+    assert before + timedelta(days=30) <= q["expires_at"] <= utcnow() + timedelta(days=30)
+    exact = create_user()
+    fund(exact, "USD", "30")
+    assert subscriptions.quote(exact, plan.id)["enough"] is True
+    short = create_user()
+    fund(short, "USD", "29.99")
+    assert subscriptions.quote(short, plan.id)["enough"] is False
+    staff = subscriptions.quote(create_staff(role="admin"), plan.id)
+    assert (staff["available"], staff["enough"]) == (D("0"), False)
+    trial_plan = make_plan(provider, [pairs["BTC/USD"]], name="Trial", price="20.00", trial=7)
+    t = subscriptions.quote(customer, trial_plan.id)
+    assert (t["trial"], t["charge"], t["enough"]) == (True, D("0"), True)
+    assert before + timedelta(days=7) <= t["expires_at"] <= utcnow() + timedelta(days=7)
+
+
+def test_access_and_days_remaining(customer, plan):
+    sub = subscriptions.subscribe(customer, plan.id)
+    at = sub.expires_at
+    assert subscriptions.has_access(sub, at - timedelta(seconds=1))
+    assert not subscriptions.has_access(sub, at)
+    assert subscriptions.days_remaining(sub, at - timedelta(days=2, hours=1)) == 2
+    assert subscriptions.days_remaining(sub, at - timedelta(hours=23)) == 0
+    assert subscriptions.days_remaining(sub, at + timedelta(days=1)) == 0
+    assert subscriptions.current_plan_ids(customer.id, now=at - timedelta(seconds=1)) == [plan.id]
+    assert subscriptions.current_plan_ids(customer.id, now=at) == []
+
+
+def test_the_renewal_window_is_the_last_hour_before_expiry(customer, plan):
+    sub = subscriptions.subscribe(customer, plan.id)
+    at = sub.expires_at
+    assert subscriptions.due_for_renewal(at - timedelta(hours=1, seconds=1)) == []
+    assert subscriptions.renew(sub.id, now=at - timedelta(hours=1, seconds=1)) == "skipped"
+    assert subscriptions.due_for_renewal(at) == []
+    assert subscriptions.renew(sub.id, now=at) == "skipped"
+    assert subscriptions.due_for_renewal(at - timedelta(hours=1)) == [sub.id]
+    assert subscriptions.renew(10**9, now=at) == "skipped"
+    subscriptions.set_auto_renew(customer, sub.id, False)
+    assert subscriptions.due_for_renewal(at - timedelta(minutes=5)) == []
+    assert subscriptions.renew(sub.id, now=at - timedelta(minutes=5)) == "skipped"
+    subscriptions.set_auto_renew(customer, sub.id, True)
+    assert subscriptions.renew(sub.id, now=at - timedelta(hours=1)) == "renewed"
+    renewed = _fresh(sub.id)
+    assert (renewed.periods, renewed.expires_at, renewed.renewal_failed_at) == (2, at + timedelta(days=30), None)
+    [note] = _notes(customer, "signal_subscription_renewed")
+    assert note.title == "Pro renewed"
+    assert note.body == f"Charged 30.00 USD; now until {renewed.expires_at:%Y-%m-%d %H:%M} UTC."
+    assert (note.link, note.data, note.dedupe_key) == (
+        "/signals/subscriptions",
+        {"subscription_id": sub.id},
+        f"signal_sub:{sub.id}:renewed:2",
+    )
+    entry = db.session.scalar(select(JournalEntry).where(JournalEntry.reference == f"signal_subscription:{sub.id}:2"))
+    assert entry.memo == f"Signal plan Pro (subscription {sub.id}, period 2)"
+
+
+def test_a_cancelled_subscription_is_not_renewed(customer, plan):
+    sub = subscriptions.subscribe(customer, plan.id)
+    subscriptions.cancel(customer, sub.id)
+    sub = _fresh(sub.id)
+    sub.auto_renew = True  # even with the flag back on, only an active one renews
+    db.session.commit()
+    assert subscriptions.renew(sub.id, now=sub.expires_at - timedelta(minutes=5)) == "skipped"
+
+
+def test_a_renewal_that_fails_records_when_and_says_why(create_user, plan):
+    user = create_user()
+    fund(user, "USD", "45")
+    sub = subscriptions.subscribe(user, plan.id)
+    now = sub.expires_at - timedelta(minutes=10)
+    assert subscriptions.renew(sub.id, now=now) == "failed"
+    failed = _fresh(sub.id)
+    assert (failed.renewal_failed_at, failed.periods, failed.auto_renew) == (now, 1, True)
+    [note] = _notes(user, "signal_subscription_renewal_failed")
+    assert note.title == "Pro could not be renewed"
+    assert note.body == (
+        "We could not renew it: your available USD balance does not cover it. "
+        f"Nothing was charged; it ends {failed.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+    assert (note.link, note.data, note.dedupe_key) == (
+        "/signals/subscriptions",
+        {"subscription_id": sub.id},
+        f"signal_sub:{sub.id}:renewal_failed:2",
+    )
+    # topped up, a later run within the window renews and clears the failure
+    fund(user, "USD", "15")
+    assert subscriptions.renew(sub.id, now=now + timedelta(minutes=5)) == "renewed"
+    assert _fresh(sub.id).renewal_failed_at is None
+
+
+def test_a_plan_or_provider_withdrawn_stops_renewal(customer, create_user, plan, provider):
+    sub = subscriptions.subscribe(customer, plan.id)
+    plan.is_active = False
+    db.session.commit()
+    assert subscriptions.renew(sub.id, now=sub.expires_at - timedelta(minutes=5)) == "failed"
+    stopped = _fresh(sub.id)
+    assert (stopped.auto_renew, stopped.periods) == (False, 1)
+    [note] = _notes(customer, "signal_subscription_renewal_failed")
+    assert note.body.startswith("We could not renew it: the plan is no longer offered. Nothing was charged;")
+    assert balances(customer, "USD") == (D("70.00"), 0)
+    other = create_user()
+    fund(other, "USD", "100")
+    plan.is_active = True
+    db.session.commit()
+    second = subscriptions.subscribe(other, plan.id)
+    provider.is_active = False
+    db.session.commit()
+    assert subscriptions.renew(second.id, now=second.expires_at - timedelta(minutes=5)) == "failed"
+    assert _fresh(second.id).auto_renew is False
+
+
+def test_resume_and_auto_renew_rules(customer, plan):
+    sub = subscriptions.subscribe(customer, plan.id)
+    with pytest.raises(IllegalTransition, match="^Only a cancelled subscription that has not ended can be resumed.$"):
+        subscriptions.resume(customer, sub.id)
+    cancelled = subscriptions.cancel(customer, sub.id)
+    assert cancelled.cancelled_at is not None
+    with pytest.raises(IllegalTransition, match="^Only an active subscription's renewal can be changed.$"):
+        subscriptions.set_auto_renew(customer, sub.id, True)
+    assert subscriptions.set_auto_renew(customer, sub.id, False).auto_renew is False  # no change: allowed
+    resumed = subscriptions.resume(customer, sub.id)
+    assert (resumed.status, resumed.auto_renew, resumed.cancelled_at) == ("active", True, None)
+    assert subscriptions.set_auto_renew(customer, sub.id, False).auto_renew is False
+    # a cancelled one past its end cannot be resumed
+    subscriptions.cancel(customer, sub.id)
+    lapsed = _fresh(sub.id)
+    lapsed.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    with pytest.raises(IllegalTransition):
+        subscriptions.resume(customer, sub.id)
+    with pytest.raises(NotFound, match="^No such subscription.$"):
+        subscriptions.resume(customer, 10**9)
+
+
+def test_expiry_at_the_exact_moment_with_its_message(customer, plan):
+    sub = subscriptions.subscribe(customer, plan.id)
+    at = sub.expires_at
+    assert subscriptions.expire_due(now=at - timedelta(seconds=1)) == 0
+    assert subscriptions.expire_due(now=at) == 1
+    ended = _fresh(sub.id)
+    assert (ended.status, ended.expired_at, ended.auto_renew) == ("expired", at, False)
+    [note] = _notes(customer, "signal_subscription_expired")
+    assert note.title == "Pro has ended"
+    assert note.body == "Your subscription to House Desk's Pro ended. Subscribe again any time."
+    assert (note.link, note.data, note.dedupe_key) == (
+        "/signals/subscriptions",
+        {"subscription_id": sub.id},
+        f"signal_sub:{sub.id}:expired",
+    )
+    assert subscriptions.expire_due(now=at + timedelta(days=1)) == 0

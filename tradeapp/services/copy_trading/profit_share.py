@@ -106,7 +106,7 @@ def settle(sub: CopySubscription, period: str) -> ProfitShareSettlement | None:
     sub.profit_share_paid = sub.profit_share_paid + payable
     db.session.flush()
     if payable > 0:
-        body = f"{payable:f} {sub.currency} ({trader.profit_share_percentage.normalize():f} % of {profit:f} profit above the high-water mark)."
+        body = f"{payable:f} {sub.currency} ({trader.profit_share_percentage.normalize():f} % of {profit.normalize():f} profit above the high-water mark)."
         notify(
             sub.follower_id,
             PAID,

@@ -26,12 +26,6 @@ class Sized:
         return bool(self.reason)
 
 
-def buy_cost(quantity: Decimal, price_cap: Decimal, fee_pct: Decimal) -> Decimal:
-    """The most a buy of ``quantity`` can cost at ``price_cap``, fee included (unrounded)."""
-    notional = quantity * price_cap
-    return notional + notional * fee_pct / HUNDRED
-
-
 def size_buy(
     *,
     master_quantity: Decimal,
