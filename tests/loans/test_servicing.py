@@ -348,12 +348,14 @@ def test_repay_refuses_a_bad_amount_or_a_short_wallet_with_the_field_message(wor
 def test_repay_and_add_collateral_refuse_a_closed_loan_with_its_status(world):
     loan = active_loan(world)
     loan = _reload(loan.id)
-    loan.status = "defaulted"
+    loan.status = "written_off"
     db.session.commit()
-    with pytest.raises(IllegalTransition, match="^This loan is defaulted; only an active loan can be repaid.$"):
+    with pytest.raises(
+        IllegalTransition, match="^This loan is written_off; only an active loan or a shortfall can be repaid.$"
+    ):
         loans.repay(world.borrower, loan.id, "1")
     with pytest.raises(
-        IllegalTransition, match="^This loan is defaulted; collateral can only be added to an open loan.$"
+        IllegalTransition, match="^This loan is written_off; collateral can only be added to an open loan.$"
     ):
         loans.add_collateral(world.borrower, loan.id, "0.1")
 
