@@ -260,3 +260,16 @@ def test_settlements_query_filters_by_trader_and_subscription(lead, follower):
     assert db.session.scalars(profit_share.settlements_query(subscription_id=sub.id + 1000)).all() == []
     assert db.session.scalars(profit_share.settlements_query(trader_id=trader_row(lead).id + 1000)).all() == []
     assert db.session.scalars(profit_share.settlements_query()).all() == [later, settlement]
+
+
+def test_two_subscriptions_settle_the_same_period_and_a_share_under_one_unit_is_paid(lead, follower, create_user):
+    other = create_user(email="g@example.com", username="other", kyc_status="approved")
+    fund(other, "USD", "1000")
+    first = follow(follower, lead, copy_percentage="50")
+    second = follow(other, lead, copy_percentage="50")
+    _with(first.id, realized_profit=D("5"))  # 10 % = 0.50: under one dollar, still paid
+    _with(second.id, realized_profit=D("100"))
+    assert profit_share.settle_subscription(first.id, PERIOD).amount == D("0.50")
+    assert profit_share.settle_subscription(second.id, PERIOD).amount == D("10")
+    assert balances(follower, "USD")[0] == D("9999.50")
+    assert ledger.check().ok
