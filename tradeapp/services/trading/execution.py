@@ -137,7 +137,7 @@ def _exact_notional(order: Order, outcome: Outcome) -> Decimal:
     return outcome.notional[order.id]
 
 
-def _platform_accounts(pair: TradingPair) -> tuple[PlatformAccount, PlatformAccount, PlatformAccount]:
+def platform_accounts(pair: TradingPair) -> tuple[PlatformAccount, PlatformAccount, PlatformAccount]:
     """The ``trading`` accounts in the pair's quote and base currencies and ``fees`` in its quote (one query)."""
     wanted = [("trading", pair.quote_currency), ("trading", pair.base_currency), ("fees", pair.quote_currency)]
     found = {
@@ -165,7 +165,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     if outcome.wallets is None:
         outcome.wallets = lock_pair_wallets(order.user_id, pair)
     user_quote, user_base = outcome.wallets
-    trading_quote, trading_base, fees = _platform_accounts(pair)
+    trading_quote, trading_base, fees = platform_accounts(pair)
     memo = f"{order.side.title()} {fill.quantity:f} {pair.symbol} @ {fill.price:f} (order {order.id})"
     if order.side == "buy":
         legs = [Leg(trading_base, -fill.quantity), Leg(user_base, fill.quantity)]

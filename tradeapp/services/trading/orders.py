@@ -36,7 +36,7 @@ from tradeapp.models import Order, Position, Trade, TradingPair, User, Wallet
 from tradeapp.models.trading import LIVE_STATUSES, ORDER_SIDES, ORDER_SOURCES, ORDER_TYPES
 from tradeapp.services import audit, compliance, ledger
 from tradeapp.services.ledger import InsufficientFunds
-from tradeapp.services.trading import fills, positions, prices
+from tradeapp.services.trading import fills, immediate, positions, prices
 from tradeapp.services.trading.execution import (
     BOOK_DEPTH,
     TRIGGER_BATCH,
@@ -45,11 +45,9 @@ from tradeapp.services.trading.execution import (
     crossed_order_ids,
     execute,
     execute_resting,
-    finish_market,
     is_crossed,
     lock_order,
     lock_pair_wallets,
-    market_cap,
     notify_filled,
     price_step,
     quantity_step,
@@ -278,6 +276,11 @@ def place(
         and (best <= req.price if req.side == "buy" else best >= req.price)
     )
     book = prices.live_book(pair, BOOK_DEPTH) if marketable else None
+    if req.order_type == "market":
+        # Executes at once: planned, then each row written once in its final state.
+        order = immediate.place_market(user_id, req, book, source=source, source_id=source_id, position_id=position_id)
+        log.info("order %s: market %s %s %s → %s", order.id, req.side, req.quantity, pair.symbol, order.status)
+        return order
     with unit_of_work() as uow:
         outcome = Outcome(uow)
         order = Order(
@@ -301,14 +304,7 @@ def place(
 
         pstep = price_step(pair)
         if req.side == "buy":
-            if req.order_type == "market":
-                cap = market_cap(order, book)
-                if cap is None:
-                    raise ValidationFailed("There is no liquidity to buy from right now.", {"quantity": ["No offers."]})
-            elif req.order_type == "limit":
-                cap = req.price
-            else:
-                cap = stop_cover(req.stop_price, pstep)
+            cap = req.price if req.order_type == "limit" else stop_cover(req.stop_price, pstep)
             amount = fills.buy_hold(req.quantity, cap, pair.taker_fee, get_currency(pair.quote_currency).quantum)
         else:
             cap, amount = None, req.quantity
@@ -325,17 +321,13 @@ def place(
         order.hold_id = hold.id
         order.hold = hold
 
-        if req.order_type == "market":
-            execute(order, book, market_cap(order, book) if req.side == "sell" else cap, "taker", outcome)
-            finish_market(order, "No offers within the slippage limit; nothing was bought or sold.")
+        if marketable:
+            execute(order, book, req.price, "taker", outcome)
+        if order.status == "filled":
+            release_rest(order)
         else:
-            if marketable:
-                execute(order, book, req.price, "taker", outcome)
-            if order.status == "filled":
-                release_rest(order)
-            else:
-                order.trigger_key = trigger_key(req.order_type, req.side)
-                order.trigger_price = trigger_price_of(order)
+            order.trigger_key = trigger_key(req.order_type, req.side)
+            order.trigger_price = trigger_price_of(order)
         db.session.flush()
         announce(outcome, order)
     log.info(
