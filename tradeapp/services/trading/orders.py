@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
@@ -93,6 +93,9 @@ class OrderRequest:
         return self.quote if self.side == "buy" else self.base
 
 
+_PAIR_BY_SYMBOL = select(TradingPair).where(TradingPair.symbol == bindparam("symbol"))  # built once
+
+
 def resolve_pair(data: dict) -> TradingPair:
     """The active pair named by ``symbol`` (``BTC-USD`` or ``BTC/USD``) or ``trading_pair`` (an id)."""
     if data.get("trading_pair") not in (None, ""):
@@ -106,7 +109,7 @@ def resolve_pair(data: dict) -> TradingPair:
     symbol = from_url_symbol(str(data.get("symbol") or ""))
     if not symbol:
         raise ValidationFailed("Invalid input.", {"symbol": ["Choose a trading pair."]})
-    pair = db.session.scalar(select(TradingPair).where(TradingPair.symbol == symbol))
+    pair = db.session.scalar(_PAIR_BY_SYMBOL, {"symbol": symbol})
     if pair is None or not pair.is_active:
         raise ValidationFailed("Invalid input.", {"symbol": [f"No active trading pair {symbol}."]})
     return pair

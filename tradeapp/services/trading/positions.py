@@ -28,15 +28,19 @@ from tradeapp.services.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
+# Built once: on the hot path, building and hashing a statement costs about as much as running it.
+_LOCK_POSITION = (
+    select(Position)
+    .where(Position.user_id == bindparam("user_id"), Position.pair_id == bindparam("pair_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def _lock(user_id: int, pair_id: int) -> Position:
     """The user's position in the pair, created (race-safely) and locked."""
-    query = (
-        select(Position)
-        .where(Position.user_id == user_id, Position.pair_id == pair_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    position = db.session.scalar(query)
+    params = {"user_id": user_id, "pair_id": pair_id}
+    position = db.session.scalar(_LOCK_POSITION, params)
     if position is None:
         now = utcnow()
         db.session.execute(
@@ -54,7 +58,7 @@ def _lock(user_id: int, pair_id: int) -> Position:
             )
             .on_conflict_do_nothing(index_elements=["user_id", "pair_id"])
         )
-        position = db.session.scalar(query)
+        position = db.session.scalar(_LOCK_POSITION, params)
     return position
 
 
