@@ -270,20 +270,21 @@ def place(
     if not protective:
         compliance.require_unfrozen(user_id, "trade")
     pair = req.pair
+    if req.order_type == "market":
+        # Executes at once: planned, then each row written once in its final state.
+        _quote, book = prices.live_quote_and_book(pair, BOOK_DEPTH)
+        order = immediate.place_market(user_id, req, book, source=source, source_id=source_id, position_id=position_id)
+        log.info("order %s: market %s %s %s → %s", order.id, req.side, req.quantity, pair.symbol, order.status)
+        return order
     quote = prices.live_quote(pair)
     _check_trigger_side(req, quote)
     best = quote["ask"] if req.side == "buy" else quote["bid"]
-    marketable = req.order_type == "market" or (
+    marketable = (
         req.order_type == "limit"
         and best is not None
         and (best <= req.price if req.side == "buy" else best >= req.price)
     )
     book = prices.live_book(pair, BOOK_DEPTH) if marketable else None
-    if req.order_type == "market":
-        # Executes at once: planned, then each row written once in its final state.
-        order = immediate.place_market(user_id, req, book, source=source, source_id=source_id, position_id=position_id)
-        log.info("order %s: market %s %s %s → %s", order.id, req.side, req.quantity, pair.symbol, order.status)
-        return order
     with unit_of_work() as uow:
         outcome = Outcome(uow)
         order = Order(
@@ -430,8 +431,7 @@ def check_triggers(symbol: str, batch: int = TRIGGER_BATCH) -> int:
     if pair is None or not pair.is_active:
         return 0
     try:
-        quote = prices.live_quote(pair)
-        book = prices.live_book(pair, BOOK_DEPTH)
+        quote, book = prices.live_quote_and_book(pair, BOOK_DEPTH)
     except (prices.MarketStale, prices.MarketDataUnavailable) as exc:
         log.warning("trigger check of %s skipped: %s", symbol, exc)
         return 0
