@@ -52,7 +52,12 @@ log = logging.getLogger(__name__)
 NO_OFFERS = "No offers within the slippage limit; nothing was bought or sold."
 
 _ORDERS = Order.__table__
-_SET_HOLD = _ORDERS.update().where(_ORDERS.c.id == bindparam("o_id")).values(hold_id=bindparam("h_id"))
+# the same updated_at as inserted (not the column's onupdate): the answer shows what is stored
+_SET_HOLD = (
+    _ORDERS.update()
+    .where(_ORDERS.c.id == bindparam("o_id"))
+    .values(hold_id=bindparam("h_id"), updated_at=bindparam("at"))
+)
 
 
 def place_market(
@@ -151,7 +156,7 @@ def place_market(
             closed_at=now,
         )
         insert_all([hold])
-        db.session.execute(_SET_HOLD, {"o_id": order.id, "h_id": hold.id})
+        db.session.execute(_SET_HOLD, {"o_id": order.id, "h_id": hold.id, "at": now})
         set_committed_value(order, "hold_id", hold.id)
         set_committed_value(order, "hold", hold)
         outcome.notional[order.id] = exact
