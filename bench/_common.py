@@ -189,7 +189,11 @@ def gunicorn(env: dict, workers: int = 2, threads: int = 16, worker_class: str =
         yield Server(base, proc.pid)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)  # a loaded machine can take longer than 10 s to stop every worker
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def wait_http(url: str, proc: subprocess.Popen, what: str, tries: int = 150) -> None:
@@ -227,7 +231,11 @@ def procfile_web(env: dict, workers: int | None = None, threads: int | None = No
         yield Server(base, proc.pid)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)  # a loaded machine can take longer than 10 s to stop every worker
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 @contextmanager
@@ -245,7 +253,11 @@ def realtime_process(env: dict):
         yield Server(base, proc.pid)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(30)  # a loaded machine can take longer than 10 s to stop every worker
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def raise_open_files_limit(wanted: int) -> int:

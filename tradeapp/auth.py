@@ -5,9 +5,12 @@ import time
 from flask import Flask, request, session
 from flask_jwt_extended import decode_token
 from flask_login import user_logged_in
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm.util import identity_key
 
 from tradeapp.extensions import db, jwt, login_manager
-from tradeapp.models import User
+from tradeapp.models import AccountControl, User
+from tradeapp.services import compliance
 from tradeapp.services.audit import client_ip
 from tradeapp.services.backoffice import accounts
 from tradeapp.services.tokens import access_revoked, is_revoked, password_claim
@@ -25,7 +28,7 @@ def init_auth(app: Flask) -> None:
         uid, _, stamp = user_id.partition(":")
         if not uid.isdigit():
             return None
-        user = db.session.get(User, int(uid))
+        user = load_user_row(int(uid))
         if user is None or not user.is_active or user.password_stamp != stamp:
             return None
         if not accounts.session_valid(user.id, session.get("auth_at")):
@@ -49,10 +52,34 @@ def init_auth(app: Flask) -> None:
         return access_revoked(payload)
 
 
+# Built once: the user and the staff controls on the account (frozen, sessions revoked) in one query.
+_USER_WITH_CONTROL = (
+    select(User, AccountControl)
+    .outerjoin(AccountControl, AccountControl.user_id == User.id)
+    .where(User.id == bindparam("user_id"))
+)
+
+
+def load_user_row(user_id: int) -> User | None:
+    """The user ``user_id`` with their account controls (one query, none when already loaded).
+
+    The session check below and the services' ``compliance.require_unfrozen`` read the
+    controls from here instead of querying again.
+    """
+    if db.session.identity_map.get(identity_key(User, user_id)) is not None:
+        return db.session.get(User, user_id)
+    row = db.session.execute(_USER_WITH_CONTROL, {"user_id": user_id}).first()
+    if row is None:
+        return None
+    user, control = row
+    compliance.note_account_control(user.id, control)
+    return user
+
+
 def _token_user(payload: dict) -> User | None:
     """The active user a token names, if the token was issued under their current password."""
     sub = str(payload.get("sub", ""))
-    user = db.session.get(User, int(sub)) if sub.isdigit() else None
+    user = load_user_row(int(sub)) if sub.isdigit() and len(sub) < 19 else None
     if user is None or not user.is_active:
         return None
     if "pwd" in payload and payload["pwd"] != password_claim(user):

@@ -7,6 +7,9 @@ switch the KYC requirement per action; an action without a setting requires KYC.
 from decimal import Decimal
 
 from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from tradeapp.errors import DomainError
 from tradeapp.extensions import db
@@ -76,9 +79,44 @@ FROZEN_LABELS = {
 }
 
 
+#: user ids known (in the current transaction) to have no account_controls row
+_NO_CONTROL = "compliance.no_control"
+
+
+def account_control(user_id: int) -> AccountControl | None:
+    """The account's control row (frozen flag, sessions revoked), or None when staff never acted on it.
+
+    Read at most once per transaction: the request's authentication usually loads it with the user
+    (:func:`note_account_control`), so the session check and :func:`require_unfrozen` cost no query.
+    """
+    session = db.session()
+    control = session.identity_map.get(identity_key(AccountControl, user_id))
+    if control is not None:
+        return control
+    absent = session.info.get(_NO_CONTROL)
+    if absent is not None and user_id in absent and not any(isinstance(o, AccountControl) for o in session.new):
+        return None
+    control = session.get(AccountControl, user_id)
+    if control is None:
+        note_account_control(user_id, None)
+    return control
+
+
+def note_account_control(user_id: int, control: AccountControl | None) -> None:
+    """Remember what a query that joined the user's control row found (None: there is none)."""
+    if control is None:
+        db.session.info.setdefault(_NO_CONTROL, set()).add(user_id)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_controls(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the next transaction reads the row again
+        session.info.pop(_NO_CONTROL, None)
+
+
 def is_frozen(user_id: int) -> bool:
-    """Whether staff froze the account (one primary-key read)."""
-    control = db.session.get(AccountControl, user_id)
+    """Whether staff froze the account (one primary-key read per transaction, often none)."""
+    control = account_control(user_id)
     return control is not None and control.frozen_at is not None
 
 

@@ -136,21 +136,25 @@ def lock_wallets(wallet_ids: Iterable[int]) -> dict[int, Wallet]:
     return found
 
 
+# Built once: on the hot path, building and hashing a statement costs about as much as running it.
+_USER_WALLETS = (
+    select(Wallet)
+    .where(Wallet.user_id == bindparam("user_id"), Wallet.currency.in_(bindparam("codes", expanding=True)))
+    .order_by(Wallet.id)
+    .with_for_update(key_share=True)
+    .execution_options(populate_existing=True)
+)
+
+
 def lock_user_wallets(user_id: int, currencies: Iterable[str]) -> dict[str, Wallet]:
     """The user's wallets in ``currencies`` (created on first use), locked together in id order."""
     codes = sorted({get_currency(c).code for c in currencies})
-    query = (
-        select(Wallet)
-        .where(Wallet.user_id == user_id, Wallet.currency.in_(codes))
-        .order_by(Wallet.id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    )
-    rows = db.session.scalars(query).all()
+    params = {"user_id": user_id, "codes": codes}
+    rows = db.session.scalars(_USER_WALLETS, params).all()
     if len(rows) < len(codes):
         for code in set(codes) - {w.currency for w in rows}:
             wallet_for(user_id, code)
-        rows = db.session.scalars(query).all()
+        rows = db.session.scalars(_USER_WALLETS, params).all()
     _held("wallets").update(w.id for w in rows)
     return {w.currency: w for w in rows}
 
@@ -183,10 +187,15 @@ def _lock_statement(model, *columns):  # pragma: no mutate block
 
 # Built once: on the hot path, building and hashing a statement costs about as much as running it.
 _LOCK_WALLETS = _lock_statement(Wallet, Wallet.balance, Wallet.locked_balance)
-_LOCK_PLATFORMS = _lock_statement(PlatformAccount, PlatformAccount.balance)
 _INSERT_POSTINGS = _POSTINGS.insert()
 _UPDATE_WALLETS = _WALLETS.update().where(_WALLETS.c.id == bindparam("w_id"))
+_LOCK_PLATFORMS = _lock_statement(PlatformAccount, PlatformAccount.balance)
 _UPDATE_PLATFORMS = _PLATFORMS.update().where(_PLATFORMS.c.id == bindparam("p_id"))
+_ADD_TO_PLATFORMS = (
+    _PLATFORMS.update()
+    .where(_PLATFORMS.c.id == bindparam("p_id"))
+    .values(balance=_PLATFORMS.c.balance + bindparam("delta", type_=_PLATFORMS.c.balance.type))
+)
 
 
 def _lock_rows(statement, ids: Iterable[int]) -> dict[int, tuple]:
@@ -336,6 +345,16 @@ def _apply_platform_deltas(session: Session) -> None:
     ids = [account_id for account_id in sorted(deltas) if deltas[account_id] != 0]
     if not ids:
         return
+    if session.get_bind().dialect.name == "postgresql":
+        # NUMERIC adds exactly: one UPDATE per row in id order, in one round trip, each taking its
+        # row lock as it adds; loaded copies read the new balance when next used.
+        session.execute(_ADD_TO_PLATFORMS, [{"p_id": account_id, "delta": deltas[account_id]} for account_id in ids])
+        for account_id in ids:
+            obj = session.identity_map.get(identity_key(PlatformAccount, account_id))
+            if obj is not None:
+                session.expire(obj, ["balance"])
+        return
+    # SQLite adds decimals as floats: read, add in Python, write.
     current = {row[0]: row[1] for row in session.execute(_LOCK_PLATFORMS, {"ids": ids})}
     session.execute(
         _UPDATE_PLATFORMS,

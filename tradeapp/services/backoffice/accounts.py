@@ -17,7 +17,7 @@ from tradeapp.mail import public_url
 from tradeapp.models import AccountControl, LoginEvent, RefreshToken, StaffNote, User
 from tradeapp.models.types import utcnow
 from tradeapp.permissions import has_permission
-from tradeapp.services import audit, passwords, users
+from tradeapp.services import audit, compliance, passwords, users
 from tradeapp.services.uow import unit_of_work
 
 #: who may do what on the user 360
@@ -215,7 +215,7 @@ def session_valid(user_id: int, started_at: float | str | None) -> bool:
 
     A session that does not say when it started (older than this check) ends at the first revocation.
     """
-    control = db.session.get(AccountControl, user_id)
+    control = compliance.account_control(user_id)
     if control is None or control.sessions_revoked_at is None:
         return True
     try:

@@ -22,6 +22,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from tradeapp import realtime
 from tradeapp.currencies import get_currency
@@ -353,6 +354,12 @@ def _commission_context(trader_id: int) -> tuple[int, Decimal] | None:
     """Who earns on this trader's fees and at what rate, read once per transaction (an order's fills share it)."""
     cache = db.session.info.setdefault(_CONTEXT, {})
     if trader_id not in cache:
+        # A referral row exists only for a user who signed up with a code (``referred_by_id``): when
+        # the user is loaded (the request's own user always is), one without a referrer costs no query.
+        user = db.session.identity_map.get(identity_key(User, trader_id))
+        if user is not None and "referred_by_id" in user.__dict__ and user.referred_by_id is None:
+            cache[trader_id] = None
+            return None
         row = db.session.execute(
             select(Referral.referrer_id, Referral.status).where(Referral.referee_id == trader_id)
         ).first()

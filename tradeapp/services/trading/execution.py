@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select
 
 from tradeapp import realtime
 from tradeapp.currencies import get_currency
@@ -137,14 +137,19 @@ def _exact_notional(order: Order, outcome: Outcome) -> Decimal:
     return outcome.notional[order.id]
 
 
-def _platform_accounts(pair: TradingPair) -> tuple[PlatformAccount, PlatformAccount, PlatformAccount]:
+# Built once (building and hashing a statement costs about as much as running it); ``fees`` in the
+# base currency may come along and is not used.
+_PLATFORM_ACCOUNTS = select(PlatformAccount).where(
+    PlatformAccount.code.in_(("trading", "fees")), PlatformAccount.currency.in_(bindparam("currencies", expanding=True))
+)
+
+
+def platform_accounts(pair: TradingPair) -> tuple[PlatformAccount, PlatformAccount, PlatformAccount]:
     """The ``trading`` accounts in the pair's quote and base currencies and ``fees`` in its quote (one query)."""
     wanted = [("trading", pair.quote_currency), ("trading", pair.base_currency), ("fees", pair.quote_currency)]
     found = {
         (a.code, a.currency): a
-        for a in db.session.scalars(
-            select(PlatformAccount).where(tuple_(PlatformAccount.code, PlatformAccount.currency).in_(wanted))
-        )
+        for a in db.session.scalars(_PLATFORM_ACCOUNTS, {"currencies": [pair.quote_currency, pair.base_currency]})
     }
     return tuple(found.get(key) or ledger.platform_account(*key) for key in wanted)
 
@@ -165,7 +170,7 @@ def settle_fill(order: Order, fill: fills.Fill, liquidity: str, outcome: Outcome
     if outcome.wallets is None:
         outcome.wallets = lock_pair_wallets(order.user_id, pair)
     user_quote, user_base = outcome.wallets
-    trading_quote, trading_base, fees = _platform_accounts(pair)
+    trading_quote, trading_base, fees = platform_accounts(pair)
     memo = f"{order.side.title()} {fill.quantity:f} {pair.symbol} @ {fill.price:f} (order {order.id})"
     if order.side == "buy":
         legs = [Leg(trading_base, -fill.quantity), Leg(user_base, fill.quantity)]

@@ -27,7 +27,7 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
@@ -36,7 +36,7 @@ from tradeapp.models import Order, Position, Trade, TradingPair, User, Wallet
 from tradeapp.models.trading import LIVE_STATUSES, ORDER_SIDES, ORDER_SOURCES, ORDER_TYPES
 from tradeapp.services import audit, compliance, ledger
 from tradeapp.services.ledger import InsufficientFunds
-from tradeapp.services.trading import fills, positions, prices
+from tradeapp.services.trading import fills, immediate, positions, prices
 from tradeapp.services.trading.execution import (
     BOOK_DEPTH,
     TRIGGER_BATCH,
@@ -45,11 +45,9 @@ from tradeapp.services.trading.execution import (
     crossed_order_ids,
     execute,
     execute_resting,
-    finish_market,
     is_crossed,
     lock_order,
     lock_pair_wallets,
-    market_cap,
     notify_filled,
     price_step,
     quantity_step,
@@ -95,6 +93,9 @@ class OrderRequest:
         return self.quote if self.side == "buy" else self.base
 
 
+_PAIR_BY_SYMBOL = select(TradingPair).where(TradingPair.symbol == bindparam("symbol"))  # built once
+
+
 def resolve_pair(data: dict) -> TradingPair:
     """The active pair named by ``symbol`` (``BTC-USD`` or ``BTC/USD``) or ``trading_pair`` (an id)."""
     if data.get("trading_pair") not in (None, ""):
@@ -108,7 +109,7 @@ def resolve_pair(data: dict) -> TradingPair:
     symbol = from_url_symbol(str(data.get("symbol") or ""))
     if not symbol:
         raise ValidationFailed("Invalid input.", {"symbol": ["Choose a trading pair."]})
-    pair = db.session.scalar(select(TradingPair).where(TradingPair.symbol == symbol))
+    pair = db.session.scalar(_PAIR_BY_SYMBOL, {"symbol": symbol})
     if pair is None or not pair.is_active:
         raise ValidationFailed("Invalid input.", {"symbol": [f"No active trading pair {symbol}."]})
     return pair
@@ -269,10 +270,16 @@ def place(
     if not protective:
         compliance.require_unfrozen(user_id, "trade")
     pair = req.pair
+    if req.order_type == "market":
+        # Executes at once: planned, then each row written once in its final state.
+        _quote, book = prices.live_quote_and_book(pair, BOOK_DEPTH)
+        order = immediate.place_market(user_id, req, book, source=source, source_id=source_id, position_id=position_id)
+        log.info("order %s: market %s %s %s → %s", order.id, req.side, req.quantity, pair.symbol, order.status)
+        return order
     quote = prices.live_quote(pair)
     _check_trigger_side(req, quote)
     best = quote["ask"] if req.side == "buy" else quote["bid"]
-    marketable = req.order_type == "market" or (
+    marketable = (
         req.order_type == "limit"
         and best is not None
         and (best <= req.price if req.side == "buy" else best >= req.price)
@@ -301,14 +308,7 @@ def place(
 
         pstep = price_step(pair)
         if req.side == "buy":
-            if req.order_type == "market":
-                cap = market_cap(order, book)
-                if cap is None:
-                    raise ValidationFailed("There is no liquidity to buy from right now.", {"quantity": ["No offers."]})
-            elif req.order_type == "limit":
-                cap = req.price
-            else:
-                cap = stop_cover(req.stop_price, pstep)
+            cap = req.price if req.order_type == "limit" else stop_cover(req.stop_price, pstep)
             amount = fills.buy_hold(req.quantity, cap, pair.taker_fee, get_currency(pair.quote_currency).quantum)
         else:
             cap, amount = None, req.quantity
@@ -325,17 +325,13 @@ def place(
         order.hold_id = hold.id
         order.hold = hold
 
-        if req.order_type == "market":
-            execute(order, book, market_cap(order, book) if req.side == "sell" else cap, "taker", outcome)
-            finish_market(order, "No offers within the slippage limit; nothing was bought or sold.")
+        if marketable:
+            execute(order, book, req.price, "taker", outcome)
+        if order.status == "filled":
+            release_rest(order)
         else:
-            if marketable:
-                execute(order, book, req.price, "taker", outcome)
-            if order.status == "filled":
-                release_rest(order)
-            else:
-                order.trigger_key = trigger_key(req.order_type, req.side)
-                order.trigger_price = trigger_price_of(order)
+            order.trigger_key = trigger_key(req.order_type, req.side)
+            order.trigger_price = trigger_price_of(order)
         db.session.flush()
         announce(outcome, order)
     log.info(
@@ -435,8 +431,7 @@ def check_triggers(symbol: str, batch: int = TRIGGER_BATCH) -> int:
     if pair is None or not pair.is_active:
         return 0
     try:
-        quote = prices.live_quote(pair)
-        book = prices.live_book(pair, BOOK_DEPTH)
+        quote, book = prices.live_quote_and_book(pair, BOOK_DEPTH)
     except (prices.MarketStale, prices.MarketDataUnavailable) as exc:
         log.warning("trigger check of %s skipped: %s", symbol, exc)
         return 0

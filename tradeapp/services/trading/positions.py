@@ -8,9 +8,11 @@ ones through partial indexes (:func:`crossed_position_ids`) and closes them at m
 """
 
 import logging
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tradeapp import realtime
 from tradeapp.currencies import get_currency
@@ -26,15 +28,19 @@ from tradeapp.services.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 
+# Built once: on the hot path, building and hashing a statement costs about as much as running it.
+_LOCK_POSITION = (
+    select(Position)
+    .where(Position.user_id == bindparam("user_id"), Position.pair_id == bindparam("pair_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
 def _lock(user_id: int, pair_id: int) -> Position:
     """The user's position in the pair, created (race-safely) and locked."""
-    query = (
-        select(Position)
-        .where(Position.user_id == user_id, Position.pair_id == pair_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    position = db.session.scalar(query)
+    params = {"user_id": user_id, "pair_id": pair_id}
+    position = db.session.scalar(_LOCK_POSITION, params)
     if position is None:
         now = utcnow()
         db.session.execute(
@@ -52,7 +58,7 @@ def _lock(user_id: int, pair_id: int) -> Position:
             )
             .on_conflict_do_nothing(index_elements=["user_id", "pair_id"])
         )
-        position = db.session.scalar(query)
+        position = db.session.scalar(_LOCK_POSITION, params)
     return position
 
 
@@ -105,6 +111,56 @@ def apply_fill(user_id: int, pair: TradingPair, side: str, quantity: Decimal, pr
             position.stop_loss = position.take_profit = None
     position.updated_at = utcnow()
     db.session.flush()
+    return position
+
+
+_TABLE = Position.__table__
+#: the columns a fill changes, written by one statement (built once)
+_FILL_COLUMNS = ("quantity", "entry_price", "realized_pnl", "opened_at", "stop_loss", "take_profit", "updated_at")
+_UPDATE_AFTER_FILLS = _TABLE.update().where(_TABLE.c.id == bindparam("p_id"))
+
+
+def apply_fills(
+    user_id: int,
+    pair: TradingPair,
+    side: str,
+    fills_done: Sequence[tuple[Decimal, Decimal, Decimal]],
+    on_step: Callable[[Position], object] | None = None,
+) -> Position:
+    """:func:`apply_fill` for the ``(quantity, price, fee)`` fills of one order, in order: the
+    position is locked once and written by one UPDATE.
+
+    After each fill ``position.last_realized`` is that fill's realised P&L (None for a buy) and
+    ``on_step(position)`` is called, so callers see the position exactly as each fill left it.
+    """
+    position = _lock(user_id, pair.id)
+    set_committed_value(position, "pair", pair)
+    quantum = get_currency(pair.quote_currency).quantum
+    for quantity, price, fee in fills_done:
+        now = utcnow()
+        values = {"updated_at": now}
+        if side == "buy":
+            if position.quantity <= 0:
+                values["opened_at"] = now
+            values["quantity"], values["entry_price"] = fills.after_buy(
+                position.quantity, position.entry_price, quantity, price
+            )
+            realized = None
+        else:
+            values["quantity"], realized = fills.after_sell(
+                position.quantity, position.entry_price, quantity, price, fee, quantum
+            )
+            values["realized_pnl"] = position.realized_pnl + realized
+            if values["quantity"] <= 0:
+                values["stop_loss"] = values["take_profit"] = None
+        for key, value in values.items():
+            set_committed_value(position, key, value)
+        position.last_realized = realized
+        if on_step is not None:
+            on_step(position)
+    if fills_done:
+        row = {key: getattr(position, key) for key in _FILL_COLUMNS}
+        db.session.execute(_UPDATE_AFTER_FILLS, {"p_id": position.id, **row})
     return position
 
 

@@ -70,8 +70,12 @@ def _from_feed(pair: TradingPair, what: str, *args) -> dict:
     return data
 
 
-def _stale_reason(pair: TradingPair, quote: dict | None) -> str | None:
-    status = pair_status(pair.symbol)
+_UNREAD = object()
+
+
+def _stale_reason(pair: TradingPair, quote: dict | None, status=_UNREAD) -> str | None:
+    if status is _UNREAD:
+        status = pair_status(pair.symbol)
     if status and status.get("failures"):
         return f"The price feed for {pair.symbol} is failing; trading resumes when prices are fresh again."
     if quote is not None:
@@ -97,9 +101,12 @@ def live_quote(pair: TradingPair, *, fresh: bool = True) -> dict:
     :raise MarketStale: when ``fresh`` and the prices are too old or the feed is failing
     :raise MarketDataUnavailable: when there is no price at all
     """
-    raw = _published(pair)
+    return _quote_from(pair, _published(pair), fresh)
+
+
+def _quote_from(pair: TradingPair, raw: dict | None, fresh: bool, status=_UNREAD) -> dict:
     if fresh:
-        reason = _stale_reason(pair, raw)
+        reason = _stale_reason(pair, raw, status)
         if reason:
             raise MarketStale(reason)
     if raw is None:
@@ -121,8 +128,12 @@ def live_book(pair: TradingPair, depth: int = 20, *, fresh: bool = True) -> dict
         raw = last_book(pair.symbol)
     except Exception:  # noqa: BLE001 - Redis down: fall back to the feed
         current_app.logger.warning("last book of %s unavailable", pair.symbol, exc_info=True)
+    return _book_from(pair, raw, depth, fresh)
+
+
+def _book_from(pair: TradingPair, raw: dict | None, depth: int, fresh: bool, status=_UNREAD) -> dict:
     if fresh:
-        reason = _stale_reason(pair, raw)
+        reason = _stale_reason(pair, raw, status)
         if reason:
             raise MarketStale(reason)
     if raw is None:
@@ -138,6 +149,18 @@ def live_book(pair: TradingPair, depth: int = 20, *, fresh: bool = True) -> dict
         "timestamp": raw.get("timestamp"),
         "received_at": _received_at(raw),
     }
+
+
+def live_quote_and_book(pair: TradingPair, depth: int = 20, *, fresh: bool = True) -> tuple[dict, dict]:
+    """:func:`live_quote` and :func:`live_book` (a market order's), reading the feed's status once for both."""
+    status = pair_status(pair.symbol) if fresh else None
+    quote = _quote_from(pair, _published(pair), fresh, status)
+    raw = None
+    try:
+        raw = last_book(pair.symbol)
+    except Exception:  # noqa: BLE001 - Redis down: fall back to the feed
+        current_app.logger.warning("last book of %s unavailable", pair.symbol, exc_info=True)
+    return quote, _book_from(pair, raw, depth, fresh, status)
 
 
 def feed_status() -> list[dict]:
