@@ -35,9 +35,8 @@ from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import InsufficientFunds, Leg
 from tradeapp.services.rows import insert_all
-from tradeapp.services.trading import fills, positions
+from tradeapp.services.trading import execution, fills, positions
 from tradeapp.services.trading.execution import (
-    FEE_HOOKS,
     Outcome,
     announce,
     lock_pair_wallets,
@@ -233,7 +232,7 @@ def _book_fills(order: Order, wallet, planned: list, now, outcome: Outcome) -> N
     insert_all(trades)
     for trade, (_, _, fee, _) in zip(trades, planned, strict=True):
         if fee:
-            for hook in FEE_HOOKS:
+            for hook in execution.FEE_HOOKS:  # read at call time: hooks register after import
                 hook(trade, fees, fee)
     history = [
         Transaction(
