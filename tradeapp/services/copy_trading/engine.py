@@ -26,6 +26,7 @@ sell's proceeds, go back under the same hold (:func:`tradeapp.services.ledger.gr
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app
@@ -231,29 +232,46 @@ def _skip(copy: CopiedTrade, reason: str, detail: str = "") -> None:
     copy.detail = (detail or SKIP_REASONS.get(reason, reason))[:255]
 
 
-def copy_one(
+@dataclass
+class Plan:
+    """One follower's copy order, sized and checked: what :func:`place_copy` (or :mod:`.batch`) places."""
+
+    sub: CopySubscription
+    copy: CopiedTrade
+    side: str
+    quantity: Decimal
+    quote_wallet: Wallet
+    base_wallet: Wallet
+    #: the copied position in the pair (a sell's must exist; a buy's may)
+    position: CopyPosition | None
+    #: a buy's price cap and what it releases from the allocation (its order's hold)
+    cap: Decimal | None = None
+    released: Decimal = ZERO
+
+
+def plan_copy(
     ctx: Context,
     sub: CopySubscription,
     copy: CopiedTrade,
     positions: list[CopyPosition],
     wallets: dict[str, Wallet] | None = None,
-) -> None:
-    """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work.
+) -> Plan | None:
+    """Size one follower's copy of the signal; None when it is skipped (``copy`` then says why).
 
     ``wallets``: the follower's quote and base wallets by currency, when the caller locked them already.
     """
     signal, pair = ctx.signal, ctx.pair
     if sub.status != "active":
         _skip(copy, "paused" if sub.status == "paused" else "stopped", sub.status_reason or "")
-        return
+        return None
     if sub.currency != pair.quote_currency:
         _skip(
             copy, "currency", f"{pair.symbol} is quoted in {pair.quote_currency}; your allocation is in {sub.currency}."
         )
-        return
+        return None
     if ctx.stale:
         _skip(copy, "market_stale", ctx.stale)
-        return
+        return None
     if wallets is None:
         wallets = ledger.lock_user_wallets(sub.follower_id, (pair.quote_currency, pair.base_currency))
     quote_wallet, base_wallet = wallets[pair.quote_currency], wallets[pair.base_currency]
@@ -264,7 +282,7 @@ def copy_one(
         cap = ctx.buy_cap()
         if cap is None:
             _skip(copy, "order_failed", "No offers to buy from.")
-            return
+            return None
         if sizing.slippage_exceeded(signal.price, ctx.quote.get("ask"), sub.slippage_percentage):
             _skip(
                 copy,
@@ -272,7 +290,7 @@ def copy_one(
                 f"Ask {ctx.quote['ask']:f} is more than {sub.slippage_percentage.normalize():f} % from the master's "
                 f"{signal.price.normalize():f}.",
             )
-            return
+            return None
         sized = sizing.size_buy(
             master_quantity=signal.quantity,
             master_equity=signal.master_equity,
@@ -288,37 +306,47 @@ def copy_one(
         )
         if sized.skipped:
             _skip(copy, sized.reason, sized.detail)
-            return
+            return None
         released = fills.buy_hold(sized.quantity, cap, pair.taker_fee, quantum)
-        take_cash(sub, released)
+        return Plan(sub, copy, "buy", sized.quantity, quote_wallet, base_wallet, position, cap, released)
+    sized = sizing.size_sell(
+        fraction=signal.fraction,
+        copied_quantity=position.quantity if position is not None else ZERO,
+        available=base_wallet.available_balance,
+        quantity_step=step,
+        min_size=pair.min_order_size,
+    )
+    if sized.skipped:
+        _skip(copy, sized.reason, sized.detail)
+        return None
+    return Plan(sub, copy, "sell", sized.quantity, quote_wallet, base_wallet, position)
+
+
+def place_copy(ctx: Context, plan: Plan) -> None:
+    """Place one planned copy through :func:`tradeapp.services.trading.orders.place` (one follower at a time)."""
+    signal, pair, sub, copy = ctx.signal, ctx.pair, plan.sub, plan.copy
+    quote_wallet, position = plan.quote_wallet, plan.position
+    quantum = get_currency(pair.quote_currency).quantum
+    if plan.side == "buy":
+        take_cash(sub, plan.released)
         before = quote_wallet.balance
         order = place(
             sub.follower_id,
-            OrderRequest(pair, "buy", "market", sized.quantity),
+            OrderRequest(pair, "buy", "market", plan.quantity),
             source="copy_trade",
             source_id=signal.master_order_id,
         )
         spent = before - quote_wallet.balance
-        add_cash(sub, released - spent)
+        add_cash(sub, plan.released - spent)
         if order.filled_quantity > 0:
             position = position or _lock_position(sub.id, pair.id)
             position.quantity += order.filled_quantity
             position.cost += spent
     else:
-        sized = sizing.size_sell(
-            fraction=signal.fraction,
-            copied_quantity=position.quantity if position is not None else ZERO,
-            available=base_wallet.available_balance,
-            quantity_step=step,
-            min_size=pair.min_order_size,
-        )
-        if sized.skipped:
-            _skip(copy, sized.reason, sized.detail)
-            return
         before = quote_wallet.balance
         order = place(
             sub.follower_id,
-            OrderRequest(pair, "sell", "market", sized.quantity),
+            OrderRequest(pair, "sell", "market", plan.quantity),
             source="copy_trade",
             source_id=signal.master_order_id,
         )
@@ -335,13 +363,27 @@ def copy_one(
         copy.detail = (order.status_reason or "The order did not fill.")[:255]
 
 
+def copy_one(
+    ctx: Context,
+    sub: CopySubscription,
+    copy: CopiedTrade,
+    positions: list[CopyPosition],
+    wallets: dict[str, Wallet] | None = None,
+) -> None:
+    """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work.
+
+    ``wallets``: the follower's quote and base wallets by currency, when the caller locked them already.
+    """
+    plan = plan_copy(ctx, sub, copy, positions, wallets)
+    if plan is not None:
+        place_copy(ctx, plan)
+
+
 def _book_sale(sub: CopySubscription, position: CopyPosition, sold: Decimal, proceeds: Decimal, quantum) -> Decimal:
     """Shrink the copied position by ``sold``; realise proceeds − the cost of what was sold."""
-    whole = sold >= position.quantity
-    cost = position.cost if whole else (position.cost * sold / position.quantity).quantize(quantum)
-    realized = proceeds - cost
-    position.quantity = max(position.quantity - sold, ZERO)
-    position.cost = position.cost - cost if position.quantity > 0 else ZERO
+    position.quantity, position.cost, realized = sizing.after_sale(
+        position.quantity, position.cost, sold, proceeds, quantum
+    )
     sub.realized_profit = sub.realized_profit + realized
     return realized
 
