@@ -87,9 +87,8 @@ def ensure_wallets(user_ids: Iterable[int], currencies: Iterable[str]) -> None:
         for u in ids
         for c in codes
     ]
-    db.session.execute(
-        upsert_insert(Wallet).values(rows).on_conflict_do_nothing(index_elements=["user_id", "currency"])
-    )
+    # executemany: one cached statement, not a VALUES list compiled anew for each size
+    db.session.execute(upsert_insert(_WALLETS).on_conflict_do_nothing(index_elements=["user_id", "currency"]), rows)
 
 
 def platform_account(code: str, currency: str) -> PlatformAccount:

@@ -26,11 +26,11 @@ sell's proceeds, go back under the same hold (:func:`tradeapp.services.ledger.gr
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app
 from sqlalchemy import exists, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import DomainError
@@ -49,7 +49,8 @@ from tradeapp.models import (
 from tradeapp.models.copy_trading import OPEN_SUBSCRIPTION, SKIP_REASONS
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
-from tradeapp.services.copy_trading import sizing
+from tradeapp.services.copy_trading import batch, sizing
+from tradeapp.services.copy_trading.batch import Plan
 from tradeapp.services.copy_trading.traders import setting
 from tradeapp.services.notifications import notify, notify_many, register_kind
 from tradeapp.services.rows import upsert_insert
@@ -232,23 +233,6 @@ def _skip(copy: CopiedTrade, reason: str, detail: str = "") -> None:
     copy.detail = (detail or SKIP_REASONS.get(reason, reason))[:255]
 
 
-@dataclass
-class Plan:
-    """One follower's copy order, sized and checked: what :func:`place_copy` (or :mod:`.batch`) places."""
-
-    sub: CopySubscription
-    copy: CopiedTrade
-    side: str
-    quantity: Decimal
-    quote_wallet: Wallet
-    base_wallet: Wallet
-    #: the copied position in the pair (a sell's must exist; a buy's may)
-    position: CopyPosition | None
-    #: a buy's price cap and what it releases from the allocation (its order's hold)
-    cap: Decimal | None = None
-    released: Decimal = ZERO
-
-
 def plan_copy(
     ctx: Context,
     sub: CopySubscription,
@@ -369,13 +353,15 @@ def copy_one(
     copy: CopiedTrade,
     positions: list[CopyPosition],
     wallets: dict[str, Wallet] | None = None,
+    gate: batch.Gate | None = None,
 ) -> None:
     """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work.
 
     ``wallets``: the follower's quote and base wallets by currency, when the caller locked them already.
+    ``gate``: a copy the batch can book set-based is left to it (:func:`batch.fill`) instead of placed now.
     """
     plan = plan_copy(ctx, sub, copy, positions, wallets)
-    if plan is not None:
+    if plan is not None and (gate is None or not gate.take(plan)):
         place_copy(ctx, plan)
 
 
@@ -407,13 +393,13 @@ def claim(signal: CopySignal, sub_ids: list[int]) -> list[int]:
         }
         for sid in sorted(sub_ids)
     ]
+    # executemany of one cached statement (sent as one multi-row INSERT, rows in this order)
     statement = (
-        upsert_insert(CopiedTrade)
-        .values(rows)
+        upsert_insert(CopiedTrade.__table__)
         .on_conflict_do_nothing(index_elements=["subscription_id", "master_order_id"])
-        .returning(CopiedTrade.subscription_id)
+        .returning(CopiedTrade.__table__.c.subscription_id)
     )
-    return sorted(db.session.scalars(statement))
+    return sorted(db.session.execute(statement, rows).scalars())
 
 
 def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
@@ -455,9 +441,12 @@ def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
             positions[position.subscription_id].append(position)
         ctx = Context(signal)
         trader = db.session.get(Trader, signal.trader_id)
+        gate = batch.Gate([subs[sid].follower_id for sid in claimed], ctx.book)
         for sid in claimed:
             sub = subs[sid]
-            copy_one(ctx, sub, copies[sid], positions[sid], wallets.get(sub.follower_id))
+            copy_one(ctx, sub, copies[sid], positions[sid], wallets.get(sub.follower_id), gate)
+        batch.fill(signal, ctx.pair, ctx.book, gate.plans, uow)
+        for sid in claimed:
             counts[copies[sid].status] += 1
         _announce(uow, ctx, trader, [(subs[sid], copies[sid]) for sid in claimed])
     return counts
@@ -485,19 +474,21 @@ def _prepare(signal: CopySignal, subs: list[CopySubscription]) -> dict[int, dict
     wallets: dict[int, dict[str, Wallet]] = defaultdict(dict)
     for wallet in rows:
         wallets[wallet.user_id][wallet.currency] = wallet
-    ledger.lock_holds([s.hold_id for s in subs if s.hold_id is not None])
+    # the session keeps loaded rows only while something refers to them: the subscriptions' ``hold``
+    # then finds them in the identity map instead of loading each one again
+    holds = ledger.lock_holds([s.hold_id for s in subs if s.hold_id is not None])
+    for sub in subs:
+        if sub.hold_id in holds:
+            set_committed_value(sub, "hold", holds[sub.hold_id])
     trading_positions.ensure_positions(follower_ids, pair.id)
     if signal.side == "buy":
         now = utcnow()
         db.session.execute(
-            upsert_insert(CopyPosition)
-            .values(
-                [
-                    {"subscription_id": s.id, "pair_id": pair.id, "quantity": ZERO, "cost": ZERO, "updated_at": now}
-                    for s in sorted(subs, key=lambda s: s.id)
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["subscription_id", "pair_id"])
+            upsert_insert(CopyPosition.__table__).on_conflict_do_nothing(index_elements=["subscription_id", "pair_id"]),
+            [
+                {"subscription_id": s.id, "pair_id": pair.id, "quantity": ZERO, "cost": ZERO, "updated_at": now}
+                for s in sorted(subs, key=lambda s: s.id)
+            ],
         )
     return wallets
 
