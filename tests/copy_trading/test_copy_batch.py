@@ -399,3 +399,31 @@ def test_ledger_batch_refuses_wallets_and_holds_it_was_not_given(create_user):
         books.release_hold(db.session.get(Hold, hold.id), D("1"))  # the hold was not locked
     db.session.rollback()
     assert not db.session.scalars(select(Hold).where(or_(Hold.status != "active"))).all()
+
+
+def test_referral_commission_accrues_on_batched_copies_as_on_placed_ones(market, pairs, lead, create_user, monkeypatch):
+    """The fee hooks (a referrer's commission) see a batched copy's fill as they see a placed one's."""
+    from tests.referrals.helpers import approve_kyc, setup_programme, sign_up
+    from tradeapp.models import ReferralAccrual
+
+    market.set("BTC/USD", "50000", "50010", levels=10, size="50", step="10")
+    setup_programme()
+    referrer = create_user(email="ref@example.com", username="referrer")
+    twins = []
+    for _ in range(2):
+        friend = sign_up(referrer)
+        approve_kyc(friend)
+        fund(friend, "USD", "10000")
+        follow(friend, lead)
+        twins.append(friend.id)
+    real_take = batch.Gate.take
+    monkeypatch.setattr(
+        batch.Gate, "take", lambda self, plan: plan.sub.follower_id != twins[1] and real_take(self, plan)
+    )
+    buy(lead, "1")
+    rows = {
+        a.referee_id: (a.referrer_id, a.currency, a.fee, a.percentage, a.amount)
+        for a in db.session.scalars(select(ReferralAccrual))
+    }
+    assert set(rows) == set(twins)
+    assert rows[twins[0]] == rows[twins[1]] and rows[twins[0]][2] > 0

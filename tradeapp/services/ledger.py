@@ -23,7 +23,7 @@ from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, User, 
 from tradeapp.models.ledger import PLATFORM_ACCOUNTS
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit
-from tradeapp.services.rows import insert_all, upsert_insert
+from tradeapp.services.rows import insert_all, insert_rows, upsert_insert
 from tradeapp.services.uow import unit_of_work
 
 ZERO = Decimal(0)
@@ -884,7 +884,6 @@ class LedgerBatch:
         session = db.session()
         session.flush()
         if self._holds:
-            statement = Hold.__table__.insert().returning(Hold.__table__.c.id, sort_by_parameter_order=True)
             rows = [
                 {
                     "wallet_id": h.wallet.id,
@@ -899,19 +898,16 @@ class LedgerBatch:
                 }
                 for h in self._holds
             ]
-            for hold, ident in zip(self._holds, session.execute(statement, rows).scalars(), strict=True):
+            for hold, ident in zip(self._holds, insert_rows(Hold.__table__, rows), strict=True):
                 hold.id = ident
             _held("holds").update(h.id for h in self._holds)
         if self._entries:
-            statement = JournalEntry.__table__.insert().returning(
-                JournalEntry.__table__.c.id, sort_by_parameter_order=True
-            )
             rows = [
                 {"kind": e.kind, "memo": e.memo, "reference": e.reference, "created_at": self.now}
                 for e in self._entries
             ]
             postings = []
-            for entry, ident in zip(self._entries, session.execute(statement, rows).scalars(), strict=True):
+            for entry, ident in zip(self._entries, insert_rows(JournalEntry.__table__, rows), strict=True):
                 entry.id = ident
                 for posting in entry.postings:
                     posting["entry_id"] = ident
