@@ -1,8 +1,9 @@
 """Copy trading: one master market fill copied to 1,000 and to 10,000 active followers.
 
-Run: ``.venv/bin/python bench/copy_bench.py [--followers 1000 10000] [--batch 200] [--workers 2]``.
-Needs PostgreSQL on localhost (and Redis for the queue the master's fill enqueues its copy job on).
-Each size builds its own scratch database and drops it.
+Run: ``.venv/bin/python bench/copy_bench.py [--followers 1000 10000] [--batch 200] [--workers 2] [--profile P]``.
+Needs PostgreSQL on localhost (and Redis for the queue the master's fill enqueues its copy job on,
+``BENCH_COPY_REDIS_URL``). Each size builds its own scratch database (named with this process's id,
+so two runs do not collide) and drops it.
 
 For each size: the followers subscribe through the service (each allocation a ledger hold; the
 setup is timed but not the figure), a lead trader places one market buy through the order path
@@ -11,10 +12,14 @@ one RQ worker would (or, with ``--workers N``, in N worker processes each copyin
 ``COPY_WORKERS`` fans the job out), in batches of ``--batch`` followers per transaction. The figure is the time
 from the master's fill (its order's ``executed_at``) to the commit of the last follower's copy.
 Prices come from an in-process feed (one BTC/USD book), so the figure is the copy path itself:
-sizing, the allocation hold, placing and filling each follower's order, the ledger entries, the
-copied-trade rows, the notifications fan-out. It then checks: exactly one copy per follower,
+sizing, the allocation hold, each follower's order and fill (booked set-based for the whole batch
+by ``services/copy_trading/batch.py``, the same rows ``orders.place`` writes), the ledger entries,
+the copied-trade rows, the notifications fan-out. It then checks: exactly one copy per follower,
 ``ledger check`` clean. Targets: 1,000 followers within 10 s, 10,000 within 60 s (2 cores).
-Figures are printed and written to ``bench/results/copy-<time>.json``.
+Also printed: the SQL statements the copy job ran per copy (an executemany counts as one) and
+the 1-minute load average when it finished (other processes share the cores); ``--profile P``
+writes a cProfile of the job to ``P-<followers>.prof``. Figures are printed and written to
+``bench/results/copy-<time>.json``.
 """
 
 import argparse
