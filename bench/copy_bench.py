@@ -1,8 +1,9 @@
 """Copy trading: one master market fill copied to 1,000 and to 10,000 active followers.
 
-Run: ``.venv/bin/python bench/copy_bench.py [--followers 1000 10000] [--batch 200] [--workers 2]``.
-Needs PostgreSQL on localhost (and Redis for the queue the master's fill enqueues its copy job on).
-Each size builds its own scratch database and drops it.
+Run: ``.venv/bin/python bench/copy_bench.py [--followers 1000 10000] [--batch 200] [--workers 2] [--profile P]``.
+Needs PostgreSQL on localhost (and Redis for the queue the master's fill enqueues its copy job on,
+``BENCH_COPY_REDIS_URL``). Each size builds its own scratch database (named with this process's id,
+so two runs do not collide) and drops it.
 
 For each size: the followers subscribe through the service (each allocation a ledger hold; the
 setup is timed but not the figure), a lead trader places one market buy through the order path
@@ -11,10 +12,14 @@ one RQ worker would (or, with ``--workers N``, in N worker processes each copyin
 ``COPY_WORKERS`` fans the job out), in batches of ``--batch`` followers per transaction. The figure is the time
 from the master's fill (its order's ``executed_at``) to the commit of the last follower's copy.
 Prices come from an in-process feed (one BTC/USD book), so the figure is the copy path itself:
-sizing, the allocation hold, placing and filling each follower's order, the ledger entries, the
-copied-trade rows, the notifications fan-out. It then checks: exactly one copy per follower,
+sizing, the allocation hold, each follower's order and fill (booked set-based for the whole batch
+by ``services/copy_trading/batch.py``, the same rows ``orders.place`` writes), the ledger entries,
+the copied-trade rows, the notifications fan-out. It then checks: exactly one copy per follower,
 ``ledger check`` clean. Targets: 1,000 followers within 10 s, 10,000 within 60 s (2 cores).
-Figures are printed and written to ``bench/results/copy-<time>.json``.
+Also printed: the SQL statements the copy job ran per copy (an executemany counts as one) and
+the 1-minute load average when it finished (other processes share the cores); ``--profile P``
+writes a cProfile of the job to ``P-<followers>.prof``. Figures are printed and written to
+``bench/results/copy-<time>.json``.
 """
 
 import argparse
@@ -105,12 +110,25 @@ def _start_workers(dbname: str, parts: int, batch: int) -> list:
     return procs
 
 
-def run_size(count: int, batch: int, workers: int = 1) -> dict:
+def _counting_statements(engine) -> tuple[list[int], object]:
+    """Count the statements the engine runs (an executemany counts once) until the listener is removed."""
+    from sqlalchemy import event
+
+    counter = [0]
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        counter[0] += 1
+
+    event.listen(engine, "before_cursor_execute", note)
+    return counter, note
+
+
+def run_size(count: int, batch: int, workers: int = 1, profile: Path | None = None) -> dict:
     from redis import Redis
     from rq import Queue
     from sqlalchemy import func, select
 
-    dbname = f"bench_copy_{count}"
+    dbname = f"bench_copy_{count}_{os.getpid()}"
     recreate_database(dbname)
     env = app_env(dbname)
     env.update(REDIS_URL=COPY_REDIS_URL, JOBS_INLINE="false", SOCKETIO_MESSAGE_QUEUE="")
@@ -170,6 +188,15 @@ def run_size(count: int, batch: int, workers: int = 1) -> dict:
             Queue("orders", connection=conn).empty()  # this process is the worker
             db.session.rollback()
 
+            from sqlalchemy import event
+
+            counter, note = _counting_statements(db.engine)
+            profiler = None
+            if profile is not None and not procs:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             started = time.perf_counter()
             if procs:
                 totals: dict = {}
@@ -185,6 +212,13 @@ def run_size(count: int, batch: int, workers: int = 1) -> dict:
             done = time.perf_counter()
             last_commit = time.time()
             seconds = last_commit - filled_at
+            if profiler is not None:
+                profiler.disable()
+                profile.parent.mkdir(parents=True, exist_ok=True)
+                profiler.dump_stats(profile)
+            event.remove(db.engine, "before_cursor_execute", note)
+            statements = counter[0]
+            load_after = os.getloadavg()[0]
 
             copies = db.session.scalar(select(func.count()).select_from(CopiedTrade))
             distinct = db.session.scalar(select(func.count(func.distinct(CopiedTrade.subscription_id))))
@@ -201,6 +235,9 @@ def run_size(count: int, batch: int, workers: int = 1) -> dict:
                 "fill_to_last_copy_s": round(seconds, 2),
                 "job_s": round(done - started, 2),
                 "per_follower_ms": round((done - started) * 1000 / count, 2),
+                # this process's statements (with --workers, the workers' are not counted)
+                "statements": statements if not procs else None,
+                "statements_per_copy": round(statements / count, 2) if not procs else None,
                 "copies": copies,
                 "distinct_subscriptions": distinct,
                 "filled_follower_orders": follower_orders,
@@ -208,6 +245,8 @@ def run_size(count: int, batch: int, workers: int = 1) -> dict:
                 "rerun_outcomes": again,
                 "ledger_ok": report.ok,
                 "setup_s": round(setup_seconds, 1),
+                # other processes share the 2 cores: the 1-minute load when the copy finished
+                "load_avg_1m": round(load_after, 2),
                 "target_s": TARGETS.get(count),
             }
             db.session.remove()
@@ -221,6 +260,7 @@ def main() -> int:
     parser.add_argument("--followers", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1, help="copy worker processes, each copying a part")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the copy job to PROFILE-<followers>.prof")
     parser.add_argument("--worker", nargs=3, metavar=("DB", "PART", "PARTS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -229,7 +269,8 @@ def main() -> int:
     results = []
     for count in args.followers:
         print(f"copy bench: {count} followers, batches of {args.batch}, {args.workers} worker(s)", flush=True)
-        result = run_size(count, args.batch, args.workers)
+        profile = args.profile.with_name(f"{args.profile.stem}-{count}.prof") if args.profile else None
+        result = run_size(count, args.batch, args.workers, profile)
         target = result["target_s"]
         verdict = (
             ""
@@ -238,9 +279,11 @@ def main() -> int:
         )
         print(
             f"  fill → last copy: {result['fill_to_last_copy_s']:.2f} s{verdict}; job {result['job_s']:.2f} s, "
-            f"{result['per_follower_ms']:.2f} ms per follower; copies {result['copies']} "
+            f"{result['per_follower_ms']:.2f} ms per follower, {result['statements_per_copy']} statements per copy; "
+            f"copies {result['copies']} "
             f"(distinct {result['distinct_subscriptions']}, filled orders {result['filled_follower_orders']}); "
-            f"re-run made {sum(result['rerun_outcomes'].values())}; ledger check {'OK' if result['ledger_ok'] else 'DRIFT'}",
+            f"re-run made {sum(result['rerun_outcomes'].values())}; ledger check {'OK' if result['ledger_ok'] else 'DRIFT'}; "
+            f"load average {result['load_avg_1m']:.2f}",
             flush=True,
         )
         results.append(result)

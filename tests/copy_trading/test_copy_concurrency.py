@@ -12,7 +12,7 @@ from tests.trading_helpers import fund
 from tradeapp.extensions import db
 from tradeapp.models import CopiedTrade, CopySignal, Order
 from tradeapp.services import ledger
-from tradeapp.services.copy_trading import engine
+from tradeapp.services.copy_trading import batch, engine
 
 D = Decimal
 postgres_only = pytest.mark.skipif(not PG_URL, reason="row locks need PostgreSQL")
@@ -86,18 +86,30 @@ def test_a_worker_killed_mid_batch_then_retried_leaves_no_duplicate_and_none_mis
 
 
 def test_a_failing_batch_falls_back_to_one_follower_per_transaction(app, signal_id, monkeypatch):
-    """One follower whose order cannot be placed costs only that follower their copy (recorded as failed)."""
-    real = engine.place
+    """One follower whose order cannot be placed costs only that follower their copy (recorded as failed).
+
+    The victim's order fails wherever it is placed: one by one (``place``) or booked with the batch's.
+    """
+    real, real_fill = engine.place, batch.fill
     victim = {"user": None}
 
-    def flaky(user_id, *args, **kwargs):
+    def refuse(user_id):
         if victim["user"] is None:
             victim["user"] = user_id
         if user_id == victim["user"]:
             raise RuntimeError("exchange refused")
+
+    def flaky(user_id, *args, **kwargs):
+        refuse(user_id)
         return real(user_id, *args, **kwargs)
 
+    def flaky_fill(signal, pair, book, plans, uow):
+        for plan in plans:
+            refuse(plan.sub.follower_id)
+        return real_fill(signal, pair, book, plans, uow)
+
     monkeypatch.setattr(engine, "place", flaky)
+    monkeypatch.setattr(batch, "fill", flaky_fill)
     totals = engine.copy_signal(signal_id, batch=10)
     assert totals == {"copied": FOLLOWERS - 1, "failed": 1}
     failed = db.session.scalar(select(CopiedTrade).where(CopiedTrade.status == "failed"))

@@ -23,7 +23,7 @@ from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, User, 
 from tradeapp.models.ledger import PLATFORM_ACCOUNTS
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit
-from tradeapp.services.rows import insert_all, upsert_insert
+from tradeapp.services.rows import insert_all, insert_rows, upsert_insert
 from tradeapp.services.uow import unit_of_work
 
 ZERO = Decimal(0)
@@ -87,9 +87,8 @@ def ensure_wallets(user_ids: Iterable[int], currencies: Iterable[str]) -> None:
         for u in ids
         for c in codes
     ]
-    db.session.execute(
-        upsert_insert(Wallet).values(rows).on_conflict_do_nothing(index_elements=["user_id", "currency"])
-    )
+    # executemany: one cached statement, not a VALUES list compiled anew for each size
+    db.session.execute(upsert_insert(_WALLETS).on_conflict_do_nothing(index_elements=["user_id", "currency"]), rows)
 
 
 def platform_account(code: str, currency: str) -> PlatformAccount:
@@ -689,3 +688,272 @@ def reconcile() -> LedgerReport:
         for admin in db.session.scalars(select(User).where(User.role.in_(("admin", "finance")), User.is_active_flag)):
             uow.mail(admin.email, "Ledger reconciliation found drift", "ledger_alert", problems=problems)
     return report
+
+
+# -- many operations at once: a fan-out's ledger ----------------------------------------------------
+
+
+@dataclass(eq=False)
+class DraftHold:
+    """A hold :class:`LedgerBatch` places; inserted (and given its id) by :meth:`LedgerBatch.flush`."""
+
+    wallet: Wallet
+    reason: str
+    reference: str
+    amount: Decimal
+    remaining: Decimal
+    posted_total: Decimal = ZERO
+    status: str = "active"
+    created_at: object = None
+    closed_at: object = None
+    id: int | None = None
+
+    @property
+    def wallet_id(self) -> int:
+        return self.wallet.id
+
+
+@dataclass(eq=False)
+class DraftEntry:
+    """A journal entry :class:`LedgerBatch` posts; inserted (and given its id) by :meth:`LedgerBatch.flush`."""
+
+    kind: str
+    memo: str
+    reference: str
+    postings: list[dict]
+    id: int | None = None
+
+
+class LedgerBatch:
+    """Holds and hold-settling entries for many wallets in one transaction, written set-based.
+
+    Each call checks what its one-row counterpart checks (:func:`place_hold`, :func:`release_hold`,
+    :func:`grow_hold`, :func:`settle_hold`: available balance, an active hold, balanced legs, no
+    negative balance), in call order, against the balances as the earlier calls left them; nothing
+    is written until :meth:`flush`, which inserts the new holds and the entries (one statement
+    each), their postings (one executemany) and updates the wallets and changed holds (one
+    executemany each). The wallets must be locked already (:func:`lock_wallets`, or selected
+    ``FOR NO KEY UPDATE`` and :func:`mark_locked`), and existing holds too (:func:`lock_holds`):
+    a fan-out takes its locks in a few statements, then books thousands of operations.
+    Platform accounts are credited at commit, as :func:`post` does.
+    """
+
+    def __init__(self, wallets: Iterable[Wallet]):
+        wallets = list(wallets)
+        self._wallets = {w.id: w for w in wallets}
+        self._balances = {i: list(v) for i, v in _wallet_rows(self._wallets).items()}
+        self._touched: set[int] = set()
+        self._holds: list[DraftHold] = []
+        self._hold_state: dict[int, list] = {}
+        self._entries: list[DraftEntry] = []
+        self._platform: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        self.now = utcnow()
+
+    # holds, existing (locked Hold rows) or placed here (DraftHold)
+
+    def _state(self, hold: Hold) -> list:
+        """``[amount, remaining, posted_total, status, closed_at]`` of an existing hold as this batch left it."""
+        if hold.id not in self._hold_state:
+            if hold.id not in _held("holds"):
+                raise LedgerError(f"hold {hold.id} is not locked")
+            self._hold_state[hold.id] = [hold.amount, hold.remaining, hold.posted_total, hold.status, hold.closed_at]
+        return self._hold_state[hold.id]
+
+    def _get(self, hold: Hold | DraftHold) -> tuple[Decimal, Decimal, Decimal, str]:
+        if isinstance(hold, DraftHold):
+            return hold.amount, hold.remaining, hold.posted_total, hold.status
+        amount, remaining, posted, status, _closed = self._state(hold)
+        return amount, remaining, posted, status
+
+    def _set(self, hold: Hold | DraftHold, amount: Decimal, remaining: Decimal, posted: Decimal) -> None:
+        status, closed_at = "active", None
+        if remaining == 0:
+            status, closed_at = ("posted" if posted > 0 else "released"), self.now
+        if isinstance(hold, DraftHold):
+            hold.amount, hold.remaining, hold.posted_total = amount, remaining, posted
+            hold.status, hold.closed_at = status, closed_at
+        else:
+            self._hold_state[hold.id] = [amount, remaining, posted, status, closed_at]
+
+    def _balance(self, wallet_id: int) -> list:
+        if wallet_id not in self._balances:
+            raise LedgerError(f"wallet {wallet_id} is not part of this batch")
+        self._touched.add(wallet_id)
+        return self._balances[wallet_id]
+
+    def available(self, wallet: Wallet) -> Decimal:
+        balance, locked = self._balances[wallet.id]
+        return balance - locked
+
+    def place_hold(self, wallet: Wallet, amount: Decimal, reason: str, reference: str = "") -> DraftHold:
+        """As :func:`place_hold`. :raise InsufficientFunds: the available balance is lower than ``amount``"""
+        _check_amount(amount, wallet.currency)
+        if amount <= 0:
+            raise LedgerError("hold amount must be positive")
+        state = self._balance(wallet.id)
+        if state[0] - state[1] < amount:
+            raise InsufficientFunds(
+                f"Insufficient available {wallet.currency} balance.",
+                {"amount": [f"Insufficient available {wallet.currency} balance."]},
+            )
+        state[1] += amount
+        hold = DraftHold(wallet, reason, reference[:100], amount, amount, created_at=self.now)
+        self._holds.append(hold)
+        return hold
+
+    def release_hold(self, hold: Hold | DraftHold, amount: Decimal | None = None) -> None:
+        """As :func:`release_hold`: give back ``amount`` (default: all that remains)."""
+        held, remaining, posted, status = self._get(hold)
+        if status != "active":
+            raise IllegalTransition(f"Hold {hold.id} is {status}.")
+        amount = remaining if amount is None else amount
+        _check_amount(amount, hold.wallet.currency)
+        if amount <= 0 or amount > remaining:
+            raise LedgerError(f"cannot release {amount} of hold {hold.id} (remaining {remaining})")
+        self._balance(hold.wallet_id)[1] -= amount
+        self._set(hold, held, remaining - amount, posted)
+
+    def grow_hold(self, hold: Hold | DraftHold, amount: Decimal) -> None:
+        """As :func:`grow_hold`. :raise InsufficientFunds: the available balance is lower than ``amount``"""
+        held, remaining, posted, status = self._get(hold)
+        if status != "active":
+            raise IllegalTransition(f"Hold {hold.id} is {status}.")
+        _check_amount(amount, hold.wallet.currency)
+        if amount <= 0:
+            raise LedgerError("hold amount must be positive")
+        state = self._balance(hold.wallet_id)
+        if state[0] - state[1] < amount:
+            raise InsufficientFunds(
+                f"Insufficient available {hold.wallet.currency} balance.",
+                {"amount": [f"Insufficient available {hold.wallet.currency} balance."]},
+            )
+        state[1] += amount
+        self._set(hold, held + amount, remaining + amount, posted)
+
+    def settle_hold(
+        self,
+        hold: Hold | DraftHold,
+        amount: Decimal,
+        counter_legs: Sequence[Leg],
+        *,
+        kind: str,
+        memo: str = "",
+        reference: str = "",
+    ) -> DraftEntry:
+        """As :func:`settle_hold`: spend ``amount`` of the hold, the wallet debited and ``counter_legs`` credited."""
+        held, remaining, posted, status = self._get(hold)
+        if status != "active":
+            raise IllegalTransition(f"Hold {hold.id} is {status}.")
+        if amount <= 0 or amount > remaining:
+            raise LedgerError(f"cannot settle {amount} of hold {hold.id} (remaining {remaining})")
+        entry = self.post(
+            kind,
+            [Leg(hold.wallet, -amount), *counter_legs],
+            memo=memo,
+            reference=reference or hold.reference,
+            hold_debits={hold.wallet_id: amount},
+        )
+        self._set(hold, held, remaining - amount, posted + amount)
+        return entry
+
+    def post(
+        self,
+        kind: str,
+        legs: Sequence[Leg],
+        *,
+        memo: str = "",
+        reference: str = "",
+        hold_debits: dict[int, Decimal] | None = None,
+    ) -> DraftEntry:
+        """As :func:`post` (no actor, no reversal). :raise InsufficientFunds: a wallet would go below what is held"""
+        if len(legs) < 2:
+            raise LedgerError("an entry needs at least two legs")
+        totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        for leg in legs:
+            if leg.amount == 0:
+                raise LedgerError("zero-amount leg")
+            _check_amount(leg.amount, leg.account.currency)
+            totals[leg.account.currency] += leg.amount
+        unbalanced = {cur: total for cur, total in totals.items() if total != 0}
+        if unbalanced:
+            raise LedgerError(f"entry does not balance: {unbalanced}")
+        debits = dict(hold_debits or {})
+        postings = []
+        for leg in legs:
+            account = leg.account
+            if isinstance(account, Wallet):
+                state = self._balance(account.id)
+                new_balance = state[0] + leg.amount
+                new_locked = state[1] - debits.pop(account.id, ZERO)
+                if new_balance < 0 or new_locked < 0 or new_balance < new_locked:
+                    raise InsufficientFunds(
+                        f"Insufficient available {account.currency} balance.",
+                        {"amount": [f"Insufficient available {account.currency} balance."]},
+                    )
+                state[0], state[1] = new_balance, new_locked
+                postings.append({"wallet_id": account.id, "platform_account_id": None})
+            else:
+                self._platform[account.id] += leg.amount
+                postings.append({"wallet_id": None, "platform_account_id": account.id})
+            postings[-1].update(currency=account.currency, amount=leg.amount)
+        entry = DraftEntry(kind, memo[:255], reference[:100], postings)
+        self._entries.append(entry)
+        return entry
+
+    def flush(self) -> None:
+        """Write everything booked so far: new holds and entries get their ids."""
+        session = db.session()
+        session.flush()
+        if self._holds:
+            rows = [
+                {
+                    "wallet_id": h.wallet.id,
+                    "reason": h.reason,
+                    "reference": h.reference,
+                    "amount": h.amount,
+                    "remaining": h.remaining,
+                    "posted_total": h.posted_total,
+                    "status": h.status,
+                    "created_at": h.created_at,
+                    "closed_at": h.closed_at,
+                }
+                for h in self._holds
+            ]
+            for hold, ident in zip(self._holds, insert_rows(Hold.__table__, rows), strict=True):
+                hold.id = ident
+            _held("holds").update(h.id for h in self._holds)
+        if self._entries:
+            rows = [
+                {"kind": e.kind, "memo": e.memo, "reference": e.reference, "created_at": self.now}
+                for e in self._entries
+            ]
+            postings = []
+            for entry, ident in zip(self._entries, insert_rows(JournalEntry.__table__, rows), strict=True):
+                entry.id = ident
+                for posting in entry.postings:
+                    posting["entry_id"] = ident
+                    postings.append(posting)
+            session.execute(_INSERT_POSTINGS, postings)
+        if self._touched:
+            values = {
+                i: {"balance": self._balances[i][0], "locked_balance": self._balances[i][1], "updated_at": self.now}
+                for i in sorted(self._touched)
+            }
+            session.execute(_UPDATE_WALLETS, [{"w_id": i, **v} for i, v in values.items()])
+            for wallet_id, value in values.items():
+                _sync_loaded(Wallet, wallet_id, value)
+        if self._hold_state:
+            keys = ("amount", "remaining", "posted_total", "status", "closed_at")
+            values = {i: dict(zip(keys, state, strict=True)) for i, state in sorted(self._hold_state.items())}
+            session.execute(_UPDATE_HOLDS, [{"h_id": i, **v} for i, v in values.items()])
+            for hold_id, value in values.items():
+                _sync_loaded(Hold, hold_id, value)
+        if self._platform:
+            pending = session.info.setdefault(_PLATFORM_DELTAS, defaultdict(lambda: ZERO))
+            for account_id, delta in self._platform.items():
+                pending[account_id] += delta
+        self._holds, self._entries, self._platform = [], [], defaultdict(lambda: ZERO)
+        self._touched, self._hold_state = set(), {}
+
+
+_UPDATE_HOLDS = Hold.__table__.update().where(Hold.__table__.c.id == bindparam("h_id"))

@@ -222,13 +222,10 @@ def _insert_rows(rows: list[dict]) -> list[int]:
     """INSERT … ON CONFLICT (user, dedupe_key) DO NOTHING RETURNING id: the ids of the new rows."""
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (
-        insert(Notification)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"])
-        .returning(Notification.id)
-    )
-    return list(db.session.execute(stmt).scalars())
+    # executemany of one cached statement (sent as multi-row INSERTs), not a VALUES list compiled per size
+    table = Notification.__table__
+    stmt = insert(table).on_conflict_do_nothing(index_elements=["user_id", "dedupe_key"]).returning(table.c.id)
+    return list(db.session.execute(stmt, rows).scalars())
 
 
 def _push_one(user_id: int, note_id: int) -> None:

@@ -9,7 +9,7 @@ callers keep working with ordinary model instances (lazy loads, later changes, r
 import functools
 from collections.abc import Sequence
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient_to_detached
@@ -43,6 +43,32 @@ def _plan(model) -> tuple:
     return statement, mapper.get_property_by_column(pk).key, columns
 
 
+#: from this many rows up, PostgreSQL takes the new ids from the table's sequence first and inserts the rows
+#: as one executemany: a short statement psycopg parses once and prepares, where one INSERT of all the
+#: rows' VALUES has thousands of placeholders that psycopg parses anew each time (a copy batch's orders)
+BULK_ROWS = 20
+_SEQUENCES: dict[str, str] = {}
+_RESERVE = text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)")
+
+
+def insert_rows(table, rows: list[dict]) -> list[int]:
+    """INSERT ``rows`` (dicts with the same keys) into ``table``; their new ids, in the rows' order."""
+    if not rows:
+        return []
+    session = db.session()
+    (pk,) = table.primary_key.columns
+    if len(rows) >= BULK_ROWS and session.get_bind().dialect.name == "postgresql":
+        if table.name not in _SEQUENCES:
+            _SEQUENCES[table.name] = session.scalar(
+                text("SELECT pg_get_serial_sequence(:table, :column)"), {"table": table.name, "column": pk.name}
+            )
+        ids = sorted(session.scalars(_RESERVE, {"sequence": _SEQUENCES[table.name], "count": len(rows)}))
+        session.execute(table.insert(), [{**row, pk.key: ident} for row, ident in zip(rows, ids, strict=True)])
+        return ids
+    statement = table.insert().returning(pk, sort_by_parameter_order=True)
+    return list(session.execute(statement, rows).scalars())
+
+
 def insert_all(objects: Sequence) -> None:
     """INSERT new (transient) instances of one model in one statement; they become persistent.
 
@@ -59,7 +85,8 @@ def insert_all(objects: Sequence) -> None:
         rows.append({column: values[key] for key, column in columns if key in values})
     session = db.session()
     session.flush()  # rows these reference may still be pending in the session
-    ids = session.execute(statement, rows).scalars()
+    bulk = len(rows) >= BULK_ROWS
+    ids = insert_rows(statement.table, rows) if bulk else session.execute(statement, rows).scalars()
     for obj, ident in zip(objects, ids, strict=True):
         set_committed_value(obj, pk_key, ident)
         make_transient_to_detached(obj)

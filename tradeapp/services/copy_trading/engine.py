@@ -30,6 +30,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app
 from sqlalchemy import exists, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from tradeapp.currencies import get_currency
 from tradeapp.errors import DomainError
@@ -48,7 +49,8 @@ from tradeapp.models import (
 from tradeapp.models.copy_trading import OPEN_SUBSCRIPTION, SKIP_REASONS
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
-from tradeapp.services.copy_trading import sizing
+from tradeapp.services.copy_trading import batch, sizing
+from tradeapp.services.copy_trading.batch import Plan
 from tradeapp.services.copy_trading.traders import setting
 from tradeapp.services.notifications import notify, notify_many, register_kind
 from tradeapp.services.rows import upsert_insert
@@ -231,29 +233,29 @@ def _skip(copy: CopiedTrade, reason: str, detail: str = "") -> None:
     copy.detail = (detail or SKIP_REASONS.get(reason, reason))[:255]
 
 
-def copy_one(
+def plan_copy(
     ctx: Context,
     sub: CopySubscription,
     copy: CopiedTrade,
     positions: list[CopyPosition],
     wallets: dict[str, Wallet] | None = None,
-) -> None:
-    """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work.
+) -> Plan | None:
+    """Size one follower's copy of the signal; None when it is skipped (``copy`` then says why).
 
     ``wallets``: the follower's quote and base wallets by currency, when the caller locked them already.
     """
     signal, pair = ctx.signal, ctx.pair
     if sub.status != "active":
         _skip(copy, "paused" if sub.status == "paused" else "stopped", sub.status_reason or "")
-        return
+        return None
     if sub.currency != pair.quote_currency:
         _skip(
             copy, "currency", f"{pair.symbol} is quoted in {pair.quote_currency}; your allocation is in {sub.currency}."
         )
-        return
+        return None
     if ctx.stale:
         _skip(copy, "market_stale", ctx.stale)
-        return
+        return None
     if wallets is None:
         wallets = ledger.lock_user_wallets(sub.follower_id, (pair.quote_currency, pair.base_currency))
     quote_wallet, base_wallet = wallets[pair.quote_currency], wallets[pair.base_currency]
@@ -264,7 +266,7 @@ def copy_one(
         cap = ctx.buy_cap()
         if cap is None:
             _skip(copy, "order_failed", "No offers to buy from.")
-            return
+            return None
         if sizing.slippage_exceeded(signal.price, ctx.quote.get("ask"), sub.slippage_percentage):
             _skip(
                 copy,
@@ -272,7 +274,7 @@ def copy_one(
                 f"Ask {ctx.quote['ask']:f} is more than {sub.slippage_percentage.normalize():f} % from the master's "
                 f"{signal.price.normalize():f}.",
             )
-            return
+            return None
         sized = sizing.size_buy(
             master_quantity=signal.quantity,
             master_equity=signal.master_equity,
@@ -288,37 +290,47 @@ def copy_one(
         )
         if sized.skipped:
             _skip(copy, sized.reason, sized.detail)
-            return
+            return None
         released = fills.buy_hold(sized.quantity, cap, pair.taker_fee, quantum)
-        take_cash(sub, released)
+        return Plan(sub, copy, "buy", sized.quantity, quote_wallet, base_wallet, position, cap, released)
+    sized = sizing.size_sell(
+        fraction=signal.fraction,
+        copied_quantity=position.quantity if position is not None else ZERO,
+        available=base_wallet.available_balance,
+        quantity_step=step,
+        min_size=pair.min_order_size,
+    )
+    if sized.skipped:
+        _skip(copy, sized.reason, sized.detail)
+        return None
+    return Plan(sub, copy, "sell", sized.quantity, quote_wallet, base_wallet, position)
+
+
+def place_copy(ctx: Context, plan: Plan) -> None:
+    """Place one planned copy through :func:`tradeapp.services.trading.orders.place` (one follower at a time)."""
+    signal, pair, sub, copy = ctx.signal, ctx.pair, plan.sub, plan.copy
+    quote_wallet, position = plan.quote_wallet, plan.position
+    quantum = get_currency(pair.quote_currency).quantum
+    if plan.side == "buy":
+        take_cash(sub, plan.released)
         before = quote_wallet.balance
         order = place(
             sub.follower_id,
-            OrderRequest(pair, "buy", "market", sized.quantity),
+            OrderRequest(pair, "buy", "market", plan.quantity),
             source="copy_trade",
             source_id=signal.master_order_id,
         )
         spent = before - quote_wallet.balance
-        add_cash(sub, released - spent)
+        add_cash(sub, plan.released - spent)
         if order.filled_quantity > 0:
             position = position or _lock_position(sub.id, pair.id)
             position.quantity += order.filled_quantity
             position.cost += spent
     else:
-        sized = sizing.size_sell(
-            fraction=signal.fraction,
-            copied_quantity=position.quantity if position is not None else ZERO,
-            available=base_wallet.available_balance,
-            quantity_step=step,
-            min_size=pair.min_order_size,
-        )
-        if sized.skipped:
-            _skip(copy, sized.reason, sized.detail)
-            return
         before = quote_wallet.balance
         order = place(
             sub.follower_id,
-            OrderRequest(pair, "sell", "market", sized.quantity),
+            OrderRequest(pair, "sell", "market", plan.quantity),
             source="copy_trade",
             source_id=signal.master_order_id,
         )
@@ -335,13 +347,29 @@ def copy_one(
         copy.detail = (order.status_reason or "The order did not fill.")[:255]
 
 
+def copy_one(
+    ctx: Context,
+    sub: CopySubscription,
+    copy: CopiedTrade,
+    positions: list[CopyPosition],
+    wallets: dict[str, Wallet] | None = None,
+    gate: batch.Gate | None = None,
+) -> None:
+    """Make (or skip, with the reason) one follower's copy of the signal, inside the caller's unit of work.
+
+    ``wallets``: the follower's quote and base wallets by currency, when the caller locked them already.
+    ``gate``: a copy the batch can book set-based is left to it (:func:`batch.fill`) instead of placed now.
+    """
+    plan = plan_copy(ctx, sub, copy, positions, wallets)
+    if plan is not None and (gate is None or not gate.take(plan)):
+        place_copy(ctx, plan)
+
+
 def _book_sale(sub: CopySubscription, position: CopyPosition, sold: Decimal, proceeds: Decimal, quantum) -> Decimal:
     """Shrink the copied position by ``sold``; realise proceeds − the cost of what was sold."""
-    whole = sold >= position.quantity
-    cost = position.cost if whole else (position.cost * sold / position.quantity).quantize(quantum)
-    realized = proceeds - cost
-    position.quantity = max(position.quantity - sold, ZERO)
-    position.cost = position.cost - cost if position.quantity > 0 else ZERO
+    position.quantity, position.cost, realized = sizing.after_sale(
+        position.quantity, position.cost, sold, proceeds, quantum
+    )
     sub.realized_profit = sub.realized_profit + realized
     return realized
 
@@ -365,13 +393,13 @@ def claim(signal: CopySignal, sub_ids: list[int]) -> list[int]:
         }
         for sid in sorted(sub_ids)
     ]
+    # executemany of one cached statement (sent as one multi-row INSERT, rows in this order)
     statement = (
-        upsert_insert(CopiedTrade)
-        .values(rows)
+        upsert_insert(CopiedTrade.__table__)
         .on_conflict_do_nothing(index_elements=["subscription_id", "master_order_id"])
-        .returning(CopiedTrade.subscription_id)
+        .returning(CopiedTrade.__table__.c.subscription_id)
     )
-    return sorted(db.session.scalars(statement))
+    return sorted(db.session.execute(statement, rows).scalars())
 
 
 def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
@@ -413,9 +441,12 @@ def copy_batch(signal_id: int, sub_ids: list[int]) -> dict[str, int]:
             positions[position.subscription_id].append(position)
         ctx = Context(signal)
         trader = db.session.get(Trader, signal.trader_id)
+        gate = batch.Gate([subs[sid].follower_id for sid in claimed], ctx.book)
         for sid in claimed:
             sub = subs[sid]
-            copy_one(ctx, sub, copies[sid], positions[sid], wallets.get(sub.follower_id))
+            copy_one(ctx, sub, copies[sid], positions[sid], wallets.get(sub.follower_id), gate)
+        batch.fill(signal, ctx.pair, ctx.book, gate.plans, uow)
+        for sid in claimed:
             counts[copies[sid].status] += 1
         _announce(uow, ctx, trader, [(subs[sid], copies[sid]) for sid in claimed])
     return counts
@@ -443,19 +474,21 @@ def _prepare(signal: CopySignal, subs: list[CopySubscription]) -> dict[int, dict
     wallets: dict[int, dict[str, Wallet]] = defaultdict(dict)
     for wallet in rows:
         wallets[wallet.user_id][wallet.currency] = wallet
-    ledger.lock_holds([s.hold_id for s in subs if s.hold_id is not None])
+    # the session keeps loaded rows only while something refers to them: the subscriptions' ``hold``
+    # then finds them in the identity map instead of loading each one again
+    holds = ledger.lock_holds([s.hold_id for s in subs if s.hold_id is not None])
+    for sub in subs:
+        if sub.hold_id in holds:
+            set_committed_value(sub, "hold", holds[sub.hold_id])
     trading_positions.ensure_positions(follower_ids, pair.id)
     if signal.side == "buy":
         now = utcnow()
         db.session.execute(
-            upsert_insert(CopyPosition)
-            .values(
-                [
-                    {"subscription_id": s.id, "pair_id": pair.id, "quantity": ZERO, "cost": ZERO, "updated_at": now}
-                    for s in sorted(subs, key=lambda s: s.id)
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["subscription_id", "pair_id"])
+            upsert_insert(CopyPosition.__table__).on_conflict_do_nothing(index_elements=["subscription_id", "pair_id"]),
+            [
+                {"subscription_id": s.id, "pair_id": pair.id, "quantity": ZERO, "cost": ZERO, "updated_at": now}
+                for s in sorted(subs, key=lambda s: s.id)
+            ],
         )
     return wallets
 

@@ -101,6 +101,20 @@ def size_sell(
     return Sized(quantity)
 
 
+def after_sale(
+    quantity: Decimal, cost: Decimal, sold: Decimal, proceeds: Decimal, quantum: Decimal
+) -> tuple[Decimal, Decimal, Decimal]:
+    """A copied position's ``(quantity, cost, realised profit)`` after selling ``sold`` of it for ``proceeds``.
+
+    The cost of what was sold is its pro-rata share of the position's cost (all of it when the
+    sale closes the position), rounded to the currency's unit.
+    """
+    whole = sold >= quantity
+    sold_cost = cost if whole else (cost * sold / quantity).quantize(quantum)
+    left = max(quantity - sold, ZERO)
+    return left, (cost - sold_cost if left > 0 else ZERO), proceeds - sold_cost
+
+
 def slippage_exceeded(master_price: Decimal, market_price: Decimal | None, guard_pct: Decimal | None) -> bool:
     """True when the market moved more than ``guard_pct`` percent from the master's fill (no guard: never)."""
     if guard_pct is None or market_price is None or master_price <= 0:

@@ -371,6 +371,18 @@ def _commission_context(trader_id: int) -> tuple[int, Decimal] | None:
     return cache[trader_id]
 
 
+def prime_commission_contexts(user_ids: list[int]) -> None:
+    """Read at once which of these traders nobody referred (a batch of fills): their fills then ask nothing."""
+    cache = db.session.info.setdefault(_CONTEXT, {})
+    ids = sorted(set(user_ids) - set(cache))
+    if not ids:
+        return
+    referred = set(db.session.scalars(select(Referral.referee_id).where(Referral.referee_id.in_(ids))))
+    for user_id in ids:
+        if user_id not in referred:
+            cache[user_id] = None
+
+
 def accrue_commission(
     trade: Trade, fees_account: PlatformAccount, fee: Decimal | None = None
 ) -> ReferralAccrual | None:
@@ -708,3 +720,5 @@ def held_count() -> int:
 # Every fee a referee's fill posts accrues commission, in the fill's transaction.
 if accrue_commission not in execution.FEE_HOOKS:
     execution.FEE_HOOKS.append(accrue_commission)
+if prime_commission_contexts not in execution.FEE_HOOK_PRIMERS:
+    execution.FEE_HOOK_PRIMERS.append(prime_commission_contexts)

@@ -99,6 +99,9 @@ def crossed_order_ids(pair_id: int, bid: Decimal, ask: Decimal, limit: int = TRI
 #: transaction; the referral programme registers its commission accrual here (a callback, so
 #: trading does not import the domains that listen to it)
 FEE_HOOKS: list[Callable[[Trade, PlatformAccount, Decimal], object]] = []
+#: called with the user ids of many fills about to be booked together (a copy-trading batch), before
+#: their FEE_HOOKS calls, so a hook can read what it needs for all of them at once
+FEE_HOOK_PRIMERS: list[Callable[[list[int]], object]] = []
 
 
 @dataclass

@@ -81,8 +81,9 @@ def ensure_positions(user_ids: list[int], pair_id: int) -> None:
         }
         for u in sorted(set(user_ids))
     ]
+    # executemany: one cached statement, not a VALUES list compiled anew for each size
     db.session.execute(
-        upsert_insert(Position).values(rows).on_conflict_do_nothing(index_elements=["user_id", "pair_id"])
+        upsert_insert(Position.__table__).on_conflict_do_nothing(index_elements=["user_id", "pair_id"]), rows
     )
 
 
