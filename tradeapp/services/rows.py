@@ -45,7 +45,7 @@ def _plan(model) -> tuple:
 
 #: from this many rows up, PostgreSQL takes the new ids from the table's sequence first and inserts the rows
 #: as one executemany: a short statement psycopg parses once and prepares, where one INSERT of all the
-#: rows' VALUES has thousands of placeholders that psycopg parses anew each time (a copy batch's orders)
+#: rows' VALUES has thousands of bind parameters that psycopg parses again on every call (a copy batch's orders)
 BULK_ROWS = 20
 _SEQUENCES: dict[str, str] = {}
 _RESERVE = text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :count)")
