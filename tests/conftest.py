@@ -13,7 +13,13 @@ from pathlib import Path
 import pyotp
 import pytest
 from flask.testing import FlaskClient
+from hypothesis import settings
 from sqlalchemy import text
+
+# No deadline on property tests: the suite times nothing, and a loaded CI machine would make a
+# correct example "too slow" (a flaky failure that says nothing about the code).
+settings.register_profile("tradeapp", deadline=None, print_blob=True)
+settings.load_profile("tradeapp")
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 # One database per test run, so parallel runs on one machine never share tables.

@@ -414,6 +414,10 @@ class ApiBlueprint(SmorestBlueprint):
 
     def arguments(self, schema, *, location="body", **kwargs):
         kwargs.setdefault("error_status_code", 400)
+        if isinstance(schema, type):
+            # One instance for the life of the app: webargs would build a new one per request
+            # (our schemas keep no per-call state, so one instance serves every thread).
+            schema = schema()
         return super().arguments(schema, location=location, **kwargs)
 
     def _prepare_arguments_doc(self, doc, doc_info, *, api, spec, **kwargs):
