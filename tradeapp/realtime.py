@@ -119,9 +119,9 @@ def wallet_payload(wallet) -> dict:
     quantum = get_currency(wallet.currency).quantum
     return {
         "currency": wallet.currency,
-        "balance": str(wallet.balance.quantize(quantum)),
-        "locked_balance": str(wallet.locked_balance.quantize(quantum)),
-        "available_balance": str(wallet.available_balance.quantize(quantum)),
+        "balance": format(wallet.balance.quantize(quantum), "f"),
+        "locked_balance": format(wallet.locked_balance.quantize(quantum), "f"),
+        "available_balance": format(wallet.available_balance.quantize(quantum), "f"),
     }
 
 
@@ -142,7 +142,7 @@ def transaction_created(txn) -> None:
             "transaction_type": txn.transaction_type,
             "status": txn.status,
             "currency": txn.currency,
-            "amount": str(txn.amount.quantize(quantum)),
+            "amount": format(txn.amount.quantize(quantum), "f"),
             "direction": txn.direction,
         },
     )

@@ -49,3 +49,19 @@ def test_socket_events_and_the_api_carry_the_same_order_trade_and_position(app, 
         k: v for k, v in position.items() if k not in marked
     }
     sc.disconnect()
+
+
+def test_wallet_events_write_zero_in_plain_digits_at_the_currencys_precision(trader):
+    """A zero BTC balance is "0.00000000", never Python's "0E-8"."""
+    from decimal import Decimal
+
+    from tradeapp import realtime
+    from tradeapp.models import Wallet
+
+    wallet = Wallet(user_id=trader.id, currency="BTC", balance=Decimal(0), locked_balance=Decimal("0E-18"))
+    assert realtime.wallet_payload(wallet) == {
+        "currency": "BTC",
+        "balance": "0.00000000",
+        "locked_balance": "0.00000000",
+        "available_balance": "0.00000000",
+    }

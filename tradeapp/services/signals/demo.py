@@ -186,7 +186,7 @@ def seed_demo_signals() -> list[str]:
                     "provider": live_provider.id,
                     "trading_pair": btc.id,
                     "signal_type": "buy",
-                    "entry_price": str(ask.quantize(step)),
+                    "entry_price": format(ask.quantize(step), "f"),
                     "stop_loss": str((ask * (1 - RISK)).quantize(step)),
                     "take_profit": str((ask * (1 + REWARD)).quantize(step)),
                     "timeframe": "4h",
