@@ -273,3 +273,35 @@ def test_two_subscriptions_settle_the_same_period_and_a_share_under_one_unit_is_
     assert profit_share.settle_subscription(second.id, PERIOD).amount == D("10")
     assert balances(follower, "USD")[0] == D("9999.50")
     assert ledger.check().ok
+
+
+def test_a_subscription_changed_by_another_transaction_is_read_again_under_its_lock(lead, follower):
+    from sqlalchemy import update
+
+    sub = follow(follower, lead, copy_percentage="50")
+    sub = _with(sub.id, realized_profit=D("100"))  # this session's copy: 100 realised
+    # a copy's sale booked 200 more since: the row changes behind the session's back
+    db.session.execute(
+        update(CopySubscription)
+        .where(CopySubscription.id == sub.id)
+        .values(realized_profit=D("300"))
+        .execution_options(synchronize_session=False)
+    )
+    settlement = profit_share.settle_subscription(sub.id, PERIOD)
+    assert (settlement.profit, settlement.amount, settlement.high_water_mark_after) == (D("300"), D("30"), D("300"))
+    assert balances(follower, "USD")[0] == D("9970")
+    assert ledger.check().ok
+
+
+def test_the_daily_job_counts_every_subscription_it_paid_and_a_rerun_pays_none(lead, follower, create_user):
+    other = create_user(email="g@example.com", username="other", kyc_status="approved")
+    fund(other, "USD", "1000")
+    first = follow(follower, lead, copy_percentage="50")
+    second = follow(other, lead, copy_percentage="50")
+    _with(first.id, realized_profit=D("100"))
+    _with(second.id, realized_profit=D("50"))
+    assert profit_share.settle_all(date(2026, 11, 1)) == 2
+    assert profit_share.settle_all(date(2026, 11, 1)) == 0  # both at their mark now
+    settled = db.session.scalars(select(ProfitShareSettlement).order_by(ProfitShareSettlement.id)).all()
+    assert [(s.subscription_id, s.amount) for s in settled] == [(first.id, D("10")), (second.id, D("5"))]
+    assert ledger.check().ok
