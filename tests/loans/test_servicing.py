@@ -1,6 +1,7 @@
 """Accrual (idempotent per loan and day, remainders, missed days), repayment (interest first, capped,
 collateral released) and adding collateral."""
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -226,7 +227,7 @@ def test_a_repayment_posts_interest_to_fees_and_principal_to_the_loan_book(world
     tx = db.session.get(Transaction, rep.transaction_id)
     assert (tx.amount, tx.fee, tx.direction, tx.status, tx.currency) == (D("100"), D("0"), -1, "completed", "USD")
     assert tx.notes == f"Loan {loan.id} repayment" and tx.entry_id == rep.entry_id
-    assert tx.reference_id.startswith(f"REPAY-{loan.id}-") and len(tx.reference_id) == len(f"REPAY-{loan.id}-") + 12
+    assert re.fullmatch(rf"REPAY-{loan.id}-[0-9A-F]{{12}}", tx.reference_id)
     assert tx.completed_at is not None and tx.user_id == world.borrower.id
     from tradeapp.models import JournalEntry
 
@@ -259,11 +260,14 @@ def test_a_repayment_posts_interest_to_fees_and_principal_to_the_loan_book(world
 def test_an_interest_only_payment_posts_no_principal_leg_and_a_principal_only_one_no_fee_leg(world):
     loan = active_loan(world)
     loans.accrue_loan(loan.id, loan.accrued_through + timedelta(days=10))
-    interest_only = loans.repay(world.borrower, loan.id, "10").repayment
-    assert _postings(interest_only.entry_id) == sorted([(f"wallet:{world.borrower.id}", D("-10")), ("fees", D("10"))])
-    loans.repay(world.borrower, loan.id, "22.87")
-    principal_only = loans.repay(world.borrower, loan.id, "5").repayment
-    assert _postings(principal_only.entry_id) == sorted([(f"wallet:{world.borrower.id}", D("-5")), ("loans", D("5"))])
+    # amounts under one dollar: the legs depend on what is paid, however little
+    interest_only = loans.repay(world.borrower, loan.id, "0.5").repayment
+    assert _postings(interest_only.entry_id) == sorted([(f"wallet:{world.borrower.id}", D("-0.5")), ("fees", D("0.5"))])
+    loans.repay(world.borrower, loan.id, "32.37")
+    principal_only = loans.repay(world.borrower, loan.id, "0.5").repayment
+    assert _postings(principal_only.entry_id) == sorted(
+        [(f"wallet:{world.borrower.id}", D("-0.5")), ("loans", D("0.5"))]
+    )
 
 
 def test_a_liquidation_payment_takes_its_fee_with_the_interest(world):
@@ -276,6 +280,7 @@ def test_a_liquidation_payment_takes_its_fee_with_the_interest(world):
             locked, wallet, D("20000"), actor=None, source="liquidation", fee=D("5")
         )
     assert capped == D("20000") - D("10032.87")
+    assert rep.source == "liquidation"
     assert (rep.amount, rep.interest_amount, rep.principal_amount, rep.fee_amount) == (
         D("10032.87"),
         D("32.87"),
@@ -418,12 +423,13 @@ def test_the_overdue_flag_tells_the_customer_and_bumps_the_version(world):
 
 
 def _defaulted_with(world, principal):
-    """A loan 10 days into its term (32.87 interest accrued) that defaulted leaving ``principal`` unpaid."""
+    """A loan that defaulted leaving ``principal`` unpaid and 32.50 interest accrued."""
     loan = active_loan(world)
     loans.accrue_loan(loan.id, loan.accrued_through + timedelta(days=10))
     loan = _reload(loan.id)
     loan.status = "defaulted"
     loan.principal_outstanding = D(principal)
+    loan.interest_accrued = D("32.50")  # a trailing zero: shown at the currency's precision, "32.50"
     db.session.commit()
     return _reload(loan.id)
 
@@ -468,7 +474,7 @@ def test_a_write_off_posts_the_principal_to_losses_and_records_who_and_why(world
     assert _postings(entry.id) == [("loan_losses", D("-0.5")), ("loans", D("0.5"))]
     [line] = _events(loan.id, "written_off")
     # the history line keeps the first 255 characters; the audit row below has the whole reason
-    assert line.note == f"0.50 USD principal and 32.87 USD interest written off: {reason}"[:255]
+    assert line.note == f"0.50 USD principal and 32.50 USD interest written off: {reason}"[:255]
     assert line.actor_id == world.officer.id
     [audit] = _audits("loan.written_off")
     assert (audit.actor_id, audit.target_type, audit.target_id) == (world.officer.id, "loans", str(loan.id))
@@ -490,7 +496,7 @@ def test_writing_off_only_interest_posts_nothing(world):
     assert _reload(loan.id).status == "written_off"
     assert db.session.scalars(select(JournalEntry).where(JournalEntry.kind == "loan_write_off")).all() == []
     [line] = _events(loan.id, "written_off")
-    assert line.note == "0.00 USD principal and 32.87 USD interest written off: Interest only"
+    assert line.note == "0.00 USD principal and 32.50 USD interest written off: Interest only"
     assert ledger.check().ok
 
 

@@ -127,7 +127,7 @@ def test_a_market_sell_fill_pays_the_proceeds_less_the_fee(trader, market, path)
     (trade,) = trades_of(order.id)
     memo = f"Sell 0.500000 BTC/USD @ 51000 (order {order.id})"
     entry = db.session.get(JournalEntry, trade.entry_id)
-    assert (entry.memo, entry.reference) == (memo, f"order:{order.id}")
+    assert (entry.kind, entry.memo, entry.reference) == ("trade", memo, f"order:{order.id}")
     assert postings_of(entry.id) == sorted(
         [
             ("user", "BTC", D("-0.5")),
