@@ -149,6 +149,12 @@ def test_a_short_hold_is_released_and_the_rest_taken_from_the_free_balance(lead,
     sub = _with(sub.id, realized_profit=D("100"))
     settlement = profit_share.settle_subscription(sub.id, PERIOD)
     assert settlement.amount == D("10")
+    entry = db.session.get(JournalEntry, settlement.entry_id)
+    assert (entry.kind, entry.memo, entry.reference) == (
+        "profit_share",
+        f"Profit share to Lead Capital (subscription {sub.id}, {PERIOD})",
+        f"copy:{sub.id}",
+    )
     assert sorted(_postings(settlement.entry_id), key=str) == sorted(
         [("wallet", follower.id, D("-10")), ("wallet", lead.id, D("10"))], key=str
     )
@@ -270,6 +276,70 @@ def test_two_subscriptions_settle_the_same_period_and_a_share_under_one_unit_is_
     _with(first.id, realized_profit=D("5"))  # 10 % = 0.50: under one dollar, still paid
     _with(second.id, realized_profit=D("100"))
     assert profit_share.settle_subscription(first.id, PERIOD).amount == D("0.50")
+    [note] = _notes(follower)
+    assert note.body == "0.50 USD (10 % of 5 profit above the high-water mark)."
     assert profit_share.settle_subscription(second.id, PERIOD).amount == D("10")
     assert balances(follower, "USD")[0] == D("9999.50")
     assert ledger.check().ok
+
+
+def test_a_subscription_changed_by_another_transaction_is_read_again_under_its_lock(lead, follower):
+    from sqlalchemy import update
+
+    sub = follow(follower, lead, copy_percentage="50")
+    sub = _with(sub.id, realized_profit=D("100"))  # this session's copy: 100 realised
+    # a copy's sale booked 200 more since: the row changes behind the session's back
+    db.session.execute(
+        update(CopySubscription)
+        .where(CopySubscription.id == sub.id)
+        .values(realized_profit=D("300"))
+        .execution_options(synchronize_session=False)
+    )
+    settlement = profit_share.settle_subscription(sub.id, PERIOD)
+    assert (settlement.profit, settlement.amount, settlement.high_water_mark_after) == (D("300"), D("30"), D("300"))
+    assert balances(follower, "USD")[0] == D("9970")
+    assert ledger.check().ok
+
+
+def test_the_daily_job_counts_every_subscription_it_paid_and_a_rerun_pays_none(lead, follower, create_user):
+    other = create_user(email="g@example.com", username="other", kyc_status="approved")
+    fund(other, "USD", "1000")
+    first = follow(follower, lead, copy_percentage="50")
+    second = follow(other, lead, copy_percentage="50")
+    _with(first.id, realized_profit=D("100"))
+    _with(second.id, realized_profit=D("50"))
+    assert profit_share.settle_all(date(2026, 11, 1)) == 2
+    assert profit_share.settle_all(date(2026, 11, 1)) == 0  # both at their mark now
+    settled = db.session.scalars(select(ProfitShareSettlement).order_by(ProfitShareSettlement.id)).all()
+    assert [(s.subscription_id, s.amount) for s in settled] == [(first.id, D("10")), (second.id, D("5"))]
+    assert ledger.check().ok
+
+
+def test_less_than_one_unit_left_in_the_allocation_is_released_before_paying_from_the_wallet(lead, follower):
+    sub = follow(follower, lead, copy_percentage="50")
+    _shrink_hold(sub, "0.5")  # half a dollar left in the allocation
+    sub = _with(sub.id, realized_profit=D("100"))
+    settlement = profit_share.settle_subscription(sub.id, PERIOD)
+    assert settlement.amount == D("10")
+    # the 0.50 held is given back and the 10 taken from the free balance: nothing stays held
+    assert balances(follower, "USD") == (D("9990"), D("0"))
+    assert db.session.get(CopySubscription, sub.id).cash == D("0")
+    assert ledger.check().ok
+
+
+def test_settlements_list_newest_first_by_time_then_by_id(lead, follower):
+    from datetime import UTC, datetime
+
+    sub = follow(follower, lead, copy_percentage="10")
+    first = profit_share.settle_subscription(_with(sub.id, realized_profit=D("100")).id, PERIOD)
+    second = profit_share.settle_subscription(_with(sub.id, realized_profit=D("200")).id, "2026-11-02")
+    third = profit_share.settle_subscription(_with(sub.id, realized_profit=D("300")).id, "2026-11-03")
+    ids = [first.id, second.id, third.id]
+    # the time decides (the first one recorded last, as a settlement re-booked later would be) …
+    at = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
+    for settlement_id, created in zip(ids, (at, at.replace(hour=10), at.replace(hour=10)), strict=True):
+        db.session.get(ProfitShareSettlement, settlement_id).created_at = created
+    db.session.commit()
+    listed = db.session.scalars(profit_share.settlements_query(subscription_id=sub.id)).all()
+    # … and between two recorded at the same moment, the later id comes first
+    assert [s.id for s in listed] == [first.id, third.id, second.id]

@@ -217,7 +217,9 @@ def test_a_fill_that_would_exceed_the_hold_is_refused_and_the_order_keeps_restin
     db.session.commit()
     market.set("BTC/USD", "48990", "49000", size="1", step="10")
     assert orders.check_triggers("BTC/USD") == 0
-    assert "would exceed its hold" in engine_log.text
+    # the operator's alert names the order and what the fill would have cost: 24500 + 5 % = 25725
+    refused = [r.getMessage() for r in engine_log.records if r.levelname == "ERROR"]
+    assert refused == [f"order {order.id}: fill of 25725.00 would exceed its hold; skipped"]
     assert fresh(Order, order.id).status == "open" and trades_of(order.id) == 0
     assert balances(trader, "USD") == (D("100000"), D("24549.00"))
     assert ledger.check().ok

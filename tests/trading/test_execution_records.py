@@ -48,13 +48,24 @@ def postings_of(entry_id) -> list[tuple[str, str, Decimal]]:
     return sorted(("user" if wallet_id else code, currency, amount) for wallet_id, code, currency, amount in rows)
 
 
+def taking(path: str, price: str) -> dict:
+    """An order that takes liquidity at once: a market order (the immediate path), or a limit at
+    ``price`` the book already crosses (placed, then filled fill by fill through ``settle_fill``)."""
+    return {"order_type": "market"} if path == "market" else {"order_type": "limit", "price": price}
+
+
+#: both paths that fill an order as it is placed must write the same rows
+PATHS = pytest.mark.parametrize("path", ["market", "marketable_limit"])
+
+
 def trades_of(order_id) -> list[Trade]:
     db.session.expire_all()
     return list(db.session.scalars(select(Trade).where(Trade.order_id == order_id).order_by(Trade.id)))
 
 
-def test_a_market_buy_fill_books_exactly_one_entry_trade_and_history_line(trader, events):
-    order = place(trader, side="buy", order_type="market", quantity="0.5")
+@PATHS
+def test_a_market_buy_fill_books_exactly_one_entry_trade_and_history_line(trader, events, path):
+    order = place(trader, side="buy", quantity="0.5", **taking(path, "50010"))
     (trade,) = trades_of(order.id)
     memo = f"Buy 0.500000 BTC/USD @ 50010 (order {order.id})"
     entry = db.session.get(JournalEntry, trade.entry_id)
@@ -92,18 +103,31 @@ def test_a_market_buy_fill_books_exactly_one_entry_trade_and_history_line(trader
     names = [(user_id, event) for user_id, event, _ in events]
     assert names == [(trader.id, e) for e in ("trade", "position", "order", "wallet_updated", "wallet_updated")]
     assert events[0][2] == realtime.trade_payload(trade, order.pair)
+    assert (events[2][2]["id"], events[2][2]["status"], events[2][2]["filled_quantity"]) == (
+        order.id,
+        "filled",
+        "0.500000",
+    )
+    position = events[1][2]
+    assert (position["symbol"], position["side"], position["quantity"], position["entry_price"]) == (
+        "BTC/USD",
+        "long",
+        "0.500000",
+        "50010.00",
+    )
     assert {data["currency"] for _, event, data in events if event == "wallet_updated"} == {"USD", "BTC"}
     assert ledger.check().ok
 
 
-def test_a_market_sell_fill_pays_the_proceeds_less_the_fee(trader, market):
-    place(trader, side="buy", order_type="market", quantity="0.5")
+@PATHS
+def test_a_market_sell_fill_pays_the_proceeds_less_the_fee(trader, market, path):
+    place(trader, side="buy", quantity="0.5", **taking(path, "50010"))
     market.set("BTC/USD", "51000", "51010", size="0.5", step="10")
-    order = place(trader, side="sell", order_type="market", quantity="0.5")
+    order = place(trader, side="sell", quantity="0.5", **taking(path, "51000"))
     (trade,) = trades_of(order.id)
     memo = f"Sell 0.500000 BTC/USD @ 51000 (order {order.id})"
     entry = db.session.get(JournalEntry, trade.entry_id)
-    assert (entry.memo, entry.reference) == (memo, f"order:{order.id}")
+    assert (entry.kind, entry.memo, entry.reference) == ("trade", memo, f"order:{order.id}")
     assert postings_of(entry.id) == sorted(
         [
             ("user", "BTC", D("-0.5")),
@@ -127,6 +151,16 @@ def test_a_partial_fill_of_a_resting_limit_is_a_maker_fill_and_keeps_the_order_l
     (trade,) = trades_of(order.id)
     # a sell fills at the limit's price or better: the bid 50150
     assert (trade.liquidity, trade.quantity, trade.price, trade.fee) == ("maker", D("0.4"), D("50150"), D("20.06"))
+    # the proceeds less the fee to the seller, out of the base hold
+    assert postings_of(trade.entry_id) == sorted(
+        [
+            ("user", "BTC", D("-0.4")),
+            ("trading", "BTC", D("0.4")),
+            ("trading", "USD", D("-20060.00")),
+            ("user", "USD", D("20039.94")),
+            ("fees", "USD", D("20.06")),
+        ]
+    )
     order = db.session.get(Order, order.id)
     assert (order.status, order.filled_quantity, order.executed_at) == ("partially_filled", D("0.4"), None)
     assert (order.trigger_key, order.trigger_price) == ("sell_up", D("50100"))
@@ -184,13 +218,14 @@ def test_a_triggered_stop_with_nothing_in_reach_is_rejected_with_its_reason(trad
     assert order.hold.status == "released" and ledger.check().ok
 
 
-def test_fee_hooks_see_every_fill_that_charged_a_fee_and_listeners_every_order(trader, monkeypatch):
+@PATHS
+def test_fee_hooks_see_every_fill_that_charged_a_fee_and_listeners_every_order(trader, monkeypatch, path):
     fees_seen, orders_seen = [], []
     monkeypatch.setattr(
         execution, "FEE_HOOKS", [lambda trade, account, fee: fees_seen.append((trade.id, account, fee))]
     )
     monkeypatch.setattr(execution, "ORDER_LISTENERS", [lambda order, uow: orders_seen.append((order.id, order.status))])
-    order = place(trader, side="buy", order_type="market", quantity="0.7")
+    order = place(trader, side="buy", quantity="0.7", **taking(path, "50020"))
     trades = trades_of(order.id)
     fees = ledger.platform_account("fees", "USD")
     assert [(t, a.id, f) for t, a, f in fees_seen] == [
@@ -246,16 +281,20 @@ def test_crossed_order_ids_take_the_best_first_up_to_the_limit_across_trigger_ke
     db.session.rollback()
 
 
-def test_an_order_no_longer_live_is_neither_crossed_nor_executed(trader, pairs, market):
-    order = place(trader, side="buy", order_type="limit", quantity="0.1", price="49000")
+@pytest.mark.parametrize(
+    ("side", "price", "key", "bid"), [("buy", "49000", "buy_down", "48000"), ("sell", "50100", "sell_up", "50200")]
+)
+def test_an_order_no_longer_live_is_neither_crossed_nor_executed(trader, pairs, market, side, price, key, bid):
+    order = place(trader, side=side, order_type="limit", quantity="0.1", price=price)
     orders.cancel_order(trader, order.id)
     # a cancelled row that still names its trigger (as rows written before the trigger index did)
-    db.session.get(Order, order.id).trigger_key = "buy_down"
-    db.session.get(Order, order.id).trigger_price = D("49000")
+    db.session.get(Order, order.id).trigger_key = key
+    db.session.get(Order, order.id).trigger_price = D(price)
     db.session.commit()
-    assert execution.crossed_order_ids(pairs["BTC/USD"].id, D("48000"), D("48010")) == []
-    book = {"bids": [[D("48000"), D("1")]], "asks": [[D("48010"), D("1")]]}
-    assert execution.execute_resting(order.id, {"bid": D("48000"), "ask": D("48010")}, book) is False
+    bid = D(bid)
+    assert execution.crossed_order_ids(pairs["BTC/USD"].id, bid, bid + 10) == []
+    book = {"bids": [[bid, D("1")]], "asks": [[bid + 10, D("1")]]}
+    assert execution.execute_resting(order.id, {"bid": bid, "ask": bid + 10}, book) is False
     db.session.expire_all()
     assert db.session.get(Order, order.id).status == "cancelled" and trades_of(order.id) == []
 
@@ -269,6 +308,7 @@ def test_a_triggered_stop_fills_as_a_taker_within_the_slippage_cap(trader, marke
     db.session.expire_all()
     order = db.session.get(Order, order.id)
     assert (order.status, order.filled_quantity) == ("cancelled", D("0.2"))  # 40000 is beyond 48411.01
+    assert order.status_reason == "Only 0.2 could fill within the slippage limit; the rest was cancelled."
     assert ledger.check().ok
 
 
@@ -314,3 +354,110 @@ def test_a_later_fill_of_a_resting_order_builds_on_its_own_earlier_fills(trader,
     order = db.session.get(Order, order.id)
     assert (order.status, order.average_price, order.fee) == ("filled", D("50180.006"), D("50.19"))
     assert ledger.check().ok
+
+
+def test_a_buy_fill_charges_its_notional_rounded_up_to_the_cent(trader):
+    # a marketable limit fills through settle_fill (a market order through the immediate path):
+    # 0.123457 × 50010 = 6174.08457, so the customer pays 6174.09 (rounded down, the books would lose a fraction)
+    order = place(trader, side="buy", order_type="limit", quantity="0.123457", price="50010")
+    (trade,) = trades_of(order.id)
+    entry = db.session.get(JournalEntry, trade.entry_id)
+    assert (entry.kind, entry.memo, entry.reference) == (
+        "trade",
+        f"Buy 0.123457 BTC/USD @ 50010 (order {order.id})",
+        f"order:{order.id}",
+    )
+    assert (trade.notional, trade.fee) == (D("6174.09"), D("12.35"))  # the fee: 12.348169… up
+    assert postings_of(trade.entry_id) == sorted(
+        [
+            ("user", "USD", D("-6186.44")),
+            ("user", "BTC", D("0.123457")),
+            ("trading", "BTC", D("-0.123457")),
+            ("trading", "USD", D("6174.09")),
+            ("fees", "USD", D("12.35")),
+        ]
+    )
+    assert ledger.check().ok
+
+
+def test_a_resting_buy_whose_fill_costs_exactly_its_hold_fills(trader, market):
+    from tradeapp.models import Hold, TradingPair
+
+    order = place(trader, side="buy", order_type="limit", quantity="0.5", price="49000")
+    hold_id = order.hold_id
+    assert db.session.get(Hold, hold_id).remaining == D("24549.00")  # 24500 + the 0.2 % taker fee
+    # the maker fee raised to the taker's: a fill at the limit price now costs the whole hold, not more
+    db.session.get(TradingPair, order.pair_id).maker_fee = D("0.2")
+    db.session.commit()
+    market.set_book("BTC/USD", bids=[["48990", "1"]], asks=[["49000", "1"]])
+    assert orders.check_triggers("BTC/USD") == 1
+    (trade,) = trades_of(order.id)
+    assert (trade.quantity, trade.notional, trade.fee) == (D("0.5"), D("24500"), D("49.00"))
+    order = db.session.get(Order, order.id)
+    assert order.status == "filled"
+    hold = db.session.get(Hold, hold_id)
+    assert (hold.status, hold.remaining) == ("posted", D("0"))
+    wallet = db.session.scalars(select(Wallet).where(Wallet.user_id == trader.id, Wallet.currency == "USD")).one()
+    assert (wallet.balance, wallet.locked_balance) == (D("100000") - D("24549.00"), D("0"))
+    assert ledger.check().ok
+
+
+def test_a_fill_locks_the_owners_wallets_when_its_caller_has_not(trader, market):
+    """execute() is also called with a fresh Outcome: the first fill locks the pair's wallets itself."""
+    from tradeapp.services.uow import unit_of_work
+
+    order = place(trader, side="buy", order_type="limit", quantity="0.3", price="49000")
+    book = {"bids": [[D("48980"), D("1")]], "asks": [[D("48990"), D("1")]]}
+    with unit_of_work() as uow:
+        outcome = execution.Outcome(uow)
+        locked = execution.lock_order(order.id)
+        (trade,) = execution.execute(locked, book, locked.price, "maker", outcome)
+        quote_wallet, base_wallet = outcome.wallets
+        assert (quote_wallet.user_id, quote_wallet.currency) == (trader.id, "USD")
+        assert (base_wallet.user_id, base_wallet.currency) == (trader.id, "BTC")
+    assert (trade.quantity, trade.notional, trade.fee) == (D("0.3"), D("14697.00"), D("14.70"))
+    usd = db.session.scalars(select(Wallet).where(Wallet.user_id == trader.id, Wallet.currency == "USD")).one()
+    btc = db.session.scalars(select(Wallet).where(Wallet.user_id == trader.id, Wallet.currency == "BTC")).one()
+    # the unspent part of the hold (14729.40 − 14711.70) stays held: the caller releases it
+    assert (usd.balance, usd.locked_balance) == (D("100000") - D("14711.70"), D("17.70"))
+    assert btc.balance == D("2.3")
+    assert ledger.check().ok
+
+
+def test_a_sell_whose_fee_takes_all_its_proceeds_pays_the_seller_nothing(trader, market):
+    # 0.0001 × 100 = 0.01 and a fee of 0.2 % of it rounded up to the cent: 0.01 as well
+    market.set_book("BTC/USD", bids=[["100", "1"]], asks=[["101", "1"]])
+    order = place(trader, side="sell", order_type="limit", quantity="0.0001", price="100")
+    (trade,) = trades_of(order.id)
+    assert (trade.notional, trade.fee) == (D("0.01"), D("0.01"))
+    # no zero-amount leg for the seller's USD (the ledger refuses those)
+    assert postings_of(trade.entry_id) == sorted(
+        [
+            ("user", "BTC", D("-0.0001")),
+            ("trading", "BTC", D("0.0001")),
+            ("trading", "USD", D("-0.01")),
+            ("fees", "USD", D("0.01")),
+        ]
+    )
+    assert db.session.get(Order, order.id).status == "filled"
+    assert ledger.check().ok
+
+
+def test_cancelling_announces_the_order_and_only_its_owners_pair_wallets(trader, create_user, events):
+    other = create_user()
+    fund(other, "USD", "5")
+    fund(other, "BTC", "1")
+    fund(trader, "ETH", "3")  # the owner's wallet outside the pair: not announced
+    order = place(trader, side="buy", order_type="limit", quantity="0.1", price="40000")
+    events.clear()
+    orders.cancel_order(trader, order.id)
+    assert [(user_id, event) for user_id, event, _ in events] == [
+        (trader.id, "order"),
+        (trader.id, "wallet_updated"),
+        (trader.id, "wallet_updated"),
+    ]
+    assert (events[0][2]["id"], events[0][2]["status"]) == (order.id, "cancelled")
+    wallets = sorted(
+        (d["currency"], D(d["balance"]), D(d["locked_balance"])) for _, e, d in events if e == "wallet_updated"
+    )
+    assert wallets == [("BTC", D("2"), D("0")), ("USD", D("100000"), D("0"))]

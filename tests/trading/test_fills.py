@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tradeapp.amounts import NOT_A_NUMBER, NOT_POSITIVE
 from tradeapp.services.trading import fills
 from tradeapp.services.trading.fills import Fill
 
@@ -20,6 +21,29 @@ def levels(*rows):
 
 def test_step_is_ten_to_the_minus_places():
     assert fills.step(2) == CENT and fills.step(0) == 1 and fills.step(6) == STEP
+
+
+def test_parse_number_reads_the_amount_grammar_and_files_problems_under_the_field():
+    errors: dict = {}
+    assert fills.parse_number(" 1.5 ", "quantity", errors) == D("1.5")
+    assert fills.parse_number(None, "price", errors) is None
+    assert fills.parse_number("   ", "price", errors) is None  # blank: not given, not wrong
+    assert errors == {}
+    # only spaces count as blank: a tab, letters or a sign are wrong, each reported under its field
+    assert fills.parse_number("\t", "price", errors) is None
+    assert fills.parse_number("XX", "price", errors) is None
+    assert fills.parse_number("-2", "quantity", errors) is None
+    assert errors == {"price": [NOT_A_NUMBER, NOT_A_NUMBER], "quantity": [NOT_POSITIVE]}
+
+
+def test_parse_number_takes_twenty_orders_of_magnitude_either_way_and_no_more():
+    errors: dict = {}
+    assert fills.parse_number("1" + "0" * 20, "quantity", errors) == D("1E+20")
+    assert fills.parse_number("." + "0" * 19 + "1", "price", errors) == D("1E-20")
+    assert errors == {}
+    assert fills.parse_number("1" + "0" * 21, "quantity", errors) is None
+    assert fills.parse_number("." + "0" * 20 + "1", "price", errors) is None
+    assert errors == {"quantity": ["This number is out of range."], "price": ["This number is out of range."]}
 
 
 def test_fee_on_is_exact_and_unrounded():
