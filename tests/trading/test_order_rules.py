@@ -59,6 +59,11 @@ def test_a_valid_order_is_typed(pairs):
             {"order_type": ["One of market, limit, stop_loss, take_profit."]},
         ),
         ({"side": "buy"}, {"quantity": ["Enter the quantity."]}),
+        ({"side": "buy", "quantity": "-1"}, {"quantity": ["Must be greater than zero."]}),  # its one problem
+        (
+            {"side": "buy", "quantity": "abc"},
+            {"quantity": ["Enter a valid number. Use digits and at most one dot, e.g. 100.50."]},
+        ),
         ({"side": "buy", "quantity": "0.0000001"}, {"quantity": ["At most 6 decimal places."]}),
         ({"side": "buy", "quantity": "0.00009"}, {"quantity": ["At least 0.0001 BTC."]}),
         ({"side": "buy", "quantity": "100.000001"}, {"quantity": ["At most 100 BTC."]}),
@@ -624,3 +629,11 @@ def test_the_trigger_check_settles_at_most_a_batch_and_counts_what_executed(trad
     assert orders.check_triggers("BTC/USD") == 1
     db.session.expire_all()
     assert {db.session.get(Order, o.id).status for o in placed} == {"filled"}
+
+
+def test_an_order_records_what_placed_it(trader):
+    order = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.01"}, source="bot", source_id=7
+    )
+    stored = db.session.get(Order, order.id)
+    assert (stored.source, stored.source_id, stored.status) == ("bot", 7, "filled")
