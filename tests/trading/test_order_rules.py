@@ -637,3 +637,15 @@ def test_an_order_records_what_placed_it(trader):
     )
     stored = db.session.get(Order, order.id)
     assert (stored.source, stored.source_id, stored.status) == ("bot", 7, "filled")
+
+
+def test_a_triggered_stop_walks_only_the_first_twenty_levels(trader, market):
+    stop = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "sell", "order_type": "stop_loss", "quantity": "2", "stop_price": "49000"}
+    )
+    market.set("BTC/USD", "48990", "49000", levels=25, size="0.05", step="10")  # 1 BTC in the first twenty bids
+    assert orders.check_triggers("BTC/USD") == 1
+    db.session.expire_all()
+    stop = db.session.get(Order, stop.id)
+    assert stop.filled_quantity == D("1")
+    assert balances(trader, "BTC") == (D("1"), 0)
