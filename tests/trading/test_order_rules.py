@@ -69,6 +69,14 @@ def test_a_valid_order_is_typed(pairs):
         ({"side": "buy", "quantity": "100.000001"}, {"quantity": ["At most 100 BTC."]}),
         ({"side": "buy", "order_type": "limit", "quantity": "1"}, {"price": ["A limit order needs a price."]}),
         (
+            {"side": "buy", "order_type": "limit", "quantity": "1", "price": "-5"},
+            {"price": ["Must be greater than zero."]},
+        ),
+        (
+            {"side": "sell", "order_type": "stop_loss", "quantity": "1", "stop_price": "x"},
+            {"stop_price": ["Enter a valid number. Use digits and at most one dot, e.g. 100.50."]},
+        ),
+        (
             {"side": "buy", "order_type": "limit", "quantity": "1", "price": "1.001"},
             {"price": ["Use steps of 0.01 USD."]},
         ),
