@@ -614,7 +614,7 @@ def test_a_frozen_accounts_protection_still_fires_but_the_owner_cannot_close(tra
     positions.set_protection(trader, position.id, {"stop_loss": "49000"})
     db.session.add(AccountControl(user_id=trader.id, frozen_at=datetime.now(UTC), frozen_reason="test"))
     db.session.commit()
-    with pytest.raises(AccountFrozen):
+    with pytest.raises(AccountFrozen, match=r"^Your account is frozen, so you cannot trade right now\. Please"):
         orders.close_position(trader, position.id)
     market.set("BTC/USD", "48000", "48010", size="1", step="10")
     order = orders.fire_protection(position.id, D("48000"))
