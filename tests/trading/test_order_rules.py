@@ -657,3 +657,10 @@ def test_a_triggered_stop_walks_only_the_first_twenty_levels(trader, market):
     stop = db.session.get(Order, stop.id)
     assert stop.filled_quantity == D("1")
     assert balances(trader, "BTC") == (D("1"), 0)
+
+
+def test_a_market_order_walks_only_the_first_twenty_levels(trader, market):
+    market.set("BTC/USD", "49990", "50000", levels=25, size="0.05", step="10")  # 1 BTC in the first twenty bids
+    order = orders.place_order(trader, {"symbol": "BTC-USD", "side": "sell", "quantity": "2"})
+    assert order.filled_quantity == D("1")
+    assert balances(trader, "BTC") == (D("1"), 0)
