@@ -645,6 +645,10 @@ def test_an_order_records_what_placed_it(trader):
     )
     stored = db.session.get(Order, order.id)
     assert (stored.source, stored.source_id, stored.status) == ("bot", 7, "filled")
+    data = {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.01", "price": "40000"}
+    resting = orders.place_order(trader, data, source="signal", source_id=8)
+    stored = db.session.get(Order, resting.id)
+    assert (stored.source, stored.source_id, stored.status) == ("signal", 8, "open")
 
 
 def test_a_triggered_stop_walks_only_the_first_twenty_levels(trader, market):
