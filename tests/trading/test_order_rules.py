@@ -59,10 +59,23 @@ def test_a_valid_order_is_typed(pairs):
             {"order_type": ["One of market, limit, stop_loss, take_profit."]},
         ),
         ({"side": "buy"}, {"quantity": ["Enter the quantity."]}),
+        ({"side": "buy", "quantity": "-1"}, {"quantity": ["Must be greater than zero."]}),  # its one problem
+        (
+            {"side": "buy", "quantity": "abc"},
+            {"quantity": ["Enter a valid number. Use digits and at most one dot, e.g. 100.50."]},
+        ),
         ({"side": "buy", "quantity": "0.0000001"}, {"quantity": ["At most 6 decimal places."]}),
         ({"side": "buy", "quantity": "0.00009"}, {"quantity": ["At least 0.0001 BTC."]}),
         ({"side": "buy", "quantity": "100.000001"}, {"quantity": ["At most 100 BTC."]}),
         ({"side": "buy", "order_type": "limit", "quantity": "1"}, {"price": ["A limit order needs a price."]}),
+        (
+            {"side": "buy", "order_type": "limit", "quantity": "1", "price": "-5"},
+            {"price": ["Must be greater than zero."]},
+        ),
+        (
+            {"side": "sell", "order_type": "stop_loss", "quantity": "1", "stop_price": "x"},
+            {"stop_price": ["Enter a valid number. Use digits and at most one dot, e.g. 100.50."]},
+        ),
         (
             {"side": "buy", "order_type": "limit", "quantity": "1", "price": "1.001"},
             {"price": ["Use steps of 0.01 USD."]},
@@ -564,3 +577,94 @@ def test_protection_held_up_by_open_sells_is_logged_and_kept(trader, market, ord
         f"position {position.id}: stop-loss hit but open sell orders hold all of it; kept for the next tick"
         in orders_log.messages
     )
+
+
+def test_a_close_rounds_what_is_available_down_to_the_quantity_step(trader, create_user, market):
+    from tradeapp.services import ledger
+    from tradeapp.services.ledger import Leg
+    from tradeapp.services.trading import positions
+
+    owner = create_user()
+    fund(owner, "USD", "100000")
+    orders.place_order(owner, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(owner)).one()
+    orders.place_order(
+        owner, {"symbol": "BTC-USD", "side": "sell", "order_type": "limit", "quantity": "0.3", "price": "60000"}
+    )
+    wallet = ledger.wallet_for(owner, "BTC")  # 0.00000005 BTC paid out: 0.19999995 is available, finer than the step
+    ledger.post(
+        "adjustment",
+        [Leg(wallet, D("-0.00000005")), Leg(ledger.platform_account("adjustments", "BTC"), D("0.00000005"))],
+    )
+    db.session.commit()
+    close = orders.close_position(owner, position.id)
+    assert (close.status, close.quantity) == ("filled", D("0.199999"))
+    assert balances(owner, "BTC") == (D("0.30000095"), D("0.3"))
+
+
+def test_a_frozen_accounts_protection_still_fires_but_the_owner_cannot_close(trader, market):
+    from datetime import UTC, datetime
+
+    from tradeapp.models import AccountControl
+    from tradeapp.services.compliance import AccountFrozen
+    from tradeapp.services.trading import positions
+
+    orders.place_order(trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.5"})
+    position = db.session.scalars(positions.positions_query(trader)).one()
+    positions.set_protection(trader, position.id, {"stop_loss": "49000"})
+    db.session.add(AccountControl(user_id=trader.id, frozen_at=datetime.now(UTC), frozen_reason="test"))
+    db.session.commit()
+    with pytest.raises(AccountFrozen, match=r"^Your account is frozen, so you cannot trade right now\. Please"):
+        orders.close_position(trader, position.id)
+    market.set("BTC/USD", "48000", "48010", size="1", step="10")
+    order = orders.fire_protection(position.id, D("48000"))
+    assert (order.status, order.side, order.quantity, order.position_id) == ("filled", "sell", D("0.5"), position.id)
+    assert balances(trader, "BTC") == (D("2"), 0)
+
+
+def test_the_trigger_check_settles_at_most_a_batch_and_counts_what_executed(trader, market):
+    placed = [
+        orders.place_order(
+            trader, {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.1", "price": price}
+        )
+        for price in ("49000", "48990", "48980")
+    ]
+    assert {o.status for o in placed} == {"open"}
+    market.set("BTC/USD", "48960", "48970", size="1", step="10")  # the ask falls below all three
+    assert orders.check_triggers("BTC/USD", batch=2) == 2
+    db.session.expire_all()
+    assert sorted(db.session.get(Order, o.id).status for o in placed) == ["filled", "filled", "open"]
+    assert orders.check_triggers("BTC/USD") == 1
+    db.session.expire_all()
+    assert {db.session.get(Order, o.id).status for o in placed} == {"filled"}
+
+
+def test_an_order_records_what_placed_it(trader):
+    order = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "buy", "quantity": "0.01"}, source="bot", source_id=7
+    )
+    stored = db.session.get(Order, order.id)
+    assert (stored.source, stored.source_id, stored.status) == ("bot", 7, "filled")
+    data = {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "0.01", "price": "40000"}
+    resting = orders.place_order(trader, data, source="signal", source_id=8)
+    stored = db.session.get(Order, resting.id)
+    assert (stored.source, stored.source_id, stored.status) == ("signal", 8, "open")
+
+
+def test_a_triggered_stop_walks_only_the_first_twenty_levels(trader, market):
+    stop = orders.place_order(
+        trader, {"symbol": "BTC-USD", "side": "sell", "order_type": "stop_loss", "quantity": "2", "stop_price": "49000"}
+    )
+    market.set("BTC/USD", "48990", "49000", levels=25, size="0.05", step="10")  # 1 BTC in the first twenty bids
+    assert orders.check_triggers("BTC/USD") == 1
+    db.session.expire_all()
+    stop = db.session.get(Order, stop.id)
+    assert stop.filled_quantity == D("1")
+    assert balances(trader, "BTC") == (D("1"), 0)
+
+
+def test_a_market_order_walks_only_the_first_twenty_levels(trader, market):
+    market.set("BTC/USD", "49990", "50000", levels=25, size="0.05", step="10")  # 1 BTC in the first twenty bids
+    order = orders.place_order(trader, {"symbol": "BTC-USD", "side": "sell", "quantity": "2"})
+    assert order.filled_quantity == D("1")
+    assert balances(trader, "BTC") == (D("1"), 0)

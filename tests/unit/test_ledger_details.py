@@ -111,6 +111,7 @@ def test_a_hold_records_its_reason_and_reference_and_starts_active(db, user):
     hold = db.session.get(Hold, hold.id)
     assert (hold.reason, hold.reference, hold.status) == ("withdrawal", "w" * 100, "active")
     assert (hold.amount, hold.remaining, hold.posted_total, hold.closed_at) == (D("25"), D("25"), 0, None)
+    assert db.session.get(Hold, ledger.place_hold(wallet, D("1"), "order").id).reference == ""
 
 
 def test_settling_a_hold_carries_memo_reference_and_actor_into_the_entry(db, user, create_staff):

@@ -6,8 +6,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from tests.conftest import PG_URL
+from tradeapp.errors import IllegalTransition
 from tradeapp.extensions import db as _db
-from tradeapp.models import JournalEntry, PlatformAccount, Posting, Transaction, Wallet
+from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, Transaction, Wallet
 from tradeapp.services import ledger, transfers
 from tradeapp.services.ledger import InsufficientFunds, Leg
 from tradeapp.services.rows import insert_all
@@ -193,5 +194,172 @@ def test_a_transfer_answers_from_what_it_wrote(db, user, bob):
     # Everything else was expired by the commit as usual.
     assert "balance" not in unrelated.__dict__
     assert stored(Wallet, wallet.id, Wallet.balance) == D("60")
+    report = ledger.check()
+    assert report.ok, report.problems()
+
+
+# -- LedgerBatch: a fan-out's holds and entries, checked one by one, written by flush ------------------
+
+MESSAGE = "Insufficient available USD balance."
+
+
+def funded(db, owner, amount):
+    wallet = ledger.wallet_for(owner, "USD")
+    ledger.post("deposit", [Leg(wallet, D(amount)), Leg(ledger.platform_account("clearing:bank", "USD"), -D(amount))])
+    db.session.commit()
+    return wallet
+
+
+def test_a_batch_books_holds_and_entries_and_flush_writes_them(db, user):
+    wallet = funded(db, user, "100")
+    fees = ledger.platform_account("fees", "USD")
+    db.session.commit()
+    books = ledger.LedgerBatch(ledger.lock_wallets([wallet.id]).values())
+    assert books.available(wallet) == D("100")
+    hold = books.place_hold(wallet, D("60"), "order", "r" * 150)
+    assert books.available(wallet) == D("40")
+    kept = books.place_hold(wallet, D("40"), "withdrawal")  # exactly what is left available
+    assert books.available(wallet) == 0
+    entry = books.settle_hold(hold, D("25"), [Leg(fees, D("25"))], kind="trade", memo="m" * 300)
+    books.release_hold(hold, D("0.50"))
+    books.grow_hold(hold, D("0.50"))  # exactly what the release made available again
+    books.release_hold(kept)  # all that remains
+    plain = books.post("fee", [Leg(wallet, D("-10")), Leg(fees, D("10"))], memo="n" * 300, reference="x" * 150)
+    bare = books.post("fee", [Leg(wallet, D("-1")), Leg(fees, D("1"))])
+    assert books.available(wallet) == D("29")
+    # Nothing is written before flush.
+    assert stored(Wallet, wallet.id, Wallet.balance) == D("100")
+    assert (hold.id, entry.id) == (None, None)
+    # A one-row entry on the same platform account, in the same transaction: both credits add up at commit.
+    ledger.post("bonus", [Leg(fees, D("-5")), Leg(ledger.platform_account("bonuses", "USD"), D("5"))])
+    books.flush()
+    assert (wallet.balance, wallet.locked_balance) == (D("64"), D("35"))  # the session's copy
+    db.session.commit()
+    assert stored(Wallet, wallet.id, Wallet.balance) == D("64")
+    assert stored(Wallet, wallet.id, Wallet.locked_balance) == D("35")
+    assert stored(PlatformAccount, fees.id, PlatformAccount.balance) == D("31")
+    open_hold, closed = db.session.get(Hold, hold.id), db.session.get(Hold, kept.id)
+    assert (open_hold.wallet_id, open_hold.reason, open_hold.reference) == (wallet.id, "order", "r" * 100)
+    assert (open_hold.amount, open_hold.remaining, open_hold.posted_total) == (D("60.50"), D("35"), D("25"))
+    assert (open_hold.status, open_hold.closed_at) == ("active", None)
+    assert (closed.reason, closed.reference, closed.amount, closed.remaining) == ("withdrawal", "", D("40"), 0)
+    assert closed.status == "released" and closed.closed_at is not None
+    trade, fee = db.session.get(JournalEntry, entry.id), db.session.get(JournalEntry, bare.id)
+    assert (db.session.get(JournalEntry, plain.id).memo, db.session.get(JournalEntry, plain.id).reference) == (
+        "n" * 255,
+        "x" * 100,
+    )
+    assert (trade.kind, trade.memo, trade.reference) == ("trade", "m" * 255, "r" * 100)
+    assert [(p.wallet_id, p.platform_account_id, p.amount) for p in trade.postings] == [
+        (wallet.id, None, D("-25")),
+        (None, fees.id, D("25")),
+    ]
+    assert (fee.kind, fee.memo, fee.reference) == ("fee", "", "")
+    # Everything the batch wrote carries the batch's one time.
+    assert open_hold.created_at == closed.created_at == closed.closed_at == trade.created_at == fee.created_at
+    assert [(p.currency, p.amount) for p in fee.postings] == [("USD", D("-1")), ("USD", D("1"))]
+    report = ledger.check()
+    assert report.ok, report.problems()
+
+
+def test_a_batch_settles_and_releases_existing_holds_it_locked(db, user):
+    wallet = funded(db, user, "100")
+    fees = ledger.platform_account("fees", "USD")
+    spent, given_back = ledger.place_hold(wallet, D("30"), "order", "order:1"), ledger.place_hold(wallet, D("20"), "x")
+    db.session.commit()
+    books = ledger.LedgerBatch(ledger.lock_wallets([wallet.id]).values())
+    holds = ledger.lock_holds([spent.id, given_back.id])
+    books.settle_hold(holds[spent.id], D("0.50"), [Leg(fees, D("0.50"))], kind="trade", reference="own")
+    books.settle_hold(holds[spent.id], D("29.50"), [Leg(fees, D("29.50"))], kind="trade")
+    books.release_hold(holds[given_back.id], D("20"))
+    books.flush()
+    # The session's copies carry what was written.
+    assert (holds[spent.id].status, holds[spent.id].remaining, holds[spent.id].posted_total) == ("posted", 0, D("30"))
+    assert (holds[given_back.id].status, holds[given_back.id].remaining) == ("released", 0)
+    db.session.commit()
+    db.session.expire_all()
+    for hold_id, status, posted in ((spent.id, "posted", D("30")), (given_back.id, "released", 0)):
+        hold = db.session.get(Hold, hold_id)
+        assert (hold.status, hold.remaining, hold.posted_total, hold.amount) == (status, 0, posted, hold.amount)
+        assert hold.closed_at is not None
+    trades = db.session.execute(
+        select(JournalEntry.memo, JournalEntry.reference).where(JournalEntry.kind == "trade").order_by(JournalEntry.id)
+    ).all()
+    assert [tuple(t) for t in trades] == [("", "own"), ("", "order:1")]  # the hold's reference by default
+    assert (db.session.get(Wallet, wallet.id).balance, db.session.get(Wallet, wallet.id).locked_balance) == (D("70"), 0)
+    # A second flush writes nothing more; what is booked after the first is written by the next.
+    books.flush()
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(JournalEntry)) == 3
+    books = ledger.LedgerBatch(ledger.lock_wallets([wallet.id]).values())
+    books.post("fee", [Leg(wallet, D("-1")), Leg(fees, D("1"))])
+    books.flush()
+    books.post("fee", [Leg(wallet, D("-2")), Leg(fees, D("2"))])
+    small = books.place_hold(wallet, D("0.50"), "order")
+    books.settle_hold(small, D("0.50"), [Leg(fees, D("0.50"))], kind="trade")  # spent whole: posted
+    books.flush()
+    db.session.commit()
+    assert stored(PlatformAccount, fees.id, PlatformAccount.balance) == D("33.50")
+    assert stored(Wallet, wallet.id, Wallet.balance) == D("66.50")
+    assert db.session.get(Hold, small.id).status == "posted"
+    report = ledger.check()
+    assert report.ok, report.problems()
+
+
+def test_a_batch_refuses_what_the_one_row_calls_refuse_and_says_why(db, user, bob):
+    wallet = funded(db, user, "100")
+    theirs = funded(db, bob, "10")
+    fees = ledger.platform_account("fees", "USD")
+    existing = ledger.place_hold(wallet, D("10"), "order")
+    unlocked = ledger.place_hold(theirs, D("5"), "order")
+    db.session.commit()
+    books = ledger.LedgerBatch(ledger.lock_wallets([wallet.id, theirs.id]).values())
+    with pytest.raises(ledger.LedgerError, match=rf"^hold {unlocked.id} is not locked$"):
+        books.release_hold(db.session.get(Hold, unlocked.id))
+    hold = ledger.lock_holds([existing.id])[existing.id]
+    for amount in (D("0"), D("-1")):
+        with pytest.raises(ledger.LedgerError, match="^hold amount must be positive$"):
+            books.place_hold(wallet, amount, "order")
+        with pytest.raises(ledger.LedgerError, match="^hold amount must be positive$"):
+            books.grow_hold(hold, amount)
+    with pytest.raises(InsufficientFunds) as placing:
+        books.place_hold(wallet, D("90.01"), "order")  # 90 available: 100 less the 10 held
+    with pytest.raises(InsufficientFunds) as growing:
+        books.grow_hold(hold, D("90.01"))
+    for exc in (placing.value, growing.value):
+        assert exc.message == MESSAGE and exc.fields == {"amount": [MESSAGE]}
+    for amount in (D("0"), D("10.01")):
+        with pytest.raises(ledger.LedgerError, match=rf"^cannot release {amount} of hold {hold.id} \(remaining 10"):
+            books.release_hold(hold, amount)
+        with pytest.raises(ledger.LedgerError, match=rf"^cannot settle {amount} of hold {hold.id} \(remaining 10"):
+            books.settle_hold(hold, amount, [Leg(fees, amount)], kind="trade")
+    with pytest.raises(ledger.LedgerError, match="^an entry needs at least two legs$"):
+        books.post("fee", [Leg(wallet, D("-1"))])
+    with pytest.raises(ledger.LedgerError, match="^zero-amount leg$"):
+        books.post("fee", [Leg(wallet, D("0")), Leg(fees, D("0"))])
+    with pytest.raises(ledger.LedgerError, match="^entry does not balance"):
+        books.post("fee", [Leg(wallet, D("-2")), Leg(fees, D("1"))])
+    with pytest.raises(InsufficientFunds) as posting:
+        books.post("fee", [Leg(wallet, D("-90.01")), Leg(fees, D("90.01"))])  # into the held 10
+    assert posting.value.message == MESSAGE and posting.value.fields == {"amount": [MESSAGE]}
+    with pytest.raises(InsufficientFunds, match=f"^{MESSAGE}$"):  # spends more of a hold than is held
+        books.post("trade", [Leg(theirs, D("-5.01")), Leg(fees, D("5.01"))], hold_debits={theirs.id: D("5.01")})
+    other = ledger.wallet_for(bob, "BTC")
+    with pytest.raises(ledger.LedgerError, match=rf"^wallet {other.id} is not part of this batch$"):
+        books.place_hold(other, D("1"), "order")
+    # Nothing refused changed the batch's balances; what fits still does.
+    assert (books.available(wallet), books.available(theirs)) == (D("90"), D("5"))
+    books.release_hold(hold)
+    with pytest.raises(IllegalTransition, match=rf"^Hold {hold.id} is released\.$"):
+        books.release_hold(hold)
+    with pytest.raises(IllegalTransition, match=rf"^Hold {hold.id} is released\.$"):
+        books.grow_hold(hold, D("1"))
+    with pytest.raises(IllegalTransition, match=rf"^Hold {hold.id} is released\.$"):
+        books.settle_hold(hold, D("1"), [Leg(fees, D("1"))], kind="trade")
+    books.place_hold(wallet, D("100"), "order")  # the whole balance, now nothing is held
+    books.flush()
+    db.session.commit()
+    assert stored(Wallet, wallet.id, Wallet.locked_balance) == D("100")
+    assert stored(Wallet, theirs.id, Wallet.locked_balance) == D("5")
     report = ledger.check()
     assert report.ok, report.problems()
