@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.trading_helpers import balances, fund
 from tradeapp.errors import IllegalTransition, NotFound, ValidationFailed
 from tradeapp.extensions import db
-from tradeapp.models import AuditLog, Hold, Order
+from tradeapp.models import AuditLog, Hold, Order, Trade
 from tradeapp.services.ledger import InsufficientFunds
 from tradeapp.services.trading import orders
 
@@ -668,3 +668,32 @@ def test_a_market_order_walks_only_the_first_twenty_levels(trader, market):
     order = orders.place_order(trader, {"symbol": "BTC-USD", "side": "sell", "quantity": "2"})
     assert order.filled_quantity == D("1")
     assert balances(trader, "BTC") == (D("1"), 0)
+
+
+def test_a_marketable_limit_order_walks_only_the_first_twenty_levels(trader, market):
+    market.set("BTC/USD", "49990", "50000", levels=25, size="0.05", step="10")  # 1 BTC in the first twenty asks
+    data = {"symbol": "BTC-USD", "side": "buy", "order_type": "limit", "quantity": "1.5", "price": "60000"}
+    order = orders.place_order(trader, data)
+    stored = db.session.get(Order, order.id)
+    assert (stored.filled_quantity, stored.status) == (D("1"), "partially_filled")
+
+
+@pytest.mark.parametrize(("side", "price"), [("buy", "50010"), ("sell", "50000")])
+def test_a_limit_order_at_exactly_the_best_price_fills_at_once_as_taker(trader, market, side, price):
+    market.set("BTC/USD", "50000", "50010", size="1", step="10")
+    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": "0.1", "price": price}
+    order = orders.place_order(trader, data)
+    stored = db.session.get(Order, order.id)
+    trade = db.session.scalar(select(Trade).where(Trade.order_id == order.id))
+    assert (stored.status, stored.filled_quantity) == ("filled", D("0.1"))
+    assert (trade.price, trade.liquidity) == (D(price), "taker")
+
+
+@pytest.mark.parametrize(("side", "price"), [("buy", "50009"), ("sell", "50001")])
+def test_a_limit_order_short_of_the_best_price_rests(trader, market, side, price):
+    market.set("BTC/USD", "50000", "50010", size="1", step="10")
+    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": "0.1", "price": price}
+    order = orders.place_order(trader, data)
+    stored = db.session.get(Order, order.id)
+    assert (stored.status, stored.filled_quantity) == ("open", 0)
+    assert db.session.scalar(select(Trade).where(Trade.order_id == order.id)) is None
