@@ -126,7 +126,7 @@ def payload(loan: Loan) -> dict:
         "principal_outstanding": format(loan.principal_outstanding.quantize(q), "f"),
         "interest_accrued": format(loan.interest_accrued.quantize(q), "f"),
         "outstanding_balance": format(loan.outstanding_balance.quantize(q), "f"),
-        "collateral_amount": str(loan.collateral_amount),
+        "collateral_amount": format(loan.collateral_amount, "f"),
         "collateral_currency": loan.collateral_currency,
         "loan_currency": loan.loan_currency,
         "ltv": str(loan.ltv) if loan.ltv is not None else None,
