@@ -377,3 +377,18 @@ def test_a_live_sell_is_cut_to_what_is_available_and_books_the_share_of_the_cost
     db.session.expire_all()
     position = db.session.scalar(select(BotPosition).where(BotPosition.bot_id == bot.id))
     assert (position.quantity, position.cost) == (half, cost - booked)
+
+
+def test_the_live_trade_event_writes_decimals_in_plain_digits(app, trader, btc):
+    from tradeapp.extensions import socketio
+    from tradeapp.services.tokens import issue_tokens
+
+    bot = make_bot(trader, btc)
+    client = socketio.test_client(app, auth={"token": issue_tokens(trader)["access"]})
+    client.get_received()
+    engine.run_bar("1h", store_closes(btc, [90, 101]))
+    (event,) = [e["args"][0] for e in client.get_received() if e["name"] == "bot"]
+    assert event["bot_id"] == bot.id
+    # a buy realises nothing: the bot's total profit is a zero read back from the database
+    assert (event["quantity"], event["price"], event["total_profit"]) == ("0.019956", "50010", "0")
+    client.disconnect()

@@ -336,18 +336,23 @@ def _record_error(decision: Decision, bar_time: int, message: str) -> None:
         db.session.rollback()
 
 
+def _plain(value: Decimal) -> str:
+    """A decimal in plain digits without trailing zeros: ``0``, not ``0E-18`` (a zero read from the database)."""
+    return format(value.normalize(), "f")
+
+
 def _announce(uow, bot: TradingBot, trade: BotTrade) -> None:
     payload = {
         "event": "trade",
         "bot_id": bot.id,
         "side": trade.side,
         "symbol": trade.pair.symbol,
-        "quantity": str(trade.quantity),
-        "price": str(trade.price),
+        "quantity": _plain(trade.quantity),
+        "price": _plain(trade.price),
         "reason": trade.reason,
         "paper": trade.is_paper,
-        "realized_pnl": None if trade.realized_pnl is None else str(trade.realized_pnl),
-        "total_profit": str(bot.total_profit),
+        "realized_pnl": None if trade.realized_pnl is None else _plain(trade.realized_pnl),
+        "total_profit": _plain(bot.total_profit),
     }
     uow.emit_to_user(bot.user_id, "bot", payload)
     verb = "bought" if trade.side == "buy" else "sold"

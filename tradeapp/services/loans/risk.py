@@ -423,7 +423,12 @@ def _liquidate(uow, loan_id: int, reason: str, pair: TradingPair, bid: Decimal, 
         "liquidation",
         f"Sold {show(sold, loan.collateral_currency)} {loan.collateral_currency} for {show(proceeds.quantize(q), cur)} {cur} ({reason})",
         price=bid,
-        data={"order_id": order.id, "repaid": str(repaid), "fee": str(fee), "shortfall": str(shortfall)},
+        data={
+            "order_id": order.id,
+            "repaid": format(repaid, "f"),
+            "fee": format(fee, "f"),
+            "shortfall": format(shortfall, "f"),
+        },
     )
     notify(
         loan.user_id,
