@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import bindparam, event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -301,26 +301,80 @@ def post(
         reverses_id=reverses.id if reverses is not None else None,
         created_at=now,
     )
-    insert_all([entry])
-    for posting in postings:
-        posting["entry_id"] = entry.id
-    db.session.execute(_INSERT_POSTINGS, postings)
-    if wallets:
-        db.session.execute(
-            _UPDATE_WALLETS,
-            [
-                {"w_id": wallet_id, "balance": balance, "locked_balance": locked, "updated_at": now}
-                for wallet_id, (balance, locked) in wallets.items()
-            ],
-        )
-        for wallet_id, (balance, locked) in wallets.items():
-            _sync_loaded(Wallet, wallet_id, {"balance": balance, "locked_balance": locked, "updated_at": now})
+    if db.session.get_bind().dialect.name == "postgresql":
+        _write_entry(entry, postings, wallets)
+    else:
+        insert_all([entry])
+        for posting in postings:
+            posting["entry_id"] = entry.id
+        db.session.execute(_INSERT_POSTINGS, postings)
+        if wallets:
+            db.session.execute(
+                _UPDATE_WALLETS,
+                [
+                    {"w_id": wallet_id, "balance": balance, "locked_balance": locked, "updated_at": now}
+                    for wallet_id, (balance, locked) in wallets.items()
+                ],
+            )
+    for wallet_id, (balance, locked) in wallets.items():
+        _sync_loaded(Wallet, wallet_id, {"balance": balance, "locked_balance": locked, "updated_at": now})
     if platform_deltas:
         pending = db.session.info.setdefault(_PLATFORM_DELTAS, defaultdict(lambda: ZERO))
         for account_id, delta in platform_deltas.items():
             pending[account_id] += delta
     db.session.flush()
     return entry
+
+
+# One statement on PostgreSQL: the entry, its postings (in the legs' order) and the wallets' new
+# balances. Each is a round trip and a trip through SQLAlchemy's execution otherwise, and a
+# transfer or a market order posts one entry. The wallets are already locked (``_wallet_rows``).
+_POST_ENTRY = """
+WITH entry AS (
+    INSERT INTO journal_entries (kind, memo, reference, reverses_id, created_by_id, created_at)
+    VALUES (%(kind)s, %(memo)s, %(reference)s, %(reverses_id)s, %(created_by_id)s, %(created_at)s)
+    RETURNING id
+), legs AS (
+    INSERT INTO postings (entry_id, wallet_id, platform_account_id, currency, amount)
+    SELECT entry.id, leg.wallet_id, leg.platform_account_id, leg.currency, leg.amount
+    FROM entry, unnest(
+        %(wallet_ids)s::integer[], %(platform_ids)s::integer[], %(currencies)s::varchar[], %(amounts)s::numeric[]
+    ) WITH ORDINALITY AS leg(wallet_id, platform_account_id, currency, amount, n)
+    ORDER BY leg.n
+), moved AS (
+    UPDATE wallets SET balance = w.balance, locked_balance = w.locked_balance, updated_at = %(created_at)s
+    FROM unnest(%(w_ids)s::integer[], %(w_balances)s::numeric[], %(w_locked)s::numeric[])
+        AS w(id, balance, locked_balance)
+    WHERE wallets.id = w.id
+)
+SELECT id FROM entry
+"""
+
+
+def _write_entry(entry: JournalEntry, postings: list[dict], wallets: dict[int, tuple[Decimal, Decimal]]) -> None:
+    """INSERT ``entry`` and its postings and UPDATE the wallets' balances in one statement (PostgreSQL);
+    ``entry`` becomes persistent in the session."""
+    session = db.session()
+    session.flush()  # rows the entry references (its actor, the entry it reverses) may still be pending
+    params = {
+        "kind": entry.kind,
+        "memo": entry.memo,
+        "reference": entry.reference,
+        "reverses_id": entry.reverses_id,
+        "created_by_id": entry.created_by_id,
+        "created_at": entry.created_at,
+        "wallet_ids": [p["wallet_id"] for p in postings],
+        "platform_ids": [p["platform_account_id"] for p in postings],
+        "currencies": [p["currency"] for p in postings],
+        "amounts": [p["amount"] for p in postings],
+        "w_ids": list(wallets),
+        "w_balances": [balance for balance, _ in wallets.values()],
+        "w_locked": [locked for _, locked in wallets.values()],
+    }
+    entry_id = session.connection().exec_driver_sql(_POST_ENTRY, params).scalar_one()
+    set_committed_value(entry, "id", entry_id)
+    make_transient_to_detached(entry)
+    session.add(entry)
 
 
 # -- platform balances: applied at commit ---------------------------------------------------------
