@@ -9,6 +9,7 @@ from tests.conftest import PG_URL
 from tradeapp.errors import IllegalTransition
 from tradeapp.extensions import db as _db
 from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, Transaction, Wallet
+from tradeapp.models.types import utcnow
 from tradeapp.services import ledger, transfers
 from tradeapp.services.ledger import InsufficientFunds, Leg
 from tradeapp.services.rows import insert_all
@@ -148,6 +149,54 @@ def test_post_refuses_before_writing_anything(db, user, bob):
     assert db.session.scalar(select(func.count()).select_from(Posting)) == 0
     assert stored(Wallet, payee.id, Wallet.balance) == D("0")
     db.session.rollback()
+
+
+def test_post_records_its_history_lines_with_the_entry(db, user, bob):
+    wallet, other = ledger.wallet_for(user, "USD"), ledger.wallet_for(bob, "USD")
+    clearing = ledger.platform_account("clearing:bank", "USD")
+    ledger.post("deposit", [Leg(wallet, D("100")), Leg(clearing, D("-100"))])
+    db.session.commit()
+    at = utcnow()
+    lines = [
+        Transaction(
+            user_id=owner.id,
+            transaction_type="transfer",
+            currency="USD",
+            amount=D("12.50"),
+            fee=D("0"),
+            status="completed",
+            reference_id=f"T-{n}",
+            external_id="",
+            notes=f"line {n}",
+            direction=direction,
+            created_at=at,
+            completed_at=at,
+        )
+        for n, (owner, direction) in enumerate(((user, -1), (bob, 1), (bob, 1)))
+    ]
+    assert (wallet.currency, other.currency) == ("USD", "USD")  # loaded again after the commit
+    with Statements() as seen:
+        entry = ledger.post(
+            "transfer", [Leg(wallet, D("-25")), Leg(other, D("12.50")), Leg(other, D("12.50"))], lines=lines
+        )
+    if PG_URL:
+        assert seen.count == 2  # the wallets' lock, then the entry, postings, balances and lines together
+    # Each line is persistent, knows its entry and kept its place: ids rise in the order given.
+    assert [line.entry_id for line in lines] == [entry.id] * 3
+    assert [line.id for line in lines] == sorted(line.id for line in lines)
+    db.session.commit()
+    rows = _db.session.execute(
+        select(Transaction.id, Transaction.reference_id, Transaction.notes, Transaction.entry_id, Transaction.amount)
+        .where(Transaction.entry_id == entry.id)
+        .order_by(Transaction.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        (line.id, f"T-{n}", f"line {n}", entry.id, D("12.50")) for n, line in enumerate(lines)
+    ]
+    assert [p.amount for p in entry.postings] == [D("-25"), D("12.50"), D("12.50")]
+    assert stored(Wallet, other.id, Wallet.balance) == D("25")
+    report = ledger.check()
+    assert report.ok, report.problems()
 
 
 def test_insert_all_makes_persistent_objects_in_order(db, user, bob):

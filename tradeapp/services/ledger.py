@@ -6,12 +6,14 @@ instead of losing updates, and never deadlock. Platform account balances (which 
 are updated at commit, in id order, so the busy ones never serialise the whole platform.
 """
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import bindparam, event, func, inspect, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -19,7 +21,7 @@ from sqlalchemy.orm.util import identity_key
 from tradeapp.currencies import get_currency
 from tradeapp.errors import DomainError, IllegalTransition
 from tradeapp.extensions import db
-from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, User, Wallet
+from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, Transaction, User, Wallet
 from tradeapp.models.ledger import PLATFORM_ACCOUNTS
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit
@@ -244,12 +246,15 @@ def post(
     reference: str = "",
     actor: User | None = None,
     reverses: JournalEntry | None = None,
+    lines: Sequence[Transaction] = (),
     _hold_debits: dict[int, Decimal] | None = None,
 ) -> JournalEntry:
     """Record a balanced entry and update the cached balances in the same transaction.
 
     A wallet may only be debited from its available balance (balance − held), except for
     debits that consume its own hold (``_hold_debits``, used by :func:`settle`).
+    ``lines`` are new history lines (``Transaction``, all with the same columns set) that record
+    this entry: they get its id and are inserted with it (in the same statement on PostgreSQL).
 
     :raise InsufficientFunds: when a wallet would go below what is held
     :raise LedgerError: when the legs do not balance per currency
@@ -302,9 +307,12 @@ def post(
         created_at=now,
     )
     if db.session.get_bind().dialect.name == "postgresql":
-        _write_entry(entry, postings, wallets)
+        _write_entry(entry, postings, wallets, lines)
     else:
         insert_all([entry])
+        for line in lines:
+            line.entry_id = entry.id
+        insert_all(lines)
         for posting in postings:
             posting["entry_id"] = entry.id
         db.session.execute(_INSERT_POSTINGS, postings)
@@ -326,9 +334,10 @@ def post(
     return entry
 
 
-# One statement on PostgreSQL: the entry, its postings (in the legs' order) and the wallets' new
-# balances. Each is a round trip and a trip through SQLAlchemy's execution otherwise, and a
-# transfer or a market order posts one entry. The wallets are already locked (``_wallet_rows``).
+# One statement on PostgreSQL: the entry, its postings (in the legs' order), the wallets' new
+# balances and the history lines that record it. Each is a round trip and a trip through
+# SQLAlchemy's execution otherwise, and a transfer or a market order posts one entry. The wallets
+# are already locked (``_wallet_rows``).
 _POST_ENTRY = """
 WITH entry AS (
     INSERT INTO journal_entries (kind, memo, reference, reverses_id, created_by_id, created_at)
@@ -346,14 +355,49 @@ WITH entry AS (
     FROM unnest(%(w_ids)s::integer[], %(w_balances)s::numeric[], %(w_locked)s::numeric[])
         AS w(id, balance, locked_balance)
     WHERE wallets.id = w.id
-)
-SELECT id FROM entry
+){lines}
+SELECT id, {line_ids} FROM entry
 """
 
 
-def _write_entry(entry: JournalEntry, postings: list[dict], wallets: dict[int, tuple[Decimal, Decimal]]) -> None:
-    """INSERT ``entry`` and its postings and UPDATE the wallets' balances in one statement (PostgreSQL);
-    ``entry`` becomes persistent in the session."""
+@functools.cache
+def _post_statement(line_columns: tuple[str, ...]) -> str:
+    """:data:`_POST_ENTRY`, inserting history lines with these columns (besides ``entry_id``) when there are any."""
+    if not line_columns:
+        return _POST_ENTRY.format(lines="", line_ids="NULL")
+    dialect = postgresql.dialect()
+    table = Transaction.__table__
+    arrays = ", ".join(f"%(line_{c})s::{table.c[c].type.compile(dialect=dialect)}[]" for c in line_columns)
+    # column names and types from the model's metadata, never from input
+    lines = f""", lines AS (
+    INSERT INTO transactions ({", ".join(line_columns)}, entry_id)
+    SELECT {", ".join(f"line.{c}" for c in line_columns)}, entry.id
+    FROM entry, unnest({arrays}) WITH ORDINALITY AS line({", ".join(line_columns)}, n)
+    ORDER BY line.n
+    RETURNING id
+)"""  # noqa: S608
+    return _POST_ENTRY.format(lines=lines, line_ids="(SELECT array_agg(id ORDER BY id) FROM lines)")
+
+
+@functools.cache
+def _line_plan(dialect) -> dict[str, tuple[str, object]]:
+    """Transaction's column attributes but its ids: {attribute: (column, the dialect's bind processor)}."""
+    mapper = inspect(Transaction)
+    return {
+        prop.key: (prop.columns[0].key, prop.columns[0].type._cached_bind_processor(dialect))
+        for prop in mapper.column_attrs
+        if prop.columns[0].key not in ("id", "entry_id")
+    }
+
+
+def _write_entry(
+    entry: JournalEntry,
+    postings: list[dict],
+    wallets: dict[int, tuple[Decimal, Decimal]],
+    lines: Sequence[Transaction],
+) -> None:
+    """INSERT ``entry``, its postings and history ``lines`` and UPDATE the wallets' balances in one
+    statement (PostgreSQL); ``entry`` and ``lines`` become persistent in the session."""
     session = db.session()
     session.flush()  # rows the entry references (its actor, the entry it reverses) may still be pending
     params = {
@@ -371,10 +415,24 @@ def _write_entry(entry: JournalEntry, postings: list[dict], wallets: dict[int, t
         "w_balances": [balance for balance, _ in wallets.values()],
         "w_locked": [locked for _, locked in wallets.values()],
     }
-    entry_id = session.connection().exec_driver_sql(_POST_ENTRY, params).scalar_one()
+    columns: list[str] = []
+    if lines:
+        plan = _line_plan(session.get_bind().dialect)
+        keys = [key for key in plan if key in lines[0].__dict__]
+        for key in keys:
+            column, process = plan[key]
+            values = [line.__dict__[key] for line in lines]
+            params[f"line_{column}"] = [process(v) for v in values] if process is not None else values
+            columns.append(column)
+    entry_id, line_ids = session.connection().exec_driver_sql(_post_statement(tuple(columns)), params).one()
     set_committed_value(entry, "id", entry_id)
     make_transient_to_detached(entry)
     session.add(entry)
+    for line, line_id in zip(lines, line_ids or (), strict=True):
+        set_committed_value(line, "id", line_id)
+        set_committed_value(line, "entry_id", entry_id)
+        make_transient_to_detached(line)
+        session.add(line)
 
 
 # -- platform balances: applied at commit ---------------------------------------------------------

@@ -13,7 +13,6 @@ from tradeapp.models import Transaction, User, Wallet
 from tradeapp.models.types import utcnow
 from tradeapp.services import compliance, ledger
 from tradeapp.services.ledger import ZERO, Leg
-from tradeapp.services.rows import insert_all
 from tradeapp.services.uow import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -117,13 +116,6 @@ def transfer(
     sender_id, recipient_id = sender.id, recipient.id
     with unit_of_work() as uow:
         source, target = _wallets(sender_id, recipient_id, code)
-        entry = ledger.post(
-            "transfer",
-            [Leg(source, -value), Leg(target, value)],
-            memo=f"Transfer {sender.username} → {recipient.username}",
-            reference=f"transfer:{reference}",
-            actor=sender,
-        )
         common = dict(
             transaction_type="transfer",
             currency=code,
@@ -132,7 +124,6 @@ def transfer(
             status="completed",
             external_id="",
             notes=note,
-            entry_id=entry.id,
             created_at=now,
             completed_at=now,
         )
@@ -155,7 +146,15 @@ def transfer(
             reference_id=f"{reference}-IN",
             **common,
         )
-        insert_all([sent, received])
+        # The entry and both history lines, written together.
+        ledger.post(
+            "transfer",
+            [Leg(source, -value), Leg(target, value)],
+            memo=f"Transfer {sender.username} → {recipient.username}",
+            reference=f"transfer:{reference}",
+            actor=sender,
+            lines=[sent, received],
+        )
         # What this transaction wrote stays loaded: the answer and the events use it as it is.
         uow.keep(sender, recipient, source, target, sent, received)
         # Both sides are told once the money moved; a lost notification never undoes the transfer.
