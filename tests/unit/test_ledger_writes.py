@@ -151,6 +151,21 @@ def test_post_refuses_before_writing_anything(db, user, bob):
     db.session.rollback()
 
 
+def test_post_refuses_to_spend_more_of_a_hold_than_the_wallet_has_locked(db, user):
+    # A hold debit larger than the wallet's locked balance would leave it negative, even with a
+    # balance to cover the amount: refused, whatever else the wallet holds.
+    wallet = ledger.wallet_for(user, "USD")
+    clearing = ledger.platform_account("clearing:bank", "USD")
+    ledger.post("deposit", [Leg(wallet, D("100")), Leg(clearing, D("-100"))])
+    ledger.place_hold(wallet, D("5"), "order")
+    db.session.commit()
+    with pytest.raises(InsufficientFunds):
+        ledger.post("trade", [Leg(wallet, D("-10")), Leg(clearing, D("10"))], _hold_debits={wallet.id: D("10")})
+    db.session.rollback()
+    assert stored(Wallet, wallet.id, Wallet.locked_balance) == D("5")
+    assert stored(Wallet, wallet.id, Wallet.balance) == D("100")
+
+
 def test_post_records_its_history_lines_with_the_entry(db, user, bob):
     wallet, other = ledger.wallet_for(user, "USD"), ledger.wallet_for(bob, "USD")
     clearing = ledger.platform_account("clearing:bank", "USD")

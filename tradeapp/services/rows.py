@@ -93,6 +93,31 @@ def insert_all(objects: Sequence) -> None:
         session.add(obj)
 
 
+@functools.cache
+def _bind_plan(model, dialect) -> list[tuple[str, str, object]]:
+    """(attribute, column, the dialect's bind processor) of ``model``'s columns but its primary key."""
+    mapper = inspect(model)
+    (pk,) = mapper.primary_key
+    return [
+        (prop.key, prop.columns[0].key, prop.columns[0].type._cached_bind_processor(dialect))
+        for prop in mapper.column_attrs
+        if prop.columns[0] is not pk
+    ]
+
+
+def bound_values(obj, dialect) -> tuple[list, list[str]]:
+    """The values set on the new instance ``obj`` (as the driver takes them) and their columns, for
+    statements written for the driver (``exec_driver_sql``); columns left unset are left out."""
+    values, columns = [], []
+    state = obj.__dict__
+    for key, column, process in _bind_plan(type(obj), dialect):
+        if key in state:
+            value = state[key]
+            values.append(process(value) if process is not None and value is not None else value)
+            columns.append(column)
+    return values, columns
+
+
 def commit_keeping(keep) -> None:
     """Commit, leaving ``keep`` loaded and expiring everything else as a commit normally does.
 

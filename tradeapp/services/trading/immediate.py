@@ -20,10 +20,13 @@ The rows, ledger entries, events (per fill ``trade`` and ``position``, then ``or
 wallets) and the answer are those of the general path; only the statements differ.
 """
 
+import functools
 import logging
 from decimal import Decimal
 
 from sqlalchemy import bindparam
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tradeapp import realtime
@@ -34,7 +37,7 @@ from tradeapp.models import Hold, Order, Trade, Transaction
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import InsufficientFunds, Leg
-from tradeapp.services.rows import insert_all
+from tradeapp.services.rows import bound_values, insert_all
 from tradeapp.services.trading import execution, fills, positions
 from tradeapp.services.trading.execution import (
     Outcome,
@@ -141,12 +144,9 @@ def place_market(
             setattr(order, key, value)
         order.status_reason = status_reason
         order.created_at = order.updated_at = order.executed_at = now
-        order.hold_id = None
-        insert_all([order])
         hold = Hold(
             wallet_id=wallet.id,
             reason="order",
-            reference=f"order:{order.id}"[:100],
             amount=amount,
             remaining=ZERO,
             posted_total=spent,
@@ -154,9 +154,7 @@ def place_market(
             created_at=now,
             closed_at=now,
         )
-        insert_all([hold])
-        db.session.execute(_SET_HOLD, {"o_id": order.id, "h_id": hold.id, "at": now})
-        set_committed_value(order, "hold_id", hold.id)
+        _insert_order_and_hold(order, hold)
         set_committed_value(order, "hold", hold)
         outcome.notional[order.id] = exact
 
@@ -165,6 +163,62 @@ def place_market(
         db.session.flush()
         announce(outcome, order)
     return order
+
+
+# On PostgreSQL the order and its hold go in one statement: the order takes the hold's id from
+# its sequence and the hold takes the order's id in its reference.
+_ORDER_AND_HOLD = """
+WITH o AS (
+    INSERT INTO orders ({order_columns}, hold_id)
+    VALUES ({order_values}, nextval(pg_get_serial_sequence('holds', 'id')))
+    RETURNING id, hold_id
+), h AS (
+    INSERT INTO holds (id, reference, {hold_columns})
+    SELECT o.hold_id, 'order:' || o.id, {hold_values} FROM o
+)
+SELECT id, hold_id FROM o
+"""
+
+
+def _insert_order_and_hold(order: Order, hold: Hold) -> None:
+    """INSERT the new ``order`` and its ``hold`` (every column but ids, the hold's reference and the
+    order's ``hold_id`` set); both become persistent, linked as the general path links them."""
+    session = db.session()
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        order.hold_id = None
+        insert_all([order])
+        hold.reference = f"order:{order.id}"
+        insert_all([hold])
+        session.execute(_SET_HOLD, {"o_id": order.id, "h_id": hold.id, "at": order.updated_at})
+        set_committed_value(order, "hold_id", hold.id)
+        return
+    order_values, order_columns = bound_values(order, dialect)
+    hold_values, hold_columns = bound_values(hold, dialect)
+    params = {f"o_{c}": v for c, v in zip(order_columns, order_values, strict=True)}
+    params.update({f"h_{c}": v for c, v in zip(hold_columns, hold_values, strict=True)})
+    statement = _order_and_hold_statement(tuple(order_columns), tuple(hold_columns))
+    session.flush()  # rows the order references (its position) may still be pending
+    order_id, hold_id = session.connection().exec_driver_sql(statement, params).one()
+    for obj, values in ((order, {"id": order_id, "hold_id": hold_id}), (hold, {"id": hold_id})):
+        for key, value in values.items():
+            set_committed_value(obj, key, value)
+    set_committed_value(hold, "reference", f"order:{order_id}")
+    for obj in (order, hold):
+        make_transient_to_detached(obj)
+        session.add(obj)
+
+
+@functools.cache
+def _order_and_hold_statement(order_columns: tuple[str, ...], hold_columns: tuple[str, ...]) -> str:
+    casts = {c.name: c.type.compile(dialect=postgresql.dialect()) for c in Hold.__table__.columns}
+    # column names from the models' metadata, never from input
+    return _ORDER_AND_HOLD.format(
+        order_columns=", ".join(order_columns),
+        order_values=", ".join(f"%(o_{c})s" for c in order_columns),
+        hold_columns=", ".join(hold_columns),
+        hold_values=", ".join(f"%(h_{c})s::{casts[c]}" for c in hold_columns),
+    )
 
 
 def _progress(quantity: Decimal, filled: Decimal, fee: Decimal, exact: Decimal) -> dict:
