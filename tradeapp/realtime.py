@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from flask import current_app
+from flask import current_app, g, has_request_context
 from socketio import RedisManager
 
 from tradeapp.currencies import get_currency
@@ -164,8 +164,24 @@ def use_schemas(app, **schemas) -> None:
 
 
 def payload(event: str, obj) -> dict:
-    """``obj`` as the API shows it, for the ``event`` Socket.IO event."""
-    return current_app.extensions[SCHEMAS][event].dump(obj)
+    """``obj`` as the API shows it, for the ``event`` Socket.IO event.
+
+    Within a request the newest payload of each object is kept, so the API can answer with it
+    (:func:`dumped`) instead of dumping the same object again.
+    """
+    data = current_app.extensions[SCHEMAS][event].dump(obj)
+    if has_request_context():
+        g.setdefault(_DUMPED, {})[event, id(obj)] = (obj, data)
+    return data
+
+
+_DUMPED = "socket_payloads"
+
+
+def dumped(event: str, obj) -> dict | None:
+    """The newest ``event`` payload this request built for ``obj`` (None if it built none)."""
+    found = g.get(_DUMPED, {}).get((event, id(obj))) if has_request_context() else None
+    return found[1] if found is not None and found[0] is obj else None
 
 
 def order_payload(order, pair) -> dict:

@@ -4,8 +4,10 @@ Every handler loads through a service that scopes by the token's user: another c
 order, trade or position is a 404, exactly like one that does not exist.
 """
 
+from flask import jsonify
 from sqlalchemy.orm import selectinload
 
+from tradeapp import realtime
 from tradeapp.blueprints.api import ApiBlueprint, api_user, page_schema, paginate, token_required
 from tradeapp.blueprints.api.idempotency import idempotent
 from tradeapp.blueprints.trading.schemas import (
@@ -98,7 +100,10 @@ def order_create(data):
     A buy holds quantity × price plus the fee in the quote currency; a sell holds the quantity.
     Send an `Idempotency-Key` header so a retry never places the order twice.
     """
-    return orders.place_order(api_user(), data)
+    order = orders.place_order(api_user(), data)
+    # The socket ``order`` event is the API's order, dumped after the order's last change: answer with it.
+    answer = realtime.dumped("order", order)
+    return order if answer is None else (jsonify(answer), 201)
 
 
 @blp.route("/orders/", methods=["GET"])
