@@ -689,6 +689,24 @@ def test_a_limit_order_at_exactly_the_best_price_fills_at_once_as_taker(trader, 
     assert (trade.price, trade.liquidity) == (D(price), "taker")
 
 
+@pytest.mark.parametrize(
+    ("side", "price", "fill_price"),
+    [("buy", "50015", "50010"), ("sell", "49995", "50000")],
+)
+def test_a_limit_order_beyond_the_best_price_fills_there_and_rests_what_is_beyond_its_limit(
+    trader, market, side, price, fill_price
+):
+    # Bids 50000, 49990, …; asks 50010, 50020, … (1 each): the limit is past the best price on its
+    # own side, so the order fills there at once (as taker) but never at a price beyond its limit.
+    market.set("BTC/USD", "50000", "50010", size="1", step="10")
+    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": "1.5", "price": price}
+    order = orders.place_order(trader, data)
+    stored = db.session.get(Order, order.id)
+    trades = db.session.scalars(select(Trade).where(Trade.order_id == order.id)).all()
+    assert (stored.status, stored.filled_quantity) == ("partially_filled", D("1"))
+    assert [(t.price, t.quantity, t.liquidity) for t in trades] == [(D(fill_price), D("1"), "taker")]
+
+
 @pytest.mark.parametrize(("side", "price"), [("buy", "50009"), ("sell", "50001")])
 def test_a_limit_order_short_of_the_best_price_rests(trader, market, side, price):
     market.set("BTC/USD", "50000", "50010", size="1", step="10")
