@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, text, update
 
+from tests.conftest import PG_URL
 from tradeapp.errors import IllegalTransition
 from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, Wallet
 from tradeapp.services import ledger
@@ -60,6 +61,18 @@ def test_clean_books_raise_no_alarm(app, db, user):
     assert report.totals["USD"] == {"balance": D("100"), "locked": D("40")}
     result = run_cli(app)
     assert result.exit_code == 0 and "OK" in result.output
+
+
+@pytest.mark.skipif(not PG_URL, reason="the snapshot connection is PostgreSQL's")
+def test_check_reads_the_committed_books_on_a_connection_of_its_own(db, user):
+    # On PostgreSQL, check reads one REPEATABLE READ snapshot of what is committed, on its own
+    # connection: what the caller's transaction has written but not committed is not in it.
+    wallet, _ = deposit(db, user, "100")
+    db.session.execute(update(Wallet).where(Wallet.id == wallet.id).values(balance=D("150")))
+    report = ledger.check()
+    assert report.ok, report.problems()
+    assert report.totals["USD"]["balance"] == D("100")
+    db.session.rollback()
 
 
 def test_locked_drift_fires_when_locked_differs_from_active_holds(app, db, user):
