@@ -2,6 +2,7 @@
 
 import io
 import re
+import time
 
 import pytest
 from playwright.sync_api import expect
@@ -88,8 +89,12 @@ def test_customer_submits_and_compliance_approves(page, browser, live_server, cr
 
         front = staff.locator("img.kyc-image").first
         expect(front).to_be_visible()
-        # The image really loaded through the authorised route.
-        staff.wait_for_function("img => img.complete && img.naturalWidth === 480", arg=front.element_handle())
+        # The image really loaded through the authorised route. Polled from here: wait_for_function
+        # re-evaluates its predicate through eval, which the page's CSP refuses.
+        deadline = time.monotonic() + 10
+        while front.evaluate("img => img.complete && img.naturalWidth") != 480:
+            assert time.monotonic() < deadline, "the KYC image did not load"
+            staff.wait_for_timeout(100)
         front.click()
         expect(front).to_have_class(re.compile("kyc-zoomed"))
         front.click()
