@@ -678,15 +678,20 @@ def test_a_marketable_limit_order_walks_only_the_first_twenty_levels(trader, mar
     assert (stored.filled_quantity, stored.status) == (D("1"), "partially_filled")
 
 
-@pytest.mark.parametrize(("side", "price"), [("buy", "50010"), ("sell", "50000")])
-def test_a_limit_order_at_exactly_the_best_price_fills_at_once_as_taker(trader, market, side, price):
+def _limit_on_a_stepped_book(trader, market, side, price, quantity):
+    """A limit order on bids 50000, 49990, … and asks 50010, 50020, … (1 each): it and its trades."""
     market.set("BTC/USD", "50000", "50010", size="1", step="10")
-    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": "0.1", "price": price}
+    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": quantity, "price": price}
     order = orders.place_order(trader, data)
     stored = db.session.get(Order, order.id)
-    trade = db.session.scalar(select(Trade).where(Trade.order_id == order.id))
+    return stored, db.session.scalars(select(Trade).where(Trade.order_id == order.id)).all()
+
+
+@pytest.mark.parametrize(("side", "price"), [("buy", "50010"), ("sell", "50000")])
+def test_a_limit_order_at_exactly_the_best_price_fills_at_once_as_taker(trader, market, side, price):
+    stored, trades = _limit_on_a_stepped_book(trader, market, side, price, "0.1")
     assert (stored.status, stored.filled_quantity) == ("filled", D("0.1"))
-    assert (trade.price, trade.liquidity) == (D(price), "taker")
+    assert [(t.price, t.liquidity) for t in trades] == [(D(price), "taker")]
 
 
 @pytest.mark.parametrize(
@@ -696,22 +701,15 @@ def test_a_limit_order_at_exactly_the_best_price_fills_at_once_as_taker(trader, 
 def test_a_limit_order_beyond_the_best_price_fills_there_and_rests_what_is_beyond_its_limit(
     trader, market, side, price, fill_price
 ):
-    # Bids 50000, 49990, …; asks 50010, 50020, … (1 each): the limit is past the best price on its
-    # own side, so the order fills there at once (as taker) but never at a price beyond its limit.
-    market.set("BTC/USD", "50000", "50010", size="1", step="10")
-    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": "1.5", "price": price}
-    order = orders.place_order(trader, data)
-    stored = db.session.get(Order, order.id)
-    trades = db.session.scalars(select(Trade).where(Trade.order_id == order.id)).all()
+    # The limit is past the best price on its own side: the order fills there at once (as taker)
+    # but never at a price beyond its limit.
+    stored, trades = _limit_on_a_stepped_book(trader, market, side, price, "1.5")
     assert (stored.status, stored.filled_quantity) == ("partially_filled", D("1"))
     assert [(t.price, t.quantity, t.liquidity) for t in trades] == [(D(fill_price), D("1"), "taker")]
 
 
 @pytest.mark.parametrize(("side", "price"), [("buy", "50009"), ("sell", "50001")])
 def test_a_limit_order_short_of_the_best_price_rests(trader, market, side, price):
-    market.set("BTC/USD", "50000", "50010", size="1", step="10")
-    data = {"symbol": "BTC-USD", "side": side, "order_type": "limit", "quantity": "0.1", "price": price}
-    order = orders.place_order(trader, data)
-    stored = db.session.get(Order, order.id)
+    stored, trades = _limit_on_a_stepped_book(trader, market, side, price, "0.1")
     assert (stored.status, stored.filled_quantity) == ("open", 0)
-    assert db.session.scalar(select(Trade).where(Trade.order_id == order.id)) is None
+    assert trades == []

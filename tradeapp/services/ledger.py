@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import bindparam, event, func, inspect, select
+from sqlalchemy import bindparam, event, func, select
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -25,7 +25,7 @@ from tradeapp.models import Hold, JournalEntry, PlatformAccount, Posting, Transa
 from tradeapp.models.ledger import PLATFORM_ACCOUNTS
 from tradeapp.models.types import utcnow
 from tradeapp.services import audit
-from tradeapp.services.rows import insert_all, insert_rows, upsert_insert
+from tradeapp.services.rows import attach, bound_values, insert_all, insert_rows, upsert_insert
 from tradeapp.services.uow import unit_of_work
 
 ZERO = Decimal(0)
@@ -379,17 +379,6 @@ def _post_statement(line_columns: tuple[str, ...]) -> str:
     return _POST_ENTRY.format(lines=lines, line_ids="(SELECT array_agg(id ORDER BY id) FROM lines)")
 
 
-@functools.cache
-def _line_plan(dialect) -> dict[str, tuple[str, object]]:
-    """Transaction's column attributes but its ids: {attribute: (column, the dialect's bind processor)}."""
-    mapper = inspect(Transaction)
-    return {
-        prop.key: (prop.columns[0].key, prop.columns[0].type._cached_bind_processor(dialect))
-        for prop in mapper.column_attrs
-        if prop.columns[0].key not in ("id", "entry_id")
-    }
-
-
 def _write_entry(
     entry: JournalEntry,
     postings: list[dict],
@@ -417,22 +406,15 @@ def _write_entry(
     }
     columns: list[str] = []
     if lines:
-        plan = _line_plan(session.get_bind().dialect)
-        keys = [key for key in plan if key in lines[0].__dict__]
-        for key in keys:
-            column, process = plan[key]
-            values = [line.__dict__[key] for line in lines]
-            params[f"line_{column}"] = [process(v) for v in values] if process is not None else values
-            columns.append(column)
+        dialect = session.get_bind().dialect
+        rows = [bound_values(line, dialect) for line in lines]  # the lines' entry_id is left unset
+        columns = rows[0][1]
+        for n, column in enumerate(columns):
+            params[f"line_{column}"] = [values[n] for values, _ in rows]
     entry_id, line_ids = session.connection().exec_driver_sql(_post_statement(tuple(columns)), params).one()
-    set_committed_value(entry, "id", entry_id)
-    make_transient_to_detached(entry)
-    session.add(entry)
+    attach(entry, id=entry_id)
     for line, line_id in zip(lines, line_ids or (), strict=True):
-        set_committed_value(line, "id", line_id)
-        set_committed_value(line, "entry_id", entry_id)
-        make_transient_to_detached(line)
-        session.add(line)
+        attach(line, id=line_id, entry_id=entry_id)
 
 
 # -- platform balances: applied at commit ---------------------------------------------------------

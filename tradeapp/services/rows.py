@@ -88,9 +88,16 @@ def insert_all(objects: Sequence) -> None:
     bulk = len(rows) >= BULK_ROWS
     ids = insert_rows(statement.table, rows) if bulk else session.execute(statement, rows).scalars()
     for obj, ident in zip(objects, ids, strict=True):
-        set_committed_value(obj, pk_key, ident)
-        make_transient_to_detached(obj)
-        session.add(obj)
+        attach(obj, **{pk_key: ident})
+
+
+def attach(obj, **written) -> None:
+    """Make the new instance ``obj``, whose row a statement just inserted, persistent in the session,
+    with ``written`` (its id and any column the database filled in) as loaded values."""
+    for key, value in written.items():
+        set_committed_value(obj, key, value)
+    make_transient_to_detached(obj)
+    db.session.add(obj)
 
 
 @functools.cache

@@ -26,7 +26,6 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from tradeapp import realtime
@@ -37,7 +36,7 @@ from tradeapp.models import Hold, Order, Trade, Transaction
 from tradeapp.models.types import utcnow
 from tradeapp.services import ledger
 from tradeapp.services.ledger import InsufficientFunds, Leg
-from tradeapp.services.rows import bound_values, insert_all
+from tradeapp.services.rows import attach, bound_values, insert_all
 from tradeapp.services.trading import execution, fills, positions
 from tradeapp.services.trading.execution import (
     Outcome,
@@ -200,13 +199,8 @@ def _insert_order_and_hold(order: Order, hold: Hold) -> None:
     statement = _order_and_hold_statement(tuple(order_columns), tuple(hold_columns))
     session.flush()  # rows the order references (its position) may still be pending
     order_id, hold_id = session.connection().exec_driver_sql(statement, params).one()
-    for obj, values in ((order, {"id": order_id, "hold_id": hold_id}), (hold, {"id": hold_id})):
-        for key, value in values.items():
-            set_committed_value(obj, key, value)
-    set_committed_value(hold, "reference", f"order:{order_id}")
-    for obj in (order, hold):
-        make_transient_to_detached(obj)
-        session.add(obj)
+    attach(order, id=order_id, hold_id=hold_id)
+    attach(hold, id=hold_id, reference=f"order:{order_id}")
 
 
 @functools.cache
